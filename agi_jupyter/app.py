@@ -1,0 +1,47 @@
+"""What app authors use on the manager side: the base class, the plan type and the balancer."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .core.env import AgiEnv, resolve_data_path, root_path
+from .core.errors import PlanError
+from .core.plan import Chunk, Slot, Step, WorkPlan, balance, dag_plan, worker_slots
+
+__all__ = ["BaseManager", "Chunk", "Slot", "Step", "WorkPlan", "balance", "dag_plan", "worker_slots"]
+
+
+class BaseManager:
+    """Plans an app's work. Subclasses implement :meth:`build_distribution`.
+
+    The engine builds the manager with the validated arguments (``self.args``) and the app's
+    :class:`~agi_jupyter.AgiEnv` (``self.env``, for paths); an app need not override this.
+    """
+
+    def __init__(self, args: Any, env: AgiEnv | None = None) -> None:
+        self.args = args
+        self.env = env
+
+    def build_distribution(self, workers: dict[str, int]) -> WorkPlan | tuple[Any, ...]:
+        """Return the plan for ``workers`` (host -> slots): a WorkPlan or the 5-tuple form."""
+        raise NotImplementedError(f"{type(self).__name__} must implement build_distribution(workers)")
+
+    def data_path(self, value: str | os.PathLike[str]) -> Path:
+        """Relative data paths resolve under ``${AGI_SHARE_DIR}``."""
+        share_dir = self.env.share_dir if self.env else root_path("AGI_SHARE_DIR")
+        return resolve_data_path(value, share_dir)
+
+    def distribution(self, workers: Mapping[str, int]) -> WorkPlan:
+        """:meth:`build_distribution`, checked: one list of chunks per configured slot."""
+        workers = dict(workers)
+        plan = WorkPlan.coerce(self.build_distribution(workers))
+        expected = len(worker_slots(workers))
+        if len(plan.slots) != expected:
+            raise PlanError(f"{type(self).__name__}.build_distribution returned {len(plan.slots)} slots "
+                            f"for workers {workers} ({expected} slots)")
+        if plan.dag is not None:
+            plan.step_order()  # names a cycle or unknown dependency
+        return plan

@@ -1,0 +1,1 @@
+"""The engine: plain Python over Dask. Nothing here imports ipywidgets."""

@@ -1,0 +1,146 @@
+"""The app's argument model: load it, validate ``[args]`` against it, describe it for a form.
+
+Apps declare their arguments as a pydantic v2 model ``<Target>Args`` in ``app_args.py``. The
+model gives types, defaults, choices (``Literal`` or ``Enum``), bounds and help text
+(``Field(description=...)``), so a form can be generated from it and bad values get one clear
+message per field.
+"""
+
+from __future__ import annotations
+
+import enum
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from .env import AgiEnv
+from .errors import ArgsError
+from .settings import AppSettings, save_settings
+
+
+@dataclass(frozen=True)
+class ArgField:
+    """What a form needs to know about one argument."""
+
+    name: str
+    kind: str  # "bool", "int", "float", "str", "path", "choice", "list", "other"
+    default: Any
+    required: bool
+    choices: tuple[Any, ...] = ()
+    help: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+def validate_args(model: type[BaseModel], values: dict[str, Any], *, source: str = "[args]") -> BaseModel:
+    """Validate ``values`` with ``model``; unknown keys are errors too (they are usually typos).
+
+    Raises :class:`ArgsError` whose ``errors`` maps each bad field to its message.
+    """
+    errors: dict[str, str] = {}
+    known = set(model.model_fields)
+    for name in values:
+        if name not in known:
+            errors[name] = f"not an argument of {model.__name__} (known: {', '.join(sorted(known))})"
+    try:
+        validated = model.model_validate({k: v for k, v in values.items() if k in known})
+    except ValidationError as error:
+        for problem in error.errors():
+            name = ".".join(str(part) for part in problem["loc"]) or "(model)"
+            errors.setdefault(name, _message(problem))
+        validated = None
+    if errors:
+        lines = "; ".join(f"{name}: {message}" for name, message in errors.items())
+        raise ArgsError(f"{source}: invalid arguments for {model.__name__}: {lines}", errors)
+    assert validated is not None
+    return validated
+
+
+def _message(problem: dict[str, Any]) -> str:
+    given = problem.get("input")
+    text = problem["msg"]
+    if problem["type"] != "missing":
+        text += f" (got {given!r})"
+    return text
+
+
+def load_args(env: AgiEnv, overrides: dict[str, Any] | None = None) -> BaseModel:
+    """The app's validated arguments: ``[args]`` from its settings, then ``overrides``."""
+    model = env.args_model()
+    values = dict(AppSettings.load(env.settings_path).args)
+    values.update(overrides or {})
+    return validate_args(model, values, source=f"{env.settings_path} [args]")
+
+
+def save_args(env: AgiEnv, values: dict[str, Any]) -> BaseModel:
+    """Validate ``values`` (merged over the saved ones) and write only the keys that changed.
+
+    Nothing is written when validation fails, so the saved arguments stay usable.
+    """
+    settings = AppSettings.load(env.settings_path)
+    merged = {**settings.args, **values}
+    validated = validate_args(env.args_model(), merged, source=f"{env.settings_path} [args]")
+    dumped = validated.model_dump(mode="json")
+    changes = {("args", name): dumped[name] for name in values if settings.args.get(name) != dumped[name]}
+    if changes:
+        save_settings(env.settings_path, changes)
+    return validated
+
+
+def describe_args(model: type[BaseModel]) -> list[ArgField]:
+    """One :class:`ArgField` per model field, in declaration order."""
+    return [_describe(name, info) for name, info in model.model_fields.items()]
+
+
+def _describe(name: str, info: Any) -> ArgField:
+    annotation = _strip_optional(info.annotation)
+    kind, choices = _kind(annotation)
+    minimum = maximum = None
+    for constraint in info.metadata:
+        minimum = _first(constraint, ("ge", "gt"), minimum)
+        maximum = _first(constraint, ("le", "lt"), maximum)
+    required = info.is_required()
+    default = None if required else info.get_default(call_default_factory=True)
+    if isinstance(default, enum.Enum):
+        default = default.value
+    if isinstance(default, Path):
+        default = str(default)
+    return ArgField(name=name, kind=kind, default=default, required=required, choices=choices,
+                    help=info.description or "", minimum=minimum, maximum=maximum)
+
+
+def _first(constraint: Any, names: tuple[str, ...], current: float | None) -> float | None:
+    for attribute in names:
+        value = getattr(constraint, attribute, None)
+        if value is not None:
+            return value
+    return current
+
+
+def _strip_optional(annotation: Any) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        members = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+        if len(members) == 1:
+            return members[0]
+    return annotation
+
+
+def _kind(annotation: Any) -> tuple[str, tuple[Any, ...]]:
+    origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        return "choice", tuple(typing.get_args(annotation))
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return "choice", tuple(member.value for member in annotation)
+    if origin in (list, tuple, set):
+        return "list", ()
+    for kind, python_type in (("bool", bool), ("int", int), ("float", float), ("str", str)):
+        if annotation is python_type:
+            return kind, ()
+    if isinstance(annotation, type) and issubclass(annotation, Path):
+        return "path", ()
+    return "other", ()

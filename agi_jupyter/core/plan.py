@@ -1,0 +1,315 @@
+"""Work plans: weighted chunks per worker slot, balancing, DAG steps, JSON form, reassignment.
+
+A plan lists, for each worker slot (in the order :func:`worker_slots` gives for the
+``{host: slots}`` setting), the chunks that slot runs; a chunk is a labelled, weighted list of
+JSON-safe work items. DAG apps plan one chunk per step and keep the step dependencies beside it.
+"""
+
+from __future__ import annotations
+
+import graphlib
+import heapq
+import json
+import math
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from .errors import PlanError
+
+Item = TypeVar("Item")
+
+PLAN_SCHEMA = "agi.plan.v1"
+EXACT_ITEM_LIMIT = 16  # up to this many items, balance searches for the optimum
+EXACT_NODE_BUDGET = 200_000  # ...within this many search nodes; beyond, the greedy result stands
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One worker slot: the ``index``-th of the slots configured for ``host``."""
+
+    host: str
+    index: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.host}#{self.index}"
+
+
+def worker_slots(workers: Mapping[str, int]) -> list[Slot]:
+    """Expand ``{host: slots}`` into the ordered list of slots a plan is indexed by."""
+    return [Slot(host, index) for host, count in workers.items() for index in range(int(count))]
+
+
+@dataclass
+class Chunk:
+    """A unit of dispatch: ``items`` processed by one worker slot, then ``work_done`` once."""
+
+    label: str
+    weight: float
+    items: list[Any]
+
+
+@dataclass
+class WorkPlan:
+    """What each worker slot does, plus the names used to display and balance it.
+
+    Attributes
+    ----------
+    slots:
+        One list of :class:`Chunk` per worker slot.
+    partition_key, weights_key, weights_unit:
+        How the app names a partition, its weight and the weight's unit (for tables and charts).
+    dag:
+        For DAG apps: step name -> names of the steps it depends on. Chunks are then steps.
+    """
+
+    slots: list[list[Chunk]]
+    partition_key: str = "partition"
+    weights_key: str = "weight"
+    weights_unit: str = ""
+    dag: dict[str, list[str]] | None = None
+
+    # ----- construction -----------------------------------------------------------------
+    @classmethod
+    def balanced(cls, chunks: Sequence[Chunk], slot_count: int, **names: Any) -> WorkPlan:
+        """Spread ``chunks`` over ``slot_count`` slots with :func:`balance` on their weights."""
+        groups = balance([(chunk, chunk.weight) for chunk in chunks], slot_count)
+        return cls(slots=groups, **names)
+
+    @classmethod
+    def from_tuple(cls, value: Sequence[Any]) -> WorkPlan:
+        """Accept the 5-tuple ``(plan, metadata, partition_key, weights_key, weights_unit)``.
+
+        ``plan`` is, per slot, a list of chunks (each a list of items); ``metadata`` has the
+        same shape with a ``(label, weight)`` pair per chunk.
+        """
+        if len(value) != 5:
+            raise PlanError(f"a plan tuple has 5 parts (plan, metadata, partition_key, weights_key, "
+                            f"weights_unit), not {len(value)}")
+        plan, metadata, partition_key, weights_key, weights_unit = value
+        if len(plan) != len(metadata):
+            raise PlanError(f"plan has {len(plan)} slots but metadata has {len(metadata)}")
+        slots = []
+        for number, (chunks, labels) in enumerate(zip(plan, metadata)):
+            if len(chunks) != len(labels):
+                raise PlanError(f"slot {number}: {len(chunks)} chunks but {len(labels)} metadata entries")
+            slots.append([Chunk(str(label), float(weight), list(items))
+                          for items, (label, weight) in zip(chunks, labels)])
+        return cls(slots, str(partition_key), str(weights_key), str(weights_unit))
+
+    @classmethod
+    def coerce(cls, value: Any) -> WorkPlan:
+        """A WorkPlan from what ``build_distribution`` returned (a WorkPlan or the 5-tuple)."""
+        if isinstance(value, WorkPlan):
+            return value
+        if isinstance(value, (tuple, list)):
+            return cls.from_tuple(value)
+        raise PlanError(f"build_distribution must return a WorkPlan or a 5-tuple, not {type(value).__name__}")
+
+    # ----- reading ----------------------------------------------------------------------
+    def to_tuple(self) -> tuple[list[list[list[Any]]], list[list[tuple[str, float]]], str, str, str]:
+        plan = [[chunk.items for chunk in chunks] for chunks in self.slots]
+        metadata = [[(chunk.label, chunk.weight) for chunk in chunks] for chunks in self.slots]
+        return plan, metadata, self.partition_key, self.weights_key, self.weights_unit
+
+    @property
+    def loads(self) -> list[float]:
+        """Total weight per slot."""
+        return [math.fsum(chunk.weight for chunk in chunks) for chunks in self.slots]
+
+    @property
+    def chunk_count(self) -> int:
+        return sum(len(chunks) for chunks in self.slots)
+
+    @property
+    def item_count(self) -> int:
+        return sum(len(chunk.items) for chunks in self.slots for chunk in chunks)
+
+    def step_order(self) -> list[str]:
+        """DAG apps: the steps in an order that respects every dependency."""
+        if self.dag is None:
+            raise PlanError("this plan has no DAG")
+        return topological_order(self.dag)
+
+    # ----- editing ----------------------------------------------------------------------
+    def move(self, from_slot: int, chunk_index: int, to_slot: int) -> WorkPlan:
+        """A copy with one chunk moved to the end of another slot (the Workplan editor)."""
+        for number in (from_slot, to_slot):
+            if not 0 <= number < len(self.slots):
+                raise PlanError(f"slot {number} does not exist (the plan has {len(self.slots)} slots)")
+        if not 0 <= chunk_index < len(self.slots[from_slot]):
+            raise PlanError(f"slot {from_slot} has no chunk {chunk_index} "
+                            f"(it has {len(self.slots[from_slot])})")
+        slots = [list(chunks) for chunks in self.slots]
+        slots[to_slot].append(slots[from_slot].pop(chunk_index))
+        return WorkPlan(slots, self.partition_key, self.weights_key, self.weights_unit,
+                        None if self.dag is None else dict(self.dag))
+
+    # ----- JSON -------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form (schema ``agi.plan.v1``); raises PlanError if an item is not JSON."""
+        data = {
+            "schema": PLAN_SCHEMA,
+            "partition_key": self.partition_key,
+            "weights_key": self.weights_key,
+            "weights_unit": self.weights_unit,
+            "dag": self.dag,
+            "slots": [[{"label": c.label, "weight": c.weight, "items": c.items} for c in chunks]
+                      for chunks in self.slots],
+        }
+        try:
+            json.dumps(data, allow_nan=False)
+        except (TypeError, ValueError) as error:
+            raise PlanError(f"plan is not JSON-safe ({error}); work items must be JSON values") from None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> WorkPlan:
+        if data.get("schema") != PLAN_SCHEMA:
+            raise PlanError(f"plan schema {data.get('schema')!r} is not {PLAN_SCHEMA!r}")
+        slots = [[Chunk(c["label"], float(c["weight"]), list(c["items"])) for c in chunks]
+                 for chunks in data["slots"]]
+        return cls(slots, data["partition_key"], data["weights_key"], data["weights_unit"], data.get("dag"))
+
+
+# ----- balancing --------------------------------------------------------------------------
+def balance(weighted_items: Iterable[tuple[Item, float]], slots: int) -> list[list[Item]]:
+    """Split weighted items over ``slots`` so the heaviest slot is as light as possible.
+
+    Longest-processing-time-first gives the answer for many items (within a few percent of the
+    lower bound ``max(total / slots, largest item)`` once items outnumber slots); for up to
+    ``EXACT_ITEM_LIMIT`` items a branch-and-bound search then finds the optimum. Items keep
+    their input order inside each slot.
+    """
+    pairs = list(weighted_items)
+    if isinstance(slots, bool) or not isinstance(slots, int) or slots < 1:
+        raise PlanError(f"balance needs a positive number of slots, not {slots!r}")
+    weights = [float(weight) for _, weight in pairs]
+    for position, weight in enumerate(weights):
+        if not math.isfinite(weight) or weight < 0:
+            raise PlanError(f"item {position} ({pairs[position][0]!r}) has weight {weight}: "
+                            "weights must be finite and >= 0")
+    order = sorted(range(len(pairs)), key=lambda index: (-weights[index], index))
+    owner = _longest_first(order, weights, slots)
+    if len(pairs) <= EXACT_ITEM_LIMIT and slots > 1:
+        owner = _branch_and_bound(order, weights, slots, owner)
+    groups: list[list[Item]] = [[] for _ in range(slots)]
+    for index, (item, _) in enumerate(pairs):
+        groups[owner[index]].append(item)
+    return groups
+
+
+def makespan(groups: Sequence[Sequence[float]]) -> float:
+    """The load of the heaviest group."""
+    return max((math.fsum(group) for group in groups), default=0.0)
+
+
+def lower_bound(weights: Sequence[float], slots: int) -> float:
+    """No split of ``weights`` over ``slots`` can beat this makespan."""
+    return max(math.fsum(weights) / slots, max(weights, default=0.0))
+
+
+def _longest_first(order: list[int], weights: list[float], slots: int) -> list[int]:
+    owner = [0] * len(weights)
+    heap = [(0.0, slot) for slot in range(slots)]
+    for index in order:
+        load, slot = heapq.heappop(heap)
+        owner[index] = slot
+        heapq.heappush(heap, (load + weights[index], slot))
+    return owner
+
+
+def _branch_and_bound(order: list[int], weights: list[float], slots: int, owner: list[int]) -> list[int]:
+    loads = [0.0] * slots
+    for index, slot in enumerate(owner):
+        loads[slot] += weights[index]
+    best = [max(loads), list(owner)]
+    bound = lower_bound(weights, slots)
+    if best[0] <= bound * (1 + 1e-12):
+        return owner
+    suffix = [0.0] * (len(order) + 1)
+    for position in range(len(order) - 1, -1, -1):
+        suffix[position] = suffix[position + 1] + weights[order[position]]
+    current = [0.0] * slots
+    chosen = list(owner)
+    budget = [EXACT_NODE_BUDGET]
+
+    def search(position: int, peak: float) -> None:
+        if budget[0] <= 0 or best[0] <= bound * (1 + 1e-12):
+            return
+        budget[0] -= 1
+        if position == len(order):
+            best[0], best[1] = peak, list(chosen)
+            return
+        if max(peak, (math.fsum(current) + suffix[position]) / slots) >= best[0]:
+            return
+        index = order[position]
+        tried: set[float] = set()
+        for slot in sorted(range(slots), key=lambda s: current[s]):
+            if current[slot] in tried:  # same load: an equivalent branch was already explored
+                continue
+            tried.add(current[slot])
+            new_load = current[slot] + weights[index]
+            if new_load >= best[0]:
+                continue
+            current[slot] = new_load
+            chosen[index] = slot
+            search(position + 1, max(peak, new_load))
+            current[slot] -= weights[index]
+
+    search(0, 0.0)
+    return best[1]
+
+
+# ----- DAG plans --------------------------------------------------------------------------
+@dataclass
+class Step:
+    """One named step of a DAG app, with the steps it needs first."""
+
+    name: str
+    deps: list[str] = field(default_factory=list)
+    weight: float = 1.0
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def topological_order(graph: Mapping[str, Iterable[str]]) -> list[str]:
+    """Steps in dependency order; a cycle or an unknown dependency is a PlanError naming it."""
+    for name, deps in graph.items():
+        for dep in deps:
+            if dep not in graph:
+                raise PlanError(f"step {name!r} depends on unknown step {dep!r}")
+    sorter = graphlib.TopologicalSorter({name: list(deps) for name, deps in graph.items()})
+    try:
+        return list(sorter.static_order())
+    except graphlib.CycleError as error:
+        cycle = error.args[1]
+        raise PlanError(f"the steps form a cycle: {' -> '.join(map(str, reversed(cycle)))}") from None
+
+
+def schedule_dag(steps: Sequence[Step], slot_count: int) -> list[list[Step]]:
+    """Assign steps to slots: in dependency order, each to the slot where it can finish first."""
+    by_name = {step.name: step for step in steps}
+    if len(by_name) != len(steps):
+        raise PlanError("step names must be unique")
+    order = topological_order({step.name: step.deps for step in steps})
+    free_at = [0.0] * slot_count
+    finish: dict[Hashable, float] = {}
+    groups: list[list[Step]] = [[] for _ in range(slot_count)]
+    for name in order:
+        step = by_name[name]
+        ready = max((finish[dep] for dep in step.deps), default=0.0)
+        slot = min(range(slot_count), key=lambda s: (max(free_at[s], ready), s))
+        finish[name] = max(free_at[slot], ready) + step.weight
+        free_at[slot] = finish[name]
+        groups[slot].append(step)
+    return groups
+
+
+def dag_plan(steps: Sequence[Step], slot_count: int, *, weights_unit: str = "") -> WorkPlan:
+    """A WorkPlan with one chunk per step, scheduled by :func:`schedule_dag`."""
+    groups = schedule_dag(steps, slot_count)
+    slots = [[Chunk(step.name, step.weight, [{"step": step.name, "deps": list(step.deps), **step.params}])
+              for step in group] for group in groups]
+    return WorkPlan(slots, partition_key="step", weights_key="cost", weights_unit=weights_unit,
+                    dag={step.name: list(step.deps) for step in steps})

@@ -1,0 +1,293 @@
+"""``src/app_settings.toml``: validated loading and format-preserving, merge-only saves.
+
+A save never rewrites the file from a model: under a file lock it re-reads the current text,
+changes only the keys it was asked to change (tomlkit keeps comments, order and formatting of
+everything else byte for byte), validates the result, and replaces the file atomically. So the
+widget and a command-line call writing different keys at the same time both survive, and a
+malformed or invalid file is reported and never overwritten.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from tomlkit.exceptions import ParseError
+from tomlkit.items import InlineTable, Table
+
+from .errors import SettingsError
+from .modes import Mode
+
+DELETE = object()
+"""Value for :func:`save_settings` that removes a key."""
+
+KeyPath = tuple[str, ...]
+
+_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+def check_host(host: str) -> str:
+    """Return ``host`` if it is an IP address or an RFC 1123 host name, else raise ValueError."""
+    text = host.strip()
+    if not text:
+        raise ValueError("host is empty")
+    try:
+        ipaddress.ip_address(text.strip("[]"))
+        return text
+    except ValueError:
+        pass
+    labels = text.rstrip(".").split(".")
+    if sum(label.isdigit() for label in labels) >= 2:
+        raise ValueError(f"{host!r} is not a valid IP address")
+    if len(text) > 253 or not all(_HOST_LABEL.match(label) for label in labels):
+        raise ValueError(f"{host!r} is not a valid IP address or host name")
+    return text
+
+
+def split_address(address: str) -> tuple[str, int | None]:
+    """Split ``host[:port]`` (optionally ``tcp://``, IPv6 in brackets) and validate both parts."""
+    text = address.strip()
+    if text.startswith("tcp://"):
+        text = text[len("tcp://"):]
+    port: int | None = None
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        if rest:
+            if not rest.startswith(":"):
+                raise ValueError(f"{address!r}: expected [ipv6]:port")
+            port = _port(rest[1:], address)
+    elif text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+        port = _port(port_text, address)
+    else:
+        host = text
+    check_host(host)
+    return host, port
+
+
+def _port(text: str, address: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise ValueError(f"{address!r}: port {text!r} must be a number from 1 to 65535")
+    return int(text)
+
+
+class ServiceHealthSettings(BaseModel):
+    """``[cluster.service_health]``: the thresholds of the service HEALTH gate."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+    allow_idle: bool = False
+    max_unhealthy: int = Field(0, ge=0)
+    max_restart_rate: float = Field(0.25, ge=0.0, le=1.0)
+
+    @field_validator("max_restart_rate", mode="before")
+    @classmethod
+    def _int_is_a_rate(cls, value: Any) -> Any:
+        return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class ClusterSettings(BaseModel):
+    """``[cluster]``: mode toggles, scheduler address, worker hosts and slots, verbosity."""
+
+    model_config = ConfigDict(strict=True, extra="allow")
+    pool: bool = False
+    cython: bool = False
+    cluster_enabled: bool = False
+    rapids: bool = False
+    scheduler: str | None = "127.0.0.1:8786"
+    workers: dict[str, int] = Field(default_factory=lambda: {"127.0.0.1": 2})
+    verbose: int = Field(1, ge=0, le=3)
+    service_health: ServiceHealthSettings = Field(default_factory=ServiceHealthSettings)
+
+    @field_validator("scheduler")
+    @classmethod
+    def _scheduler_address(cls, value: str | None) -> str | None:
+        if value:
+            split_address(value)
+        return value or None
+
+    @field_validator("workers")
+    @classmethod
+    def _worker_slots(cls, value: dict[str, int]) -> dict[str, int]:
+        if not value:
+            raise ValueError("at least one worker host is needed, e.g. {\"127.0.0.1\" = 2}")
+        for host, slots in value.items():
+            check_host(host)
+            if isinstance(slots, bool) or slots < 1:
+                raise ValueError(f"host {host!r}: slots must be a positive integer, not {slots!r}")
+        return value
+
+    @property
+    def mode(self) -> Mode:
+        """The mode the four toggles select."""
+        return Mode.from_flags(pool=self.pool, cython=self.cython, dask=self.cluster_enabled,
+                               rapids=self.rapids)
+
+
+@dataclass
+class AppSettings:
+    """A loaded, validated settings file. Read-only: change it with :meth:`save`."""
+
+    path: Path
+    text: str
+    document: tomlkit.TOMLDocument = field(repr=False)
+    cluster: ClusterSettings
+
+    @property
+    def args(self) -> dict[str, Any]:
+        """The saved ``[args]`` values as plain Python (validated by the app's args model)."""
+        return _plain(self.document.get("args", {}))
+
+    @classmethod
+    def load(cls, path: Path | str) -> AppSettings:
+        """Read, parse and validate a settings file."""
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise SettingsError(f"settings file {path} does not exist", path=path) from None
+        return cls.from_text(path, text)
+
+    @classmethod
+    def from_text(cls, path: Path, text: str) -> AppSettings:
+        document = parse_toml(path, text)
+        return cls(path=path, text=text, document=document, cluster=validate_cluster(path, text, document))
+
+    def save(self, changes: Mapping[str | KeyPath, Any]) -> AppSettings:
+        """Write ``changes`` (dotted key or key tuple -> value) and return the new settings."""
+        return save_settings(self.path, changes)
+
+
+def parse_toml(path: Path, text: str) -> tomlkit.TOMLDocument:
+    """Parse TOML, turning a syntax error into a SettingsError naming the file and line."""
+    try:
+        return tomlkit.parse(text)
+    except ParseError as error:
+        raise SettingsError(f"{path}: line {error.line}, column {error.col}: invalid TOML "
+                            f"({str(error).split(' at line')[0]}); the file was not changed",
+                            path=path, line=error.line) from None
+
+
+def validate_cluster(path: Path, text: str, document: tomlkit.TOMLDocument) -> ClusterSettings:
+    """Validate ``[cluster]``; the first problem is reported with its key and line."""
+    try:
+        return ClusterSettings.model_validate(_plain(document.get("cluster", {})))
+    except ValidationError as error:
+        problem = error.errors()[0]
+        location = [str(part) for part in problem["loc"]]
+        line = _line_of(text, ["cluster", *location])
+        where = f"line {line}, " if line else ""
+        key = "cluster." + ".".join(location)
+        raise SettingsError(f"{path}: {where}[{key}]: {problem['msg']}", path=path, line=line,
+                            key=key) from None
+
+
+def save_settings(path: Path | str, changes: Mapping[str | KeyPath, Any]) -> AppSettings:
+    """Apply ``changes`` to the settings file at ``path`` atomically, under a file lock.
+
+    Keys are dotted paths (``"cluster.pool"``) or tuples (``("cluster", "workers")``, for keys
+    that hold dots such as host names). A value replaces the item at its path wholesale (a
+    mapping becomes a table in the style of the item it replaces); :data:`DELETE` removes it.
+    Keys not named in ``changes`` keep whatever the file holds now, including changes another
+    process saved since this one loaded it.
+    """
+    from filelock import FileLock
+
+    path = Path(path)
+    with FileLock(str(path) + ".lock", timeout=30):
+        current = AppSettings.load(path)
+        document = current.document
+        for key, value in changes.items():
+            _apply(document, _key_path(key), value)
+        text = tomlkit.dumps(document)
+        updated = AppSettings.from_text(path, text)  # never write what would not load
+        if text != current.text:
+            atomic_write(path, text)
+        return updated
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write via a temporary file in the same folder and ``os.replace``: readers never see half a file."""
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _key_path(key: str | KeyPath) -> KeyPath:
+    parts = tuple(key.split(".")) if isinstance(key, str) else tuple(key)
+    if not parts or not all(isinstance(part, str) and part for part in parts):
+        raise SettingsError(f"invalid settings key {key!r}")
+    return parts
+
+
+def _apply(document: tomlkit.TOMLDocument, key: KeyPath, value: Any) -> None:
+    container: Any = document
+    for part in key[:-1]:
+        if part not in container:
+            container[part] = tomlkit.table()
+        container = container[part]
+    name = key[-1]
+    if value is DELETE:
+        if name in container:
+            del container[name]
+        return
+    old = container.get(name) if hasattr(container, "get") else None
+    container[name] = _styled(value, old)
+
+
+def _styled(value: Any, old: Any) -> Any:
+    """A tomlkit item for ``value`` that keeps the style and trailing comment of ``old``."""
+    if isinstance(value, Mapping):
+        if isinstance(old, Table):
+            table = tomlkit.table()
+            for key, inner in value.items():
+                table[key] = inner
+            return table
+        inline = tomlkit.inline_table()
+        inline.update(value)
+        if isinstance(old, InlineTable) and old.trivia.comment:
+            inline.comment(old.trivia.comment.lstrip("# ").rstrip())
+        return inline
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _plain(value: Any) -> Any:
+    """tomlkit containers -> plain dicts, lists and scalars."""
+    if hasattr(value, "unwrap"):
+        return value.unwrap()
+    return value
+
+
+def _line_of(text: str, key: Iterable[str]) -> int | None:
+    """1-based line of ``key`` (table path + key) in TOML text; a best effort for messages."""
+    parts = list(key)
+    for depth in range(len(parts) - 1, 0, -1):
+        table, name = parts[:depth], parts[depth]
+        header = "[" + ".".join(table) + "]"
+        current = None
+        for number, raw in enumerate(text.splitlines(), start=1):
+            line = raw.strip()
+            if line.startswith("["):
+                current = line.split("#")[0].strip()
+                continue
+            if current == header and re.match(rf'^["\']?{re.escape(name)}["\']?\s*=', line):
+                return number
+    return None

@@ -1,0 +1,1 @@
+"""Manager side of the flight example app."""

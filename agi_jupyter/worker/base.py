@@ -1,0 +1,128 @@
+"""The worker hooks and the order they run in.
+
+For one run, a worker slot calls ``start()`` once, then ``work_init()``, ``pool_init(vars)``
+once per pool process (once in-process without a pool), ``work_pool(item)`` per work item,
+``work_done(frame)`` per chunk with the concatenated item results, and ``stop()`` once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+from ..core.env import resolve_data_path, root_path
+
+if TYPE_CHECKING:
+    import pandas
+
+
+def resolve_args(args: Any) -> Any:
+    """Arguments as attributes: a pydantic model stays as it is, a mapping becomes a namespace."""
+    if isinstance(args, Mapping):
+        return SimpleNamespace(**args)
+    return args
+
+
+class BaseWorker:
+    """Does the work of one worker slot.
+
+    Parameters
+    ----------
+    args:
+        The app's validated arguments (its pydantic model, or a mapping of the same values);
+        available as ``self.args``.
+    worker_id, worker_count:
+        This slot's position among all slots of the run, for apps that shard by slot.
+    share_dir:
+        Root for relative ``data_in``/``data_out`` paths; default ``${AGI_SHARE_DIR}``.
+    verbose:
+        0 quiet, 1 normal, 2+ chatty.
+    """
+
+    def __init__(self, args: Any, *, worker_id: int = 0, worker_count: int = 1,
+                 share_dir: str | os.PathLike[str] | None = None, verbose: int = 1) -> None:
+        self.args = resolve_args(args)
+        self.worker_id = worker_id
+        self.worker_count = worker_count
+        self.share_dir = Path(share_dir) if share_dir is not None else root_path("AGI_SHARE_DIR")
+        self.verbose = verbose
+        self.chunk_label = ""
+        self.outputs: list[Path] = []
+
+    # ----- hooks an app overrides -------------------------------------------------------
+    def start(self) -> None:
+        """Once per run, before anything else: open connections, load reference data."""
+
+    def work_init(self) -> None:
+        """Once per run after ``start``: prepare shared state for the work items."""
+
+    def pool_vars(self) -> dict[str, Any]:
+        """What ``pool_init`` receives in each pool process (must be picklable)."""
+        return {}
+
+    def pool_init(self, vars: dict[str, Any]) -> None:  # noqa: A002 - the hook's public name
+        """Once per pool process (or once in-process without a pool)."""
+
+    def work_pool(self, item: Any) -> pandas.DataFrame | None:
+        """Process one work item and return its results as a DataFrame, or None."""
+        raise NotImplementedError(f"{type(self).__name__} must implement work_pool(item)")
+
+    def work_done(self, frame: pandas.DataFrame | None) -> None:
+        """Once per chunk with the concatenated results of its items."""
+
+    def stop(self) -> None:
+        """Once per run, at the end, even after a failure: release what ``start`` took."""
+
+    # ----- helpers ----------------------------------------------------------------------
+    def data_path(self, value: str | os.PathLike[str]) -> Path:
+        """Relative data paths resolve under the share dir; absolute ones stay."""
+        return resolve_data_path(value, self.share_dir)
+
+    def log(self, message: str, level: int = 1) -> None:
+        """Print when ``verbose >= level``; the engine forwards worker output to the notebook."""
+        if self.verbose >= level:
+            print(f"[{type(self).__name__} {self.worker_id}] {message}", flush=True)
+
+    # ----- driving ----------------------------------------------------------------------
+    def process_chunk(self, items: Sequence[Any], label: str = "") -> pandas.DataFrame | None:
+        """Run ``work_pool`` on every item of one chunk in order, then ``work_done`` once."""
+        self.chunk_label = label or f"worker{self.worker_id}"
+        frames = [self.work_pool(item) for item in self.order_items(items)]
+        frame = concat_frames(frames)
+        self.work_done(frame)
+        return frame
+
+    def order_items(self, items: Sequence[Any]) -> list[Any]:
+        """The order a chunk's items run in; DAG workers sort by dependencies."""
+        return list(items)
+
+    def run(self, chunks: Sequence[tuple[str, Sequence[Any]]]) -> list[Path]:
+        """Every hook in order over ``(label, items)`` chunks, in-process; returns output files.
+
+        The engine adds pools, Cython and Dask around the same hooks; this is the plain path an
+        app's own tests can call directly.
+        """
+        self.start()
+        try:
+            self.work_init()
+            self.pool_init(self.pool_vars())
+            for label, items in chunks:
+                self.process_chunk(items, label)
+        finally:
+            self.stop()
+        return list(self.outputs)
+
+
+def concat_frames(frames: Sequence[Any]) -> Any:
+    """Concatenate the non-empty DataFrames of a chunk; None when there are none."""
+    present = [frame for frame in frames if frame is not None]
+    if not present:
+        return None
+    if len(present) == 1:
+        return present[0]
+    import pandas
+
+    return pandas.concat(present, ignore_index=True)
