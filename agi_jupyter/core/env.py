@@ -197,12 +197,25 @@ class AgiEnv:
     def import_module(self, name: str) -> ModuleType:
         """Import one of the app's modules from its ``src`` folder."""
         src = str(self.src_path)
-        if src not in sys.path:
-            sys.path.insert(0, src)
+        if src in sys.path:
+            sys.path.remove(src)
+        sys.path.insert(0, src)
+        self._forget_foreign_modules()
         try:
             return importlib.import_module(name)
         except Exception as error:  # an app's import error is the app's problem; say whose
             raise AppContractError(f"app {self.app}: importing {name} failed: {error!r}") from error
+
+    def _forget_foreign_modules(self) -> None:
+        """Drop cached modules of the same name loaded from another app folder (a copy, say)."""
+        for package in (self.target, self.worker_module):
+            loaded = sys.modules.get(package)
+            origin = getattr(loaded, "__file__", None)
+            if loaded is None or (origin and Path(origin).resolve().is_relative_to(self.src_path)):
+                continue
+            for key in [k for k in sys.modules if k == package or k.startswith(package + ".")]:
+                del sys.modules[key]
+        importlib.invalidate_caches()
 
     def _load_class(self, module: str, class_name: str, path: Path) -> type:
         loaded = self.import_module(module)

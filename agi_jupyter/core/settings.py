@@ -201,7 +201,7 @@ def save_settings(path: Path | str, changes: Mapping[str | KeyPath, Any]) -> App
     from filelock import FileLock
 
     path = Path(path)
-    with FileLock(str(path) + ".lock", timeout=30):
+    with FileLock(str(lock_path(path)), timeout=30):
         current = AppSettings.load(path)
         document = current.document
         for key, value in changes.items():
@@ -213,10 +213,15 @@ def save_settings(path: Path | str, changes: Mapping[str | KeyPath, Any]) -> App
         return updated
 
 
+def lock_path(path: Path) -> Path:
+    """The lock file beside a settings file (hidden, so it does not clutter the app folder)."""
+    return path.with_name(f".{path.name}.lock")
+
+
 def atomic_write(path: Path, text: str) -> None:
     """Write via a temporary file in the same folder and ``os.replace``: readers never see half a file."""
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
             stream.write(text)

@@ -25,10 +25,10 @@ class Mandelbrot(BaseManager):
             chunks.append(Chunk(f"rows_{start:05d}_{stop:05d}", round(cost, 1),
                                 [{"row_start": start, "row_stop": stop}]))
         return WorkPlan.balanced(chunks, len(worker_slots(workers)), partition_key="band",
-                                 weights_key="estimated iterations", weights_unit="M")
+                                 weights_key="estimated iterations", weights_unit="k")
 
     def estimate(self, start: int, stop: int) -> float:
-        """Millions of iterations the band should take, from a coarse sample of its middle row."""
+        """Thousands of iterations the band should take, from a coarse sample of its middle row."""
         a = self.args
         y = a.y_min + (start + stop) / 2 * (a.y_max - a.y_min) / a.height
         total = 0
@@ -36,7 +36,7 @@ class Mandelbrot(BaseManager):
             x = a.x_min + (column + 0.5) * (a.x_max - a.x_min) / SAMPLES_PER_ROW
             total += _escape(complex(x, y), SAMPLE_ITER)
         fraction = total / (SAMPLES_PER_ROW * SAMPLE_ITER)
-        return max(fraction, 0.01) * a.max_iter * a.width * (stop - start) / 1e6
+        return max(fraction, 0.01) * a.max_iter * a.width * (stop - start) / 1e3
 
 
 def _escape(c: complex, limit: int) -> int:
