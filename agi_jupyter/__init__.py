@@ -12,17 +12,24 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _PUBLIC = {
+    "AGI": "agi_jupyter.core.engine",
     "AgiEnv": "agi_jupyter.core.env",
     "AgiError": "agi_jupyter.core.errors",
+    "DistribRequest": "agi_jupyter.core.requests",
+    "InstallRequest": "agi_jupyter.core.requests",
     "Mode": "agi_jupyter.core.modes",
+    "RunRequest": "agi_jupyter.core.requests",
+    "ServeRequest": "agi_jupyter.core.requests",
 }
 
 __all__ = sorted(_PUBLIC)
 
 if TYPE_CHECKING:
+    from .core.engine import AGI
     from .core.env import AgiEnv
     from .core.errors import AgiError
     from .core.modes import Mode
+    from .core.requests import DistribRequest, InstallRequest, RunRequest, ServeRequest
 
 
 def __getattr__(name: str) -> Any:

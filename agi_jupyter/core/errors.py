@@ -40,3 +40,15 @@ class ModeError(AgiError, ValueError):
 
 class PlanError(AgiError):
     """A work plan is malformed, or a DAG has a cycle or an unknown dependency."""
+
+
+class ClusterError(AgiError):
+    """No usable Dask client: a scheduler does not answer, or a worker host has no worker."""
+
+
+class InstallError(AgiError):
+    """The worker environment could not be provisioned (dependency, compiler, shipping)."""
+
+
+class RunError(AgiError):
+    """A run failed: the message names the worker, the item and carries the remote traceback."""

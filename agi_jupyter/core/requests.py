@@ -1,0 +1,109 @@
+"""Plain request objects: what an action will do, before it does it.
+
+A widget button builds one of these, the snippet module renders it as code, and the engine
+executes that same object: the button and its snippet cannot drift apart. Fields left as
+``None`` mean "take it from the app's settings".
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
+
+from .modes import Mode
+from .settings import check_host, split_address
+
+
+class Request(BaseModel):
+    """Common fields: where to run. ``None`` -> ``[cluster]`` in app_settings.toml."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, validate_assignment=True)
+
+    scheduler: str | None = Field(None, description="Dask scheduler address host[:port]")
+    workers: dict[str, int] | None = Field(None, description="host -> worker slots")
+    verbose: int | None = Field(None, ge=0, le=3)
+
+    @field_validator("scheduler")
+    @classmethod
+    def _scheduler(cls, value: str | None) -> str | None:
+        if value:
+            try:
+                split_address(value)
+            except ValueError as error:
+                raise ValueError(f"scheduler {error}") from None
+        return value or None
+
+    @field_validator("workers")
+    @classmethod
+    def _workers(cls, value: dict[str, int] | None) -> dict[str, int] | None:
+        if value is None:
+            return None
+        if not value:
+            raise ValueError("workers needs at least one host, e.g. {'127.0.0.1': 2}")
+        for host, slots in value.items():
+            check_host(host)
+            if isinstance(slots, bool) or not isinstance(slots, int) or slots < 1:
+                raise ValueError(f"host {host!r}: slots must be a positive integer, not {slots!r}")
+        return value
+
+
+def _mode(value: Any) -> Mode | None:
+    return None if value is None else Mode.parse(value)
+
+
+class InstallRequest(Request):
+    """Provision the worker environment for the modes in ``modes_enabled``."""
+
+    modes_enabled: Mode | None = Field(None, description="bits to prepare for; None -> settings toggles")
+    isolated: bool = Field(False, description="do not let the worker env see the kernel's packages")
+    force: bool = Field(False, description="rebuild even when nothing changed")
+
+    _mode_in = field_validator("modes_enabled", mode="before")(lambda cls, v: _mode(v))
+
+    @field_serializer("modes_enabled")
+    def _mode_out(self, value: Mode | None) -> int | None:
+        return None if value is None else int(value)
+
+
+class DistribRequest(Request):
+    """Build (and save) the work plan for the configured workers."""
+
+    params: dict[str, Any] = Field(default_factory=dict, description="argument overrides for this plan")
+
+
+class RunRequest(Request):
+    """Run the plan in one mode, or benchmark several.
+
+    ``mode=None`` uses the settings' toggles. ``benchmark=True`` runs every mode the settings
+    allow (or the explicit ``modes``) on the same plan and writes benchmark.json.
+    """
+
+    mode: Mode | None = None
+    params: dict[str, Any] = Field(default_factory=dict, description="argument overrides for this run")
+    benchmark: bool = False
+    modes: list[Mode] | None = Field(None, description="modes to benchmark; None -> all the settings allow")
+    pool: Literal["process", "thread"] = Field("process", description="kind of pool for the pool bit")
+    pool_width: int | None = Field(None, ge=1, le=512, description="pool size; None -> CPU count")
+
+    _mode_in = field_validator("mode", mode="before")(lambda cls, v: _mode(v))
+
+    @field_validator("modes", mode="before")
+    @classmethod
+    def _modes_in(cls, value: Any) -> list[Mode] | None:
+        return None if value is None else [Mode.parse(item) for item in value]
+
+    @field_serializer("mode")
+    def _mode_out(self, value: Mode | None) -> int | None:
+        return None if value is None else int(value)
+
+    @field_serializer("modes")
+    def _modes_out(self, value: list[Mode] | None) -> list[int] | None:
+        return None if value is None else [int(mode) for mode in value]
+
+
+class ServeRequest(Request):
+    """A service action (start, status, health, stop); the service issue fills in the rest."""
+
+    action: Literal["start", "status", "health", "stop"] = "status"
+    options: dict[str, Any] = Field(default_factory=dict)
