@@ -267,6 +267,35 @@ class AgiEnv:
         return root_path("AGI_WORKER_ENV_DIR", self._file_values) / self.worker_module
 
     @property
+    def worker_python(self) -> Path:
+        """Python of the worker environment (a venv inside :attr:`worker_env_dir`)."""
+        return self.worker_env_dir / "venv" / "bin" / "python"
+
+    @property
+    def cython_dir(self) -> Path:
+        """Where install puts the compiled worker package ``<target>_worker_cython``."""
+        return self.worker_env_dir / "cython"
+
+    @property
+    def install_record_path(self) -> Path:
+        """``install.json``: the last successful install, which is what allows RUN."""
+        return self.worker_env_dir / "install.json"
+
+    @property
+    def plan_path(self) -> Path:
+        """``distribution.json``: the saved work plan and what it was built from."""
+        return self.log_dir / "distribution.json"
+
+    @property
+    def benchmark_path(self) -> Path:
+        """``benchmark.json``: the latest timing of every mode that ran."""
+        return self.log_dir / "benchmark.json"
+
+    def script_path(self, action: str) -> Path:
+        """Runnable snippet file ``AGI_<action>_<target>.py``."""
+        return self.log_dir / f"AGI_{action}_{self.target}.py"
+
+    @property
     def service_dir(self) -> Path:
         """``${AGI_SHARE_DIR}/service/<target>``: queue and health snapshot of service mode."""
         return self.share_dir / "service" / self.target

@@ -8,7 +8,7 @@ once per pool process (once in-process without a pool), ``work_pool(item)`` per 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -87,10 +87,15 @@ class BaseWorker:
             print(f"[{type(self).__name__} {self.worker_id}] {message}", flush=True)
 
     # ----- driving ----------------------------------------------------------------------
-    def process_chunk(self, items: Sequence[Any], label: str = "") -> pandas.DataFrame | None:
-        """Run ``work_pool`` on every item of one chunk in order, then ``work_done`` once."""
+    def process_chunk(self, items: Sequence[Any], label: str = "",
+                      map_items: Callable[[list[Any]], list[Any]] | None = None) -> pandas.DataFrame | None:
+        """Run ``work_pool`` on every item of one chunk, then ``work_done`` once with the results.
+
+        ``map_items`` lets the engine send the items through a pool; results keep item order.
+        """
         self.chunk_label = label or f"worker{self.worker_id}"
-        frames = [self.work_pool(item) for item in self.order_items(items)]
+        ordered = self.order_items(items)
+        frames = map_items(ordered) if map_items else [self.work_pool(item) for item in ordered]
         frame = concat_frames(frames)
         self.work_done(frame)
         return frame

@@ -1,0 +1,130 @@
+"""``AGI``: the public engine API a notebook cell awaits and every widget button calls.
+
+Each method takes a request object (or the same fields as keywords), does its blocking work in
+a worker thread so the kernel stays responsive, and streams log lines to ``on_line``. Fields
+left out come from the app's ``app_settings.toml``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+
+from .benchmark import allowed_modes, benchmark, record, row_of
+from .distrib import Distribution, reassign, reuse_or_build
+from .env import AgiEnv
+from .errors import AgiError
+from .install import InstallRecord, install
+from .logs import LineCallback
+from .modes import Mode
+from .requests import DistribRequest, InstallRequest, Request, RunRequest
+from .run import Progress, RunControl, RunResult, run_mode
+from .settings import AppSettings
+
+RequestType = TypeVar("RequestType", bound=Request)
+
+
+def make_request(kind: type[RequestType], request: RequestType | None, fields: dict[str, Any]) -> RequestType:
+    """The request object from either an instance or keyword fields; bad fields -> AgiError."""
+    if request is not None:
+        if fields:
+            raise AgiError(f"give either a {kind.__name__} or keyword fields, not both ({', '.join(fields)})")
+        if not isinstance(request, kind):
+            raise AgiError(f"expected a {kind.__name__}, got {type(request).__name__}")
+        return request
+    known = set(kind.model_fields)
+    if "params" in known:
+        extra = {k: v for k, v in fields.items() if k not in known}
+        fields = {k: v for k, v in fields.items() if k in known}
+        fields["params"] = {**fields.get("params", {}), **extra}
+    try:
+        return kind(**fields)
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        raise AgiError(f"invalid {kind.__name__}: {problems}") from None
+
+
+def cluster_for(env: AgiEnv, request: Request, on_line: LineCallback | None) -> Callable[[], Any]:
+    """A function returning the Dask client handle for this request (resolved only when needed)."""
+    def select() -> Any:
+        from .cluster import select_client
+
+        settings = AppSettings.load(env.settings_path).cluster
+        return select_client(request.scheduler or settings.scheduler, required=request.scheduler is not None,
+                             workers=request.workers or settings.workers, on_line=on_line)
+    return select
+
+
+class AGI:
+    """The engine: install, get_distrib, run (one mode or a benchmark), and reassign."""
+
+    @staticmethod
+    async def install(env: AgiEnv, request: InstallRequest | None = None, *, on_line: LineCallback | None = None,
+                      **fields: Any) -> InstallRecord:
+        """Provision the worker environment (see :mod:`agi_jupyter.core.install`)."""
+        request = make_request(InstallRequest, request, fields)
+        return await asyncio.to_thread(install, env, request, on_line, cluster_for(env, request, on_line))
+
+    @staticmethod
+    async def get_distrib(env: AgiEnv, request: DistribRequest | None = None, *,
+                          on_line: LineCallback | None = None, **fields: Any) -> Distribution:
+        """Build the work plan (or reuse the saved one while its inputs are unchanged) and save it."""
+        request = make_request(DistribRequest, request, fields)
+        return await asyncio.to_thread(_distribute, env, request, on_line)
+
+    @staticmethod
+    async def reassign(env: AgiEnv, from_slot: int, chunk_index: int, to_slot: int) -> Distribution:
+        """Move one chunk of the saved plan to another worker slot and save the edited plan."""
+        return await asyncio.to_thread(reassign, env, from_slot, chunk_index, to_slot)
+
+    @staticmethod
+    async def run(env: AgiEnv, request: RunRequest | None = None, *, on_line: LineCallback | None = None,
+                  on_progress: Progress | None = None, control: RunControl | None = None,
+                  **fields: Any) -> RunResult | dict[str, Any]:
+        """Run one mode (a RunResult) or, with ``benchmark=True``, every allowed mode (the table)."""
+        request = make_request(RunRequest, request, fields)
+        return await asyncio.to_thread(_run, env, request, on_line, on_progress, control)
+
+    @staticmethod
+    def close() -> bool:
+        """Close the local Dask cluster the engine started, if any."""
+        from .cluster import close_local_cluster
+
+        return close_local_cluster()
+
+
+def _distribute(env: AgiEnv, request: DistribRequest, on_line: LineCallback | None) -> Distribution:
+    from .args import load_args
+
+    settings = AppSettings.load(env.settings_path)
+    distribution = reuse_or_build(env, load_args(env, request.params), request.workers or settings.cluster.workers)
+    if on_line:
+        on_line(f"CHECK DISTRIBUTE {env.app}: {distribution.reason}; {distribution.plan.chunk_count} chunks, "
+                f"loads {[round(load, 1) for load in distribution.plan.loads]} {distribution.plan.weights_unit}")
+    return distribution
+
+
+def _run(env: AgiEnv, request: RunRequest, on_line: LineCallback | None, on_progress: Progress | None,
+         control: RunControl | None) -> RunResult | dict[str, Any]:
+    cluster = cluster_for(env, request, on_line)
+    handle: list[Any] = []
+
+    def shared_cluster() -> Any:  # one client for every mode of a benchmark
+        if not handle:
+            handle.append(cluster())
+        return handle[0]
+
+    def run_one(mode: Mode) -> RunResult:
+        return run_mode(env, mode, request, on_line=on_line, on_progress=on_progress, control=control,
+                        cluster=shared_cluster)
+
+    if request.benchmark or request.modes:
+        modes = request.modes or allowed_modes(env)
+        return benchmark(env, modes, run_one, on_line)
+    mode = request.mode if request.mode is not None else AppSettings.load(env.settings_path).cluster.mode
+    result = run_one(mode)
+    record(env, [row_of(result, single_run=True)])
+    return result

@@ -1,0 +1,303 @@
+"""RUN: execute the saved (or a fresh) plan in one mode; progress, logs, cancel, result.
+
+Local modes run every slot in one subprocess of the worker environment; Dask modes submit one
+task per worker slot, pinned to the Dask worker that holds the slot. Both run the same
+:func:`agi_jupyter.core.runner.run_slot`, so every mode executes the same hooks on the same
+plan and writes the same outputs.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .args import load_args
+from .distrib import Distribution, reuse_or_build
+from .env import AgiEnv
+from .errors import RunError
+from .install import check_install
+from .logs import LineCallback, LogSink, timestamp
+from .modes import Mode
+from .plan import worker_slots
+from .requests import RunRequest
+from .runner import EVENT_PREFIX
+from .settings import AppSettings
+
+Progress = Callable[[int, int], None]
+RUN_SCHEMA = "agi.run.v1"
+
+
+@dataclass
+class RunResult:
+    """What a run did: its mode, how long it took overall and per worker slot, what it wrote."""
+
+    app: str
+    mode: int
+    token: str
+    label: str
+    seconds: float
+    worker_seconds: dict[str, float]
+    outputs: list[str]
+    chunks: int
+    variant: str  # "local" or "cluster"
+    nodes: int
+    log: str
+    plan: str  # why this plan was used
+    dispatched: dict[str, list[str]] = field(default_factory=dict)  # slot -> chunk labels it ran
+    schema: str = RUN_SCHEMA
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class RunControl:
+    """Handle to cancel a run from another thread; says whether the stop was confirmed."""
+
+    def __init__(self) -> None:
+        self.cancelled = False
+        self.confirmed: bool | None = None
+        self._stop: Callable[[], bool] | None = None
+        self._lock = threading.Lock()
+
+    def attach(self, stop: Callable[[], bool]) -> None:
+        with self._lock:
+            self._stop = stop
+            if self.cancelled:
+                self.confirmed = stop()
+
+    def cancel(self) -> bool | None:
+        """Stop the run; returns True when everything it started is confirmed stopped."""
+        with self._lock:
+            self.cancelled = True
+            if self._stop is not None:
+                self.confirmed = self._stop()
+            return self.confirmed
+
+
+@dataclass
+class _Context:
+    env: AgiEnv
+    mode: Mode
+    request: RunRequest
+    distribution: Distribution
+    workers: dict[str, int]
+    sink: LineCallback
+    progress: Progress
+    control: RunControl
+    done: int = 0
+
+
+def run_mode(env: AgiEnv, mode: Mode, request: RunRequest, *, on_line: LineCallback | None = None,
+             on_progress: Progress | None = None, control: RunControl | None = None,
+             cluster: Callable[[], Any] | None = None) -> RunResult:
+    """Run the plan once in ``mode``; raises RunError (remote traceback, item, worker) on failure."""
+    started = time.perf_counter()
+    settings = AppSettings.load(env.settings_path)
+    workers = request.workers or settings.cluster.workers
+    log_path = _log_path(env)
+    with LogSink(log_path, on_line) as sink:
+        sink(f"RUN {env.app} in mode {mode.label} ({mode.token})")
+        if mode & Mode.RAPIDS and not mode & Mode.DASK:
+            _require_cudf_locally()
+        check_install(env, mode)
+        args = load_args(env, request.params)
+        distribution = reuse_or_build(env, args, workers)
+        sink(f"plan: {distribution.reason}; {distribution.plan.chunk_count} chunks on {len(distribution.plan.slots)} slots")
+        context = _Context(env, mode, request, distribution, workers, sink, on_progress or (lambda d, t: None),
+                           control or RunControl())
+        context.progress(0, distribution.plan.chunk_count)
+        if mode & Mode.DASK:
+            if cluster is None:
+                raise RunError("the dask bit needs a Dask client, and none was given")
+            slot_results, nodes = _run_dask(context, cluster(), args.model_dump(mode="json"))
+        else:
+            slot_results, nodes = _run_local(context, args.model_dump(mode="json")), 1
+        seconds = time.perf_counter() - started
+        slots = worker_slots(workers)
+        result = RunResult(
+            app=env.app, mode=int(mode), token=mode.token, label=mode.label, seconds=round(seconds, 6),
+            worker_seconds={slots[r["slot"]].name: round(r["seconds"], 6) for r in slot_results},
+            outputs=sorted({path for r in slot_results for path in r["outputs"]}),
+            chunks=distribution.plan.chunk_count, variant="cluster" if mode & Mode.DASK else "local", nodes=nodes,
+            log=str(log_path), plan=distribution.reason,
+            dispatched={slots[r["slot"]].name: r["chunks"] for r in slot_results})
+        sink(f"RUN done in {seconds:.3f} s: {len(result.outputs)} output file(s)")
+        return result
+
+
+def _log_path(env: AgiEnv) -> Any:
+    env.log_dir.mkdir(parents=True, exist_ok=True)
+    path = env.log_dir / f"run_{timestamp()}.log"
+    number = 1
+    while path.exists():
+        number += 1
+        path = env.log_dir / f"run_{timestamp()}_{number}.log"
+    return path
+
+
+def _require_cudf_locally() -> None:
+    if importlib.util.find_spec("cudf") is None:
+        raise RunError("the rapids bit needs the 'cudf' package (NVIDIA GPU) in the worker environment, "
+                       "and it is not installed: nothing was started")
+
+
+def slot_spec(context: _Context, args: dict[str, Any], paths: list[str]) -> dict[str, Any]:
+    """What a worker process needs to build the app's worker: JSON only."""
+    env = context.env
+    return {
+        "worker_module": f"{env.worker_module}.{env.worker_module}", "worker_package": env.worker_module,
+        "worker_class": env.worker_class, "args_module": f"{env.target}.app_args", "args_class": env.args_class,
+        "args": args, "share_dir": str(env.share_dir), "verbose": context.request.verbose or env.verbose,
+        "cython": bool(context.mode & Mode.CYTHON), "paths": paths,
+        "pool": context.request.pool if context.mode & Mode.POOL else None, "pool_width": context.request.pool_width,
+    }
+
+
+def _slot_parts(context: _Context) -> list[dict[str, Any]]:
+    return [{"slot": number, "chunks": [{"label": c.label, "items": c.items} for c in chunks]}
+            for number, chunks in enumerate(context.distribution.plan.slots) if chunks]
+
+
+def _chunk_done(context: _Context, event: dict[str, Any]) -> None:
+    context.done += 1
+    context.progress(context.done, context.distribution.plan.chunk_count)
+
+
+# ----- local -----------------------------------------------------------------------------------
+def _run_local(context: _Context, args: dict[str, Any]) -> list[dict[str, Any]]:
+    env = context.env
+    paths = ([str(env.cython_dir)] if context.mode & Mode.CYTHON else []) + [str(env.src_path)]
+    job = {"spec": slot_spec(context, args, paths), "slot_count": len(context.distribution.plan.slots),
+           "slots": _slot_parts(context)}
+    process = subprocess.Popen([str(env.worker_python), "-m", "agi_jupyter.core.runner"], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+                               start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    context.control.attach(lambda: _kill_group(process))
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(json.dumps(job))
+    process.stdin.close()
+    results, error = [], None
+    for line in process.stdout:
+        if not line.startswith(EVENT_PREFIX):
+            context.sink(line)
+            continue
+        event = json.loads(line[len(EVENT_PREFIX):])
+        kind = event["event"]
+        if kind == "chunk":
+            _chunk_done(context, event)
+        elif kind == "log":
+            context.sink(event["line"])
+        elif kind == "slot":
+            results.append(event)
+        elif kind == "error":
+            error = event["message"]
+    status = process.wait()
+    if context.control.cancelled:
+        raise RunError(f"run cancelled; local worker processes stopped: {context.control.confirmed}")
+    if error or status != 0:
+        raise RunError(f"local worker process failed (exit {status}): {error or 'see the run log'}")
+    return results
+
+
+def _kill_group(process: subprocess.Popen[str]) -> bool:
+    """Kill the worker process and its pool children; True once the whole group is gone."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return True
+    try:
+        process.wait(5)
+    except subprocess.TimeoutExpired:
+        return False
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+# ----- Dask -------------------------------------------------------------------------------------
+def _run_dask(context: _Context, handle: Any, args: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
+    from distributed import Event, wait
+
+    from .cluster import slot_workers
+    from .runner import dask_slot
+    from .shipping import ship_app
+
+    client = handle.client
+    addresses = slot_workers(client, context.workers)
+    if context.mode & Mode.RAPIDS:
+        _require_cudf_on(client, sorted(set(addresses)))
+    ship_app(client, context.env, context.sink)
+    run_id = uuid.uuid4().hex[:10]
+    spec = slot_spec(context, args, [])
+    spec.update(topic=f"agi-run-{run_id}", cancel_event=f"agi-cancel-{run_id}")
+    stop_event = Event(spec["cancel_event"], client=client)
+
+    def on_event(event: Any) -> None:
+        message = event[1] if isinstance(event, tuple) else event
+        if message.get("event") == "chunk":
+            _chunk_done(context, message)
+        elif message.get("event") == "log":
+            context.sink(message["line"])
+
+    client.subscribe_topic(spec["topic"], on_event)
+    slot_count = len(context.distribution.plan.slots)
+    parts = _slot_parts(context)
+    futures = [client.submit(dask_slot, spec, part["slot"], slot_count, part["chunks"],
+                             workers=[addresses[part["slot"]]], allow_other_workers=False, pure=False,
+                             key=f"agi-{context.env.target}-{run_id}-slot{part['slot']}") for part in parts]
+    context.control.attach(lambda: _cancel_dask(client, futures, stop_event, addresses))
+    try:
+        wait(futures)
+        if context.control.cancelled:
+            raise RunError(f"run cancelled; Dask tasks stopped: {context.control.confirmed}")
+        results = []
+        for part, future in zip(parts, futures):
+            if future.status == "error":
+                raise RunError(f"worker {addresses[part['slot']]} (slot {part['slot']}) failed: "
+                               f"{future.exception()}")
+            if future.status == "cancelled":
+                raise RunError(f"slot {part['slot']} on {addresses[part['slot']]} was cancelled")
+            results.append(future.result())
+    finally:
+        client.unsubscribe_topic(spec["topic"])
+    return results, len({address.rsplit(":", 1)[0] for address in addresses})
+
+
+def _cancel_dask(client: Any, futures: list[Any], stop_event: Any, addresses: list[str]) -> bool:
+    """Ask slots to stop between items, cancel their tasks, and check that nothing still executes."""
+    stop_event.set()
+    client.cancel(futures, force=True)
+    keys = {future.key for future in futures}
+    deadline = time.monotonic() + 4.5
+    while time.monotonic() < deadline:
+        running = client.run(_executing_keys, workers=sorted(set(addresses)))
+        if not keys & {key for found in running.values() for key in found}:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _executing_keys(dask_worker: Any) -> list[str]:
+    return [str(getattr(task, "key", task)) for task in getattr(dask_worker.state, "executing", set())]
+
+
+def _require_cudf_on(client: Any, addresses: list[str]) -> None:
+    found = client.run(lambda: importlib.util.find_spec("cudf") is not None, workers=addresses)
+    missing = sorted(address for address, present in found.items() if not present)
+    if missing:
+        raise RunError(f"the rapids bit needs the 'cudf' package on the Dask workers; it is missing on "
+                       f"{', '.join(missing)}: nothing was started")

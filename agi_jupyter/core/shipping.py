@@ -1,0 +1,111 @@
+"""Make an app's code importable on every Dask worker, with a Dask worker plugin.
+
+The plugin carries a zip of the app's ``src`` (and the compiled worker package when there is
+one). Registered on a client, Dask runs its ``setup`` on every current worker and on any worker
+that joins later; a new registration under the same name replaces the old one, and ``setup``
+drops the previous version's modules so the new code is what runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from distributed.diagnostics.plugin import WorkerPlugin
+
+from .env import AgiEnv
+from .errors import InstallError
+from .logs import LineCallback
+
+
+def bundle(env: AgiEnv) -> bytes:
+    """A zip of the app's src folder (``src/...``) and compiled package (``cython/...``)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for prefix, root in (("src", env.src_path), ("cython", env.cython_dir)):
+            if not root.is_dir():
+                continue
+            for path in sorted(root.rglob("*")):
+                if path.is_file() and "__pycache__" not in path.parts and not path.name.startswith("."):
+                    archive.write(path, f"{prefix}/{path.relative_to(root)}")
+    return buffer.getvalue()
+
+
+class AppCodePlugin(WorkerPlugin):
+    """Unpacks an app's code into the worker's local directory and puts it on ``sys.path``."""
+
+    def __init__(self, target: str, packages: list[str], payload: bytes) -> None:
+        self.target = target
+        self.packages = packages
+        self.payload = payload
+        self.digest = hashlib.sha256(payload).hexdigest()[:12]
+        self.name = f"agi-app-{target}"
+
+    def setup(self, worker: Any) -> None:
+        root = Path(worker.local_directory) / "agi-apps" / f"{self.target}-{self.digest}"
+        if not root.is_dir():
+            staging = root.with_name(root.name + ".partial")
+            with zipfile.ZipFile(io.BytesIO(self.payload)) as archive:
+                archive.extractall(staging)
+            staging.rename(root)
+        stale = [p for p in sys.path if f"{Path('agi-apps')}/{self.target}-" in p and not p.startswith(str(root))]
+        for path in stale:
+            sys.path.remove(path)
+        for path in (root / "src", root / "cython"):
+            if str(path) in sys.path:
+                sys.path.remove(str(path))
+            sys.path.insert(0, str(path))
+        for name in [m for m in sys.modules if m.split(".")[0] in self.packages]:
+            del sys.modules[name]
+
+
+def ship_app(client: Any, env: AgiEnv, sink: LineCallback) -> None:
+    """Register the app's code plugin on ``client`` (every worker now and later gets it)."""
+    payload = bundle(env)
+    plugin = AppCodePlugin(env.target, [env.target, env.worker_module, f"{env.worker_module}_cython"], payload)
+    client.register_plugin(plugin, name=plugin.name)
+    count = len(client.scheduler_info(n_workers=-1)["workers"]) if _takes_n_workers(client) else \
+        len(client.scheduler_info()["workers"])
+    sink(f"shipped {env.app} code ({len(payload) / 1024:.0f} KiB, version {plugin.digest}) to {count} Dask worker(s)")
+
+
+def _takes_n_workers(client: Any) -> bool:
+    import inspect
+
+    return "n_workers" in inspect.signature(client.scheduler_info).parameters
+
+
+def _worker_report(requirements: list[str], modules: list[str]) -> dict[str, Any]:
+    """Runs on each worker: which requirements are unmet, which app modules fail to import."""
+    import importlib
+
+    from agi_jupyter.core.install import missing_requirements
+
+    failed = {}
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except Exception as error:  # report every kind of import failure, by module
+            failed[module] = repr(error)
+    return {"missing": missing_requirements(requirements), "import_errors": failed}
+
+
+def check_workers(client: Any, requirements: list[str], sink: LineCallback, modules: list[str] | None = None
+                  ) -> list[str]:
+    """Check every Dask worker can import the app; InstallError names what is missing where."""
+    reports = client.run(_worker_report, requirements, modules or [])
+    problems = []
+    for address, report in sorted(reports.items()):
+        for text in report["missing"]:
+            problems.append(f"{address}: missing {text}")
+        for module, error in report["import_errors"].items():
+            problems.append(f"{address}: cannot import {module}: {error}")
+    if problems:
+        raise InstallError("Dask workers are not ready:\n  " + "\n  ".join(problems))
+    sink(f"checked {len(reports)} Dask worker(s): dependencies satisfied ({json.dumps(requirements)})")
+    return sorted(reports)
