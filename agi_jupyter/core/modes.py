@@ -69,9 +69,9 @@ class Mode(enum.IntFlag):
         if not isinstance(value, str):
             raise ModeError(f"mode {value!r} has type {type(value).__name__}; expected int or str")
         text = value.strip().lower()
-        if text.isdigit():
+        if text.isascii() and text.isdigit():
             return cls.parse(int(text))
-        if ":" in text and text.split(":", 1)[0].strip().isdigit():
+        if ":" in text and text.split(":", 1)[0].strip().isascii() and text.split(":", 1)[0].strip().isdigit():
             number = cls.parse(int(text.split(":", 1)[0]))
             if number.label == value.strip():
                 return number
