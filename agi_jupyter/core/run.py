@@ -159,12 +159,31 @@ def slot_spec(context: _Context, args: dict[str, Any], paths: list[str]) -> dict
         "args": args, "share_dir": str(env.share_dir), "verbose": context.request.verbose or env.verbose,
         "cython": bool(context.mode & Mode.CYTHON), "paths": paths,
         "pool": context.request.pool if context.mode & Mode.POOL else None, "pool_width": context.request.pool_width,
+        "dag": context.distribution.plan.dag is not None,
     }
 
 
 def _slot_parts(context: _Context) -> list[dict[str, Any]]:
-    return [{"slot": number, "chunks": [{"label": c.label, "items": c.items} for c in chunks]}
-            for number, chunks in enumerate(context.distribution.plan.slots) if chunks]
+    """Per non-empty slot its chunks; DAG steps sorted by one global dependency order."""
+    plan = context.distribution.plan
+    rank = {step: index for index, step in enumerate(plan.step_order())} if plan.dag else {}
+    parts = []
+    for number, chunks in enumerate(plan.slots):
+        ordered = sorted(chunks, key=lambda c: rank.get(c.label, 0)) if rank else chunks
+        if ordered:
+            parts.append({"slot": number, "chunks": [{"label": c.label, "items": c.items} for c in ordered]})
+    return parts
+
+
+def _local_order(context: _Context, parts: list[dict[str, Any]]) -> list[list[int]]:
+    """[slot, index] pairs: slot after slot, or for DAG plans one global dependency order."""
+    pairs = [[part["slot"], index] for part in parts for index in range(len(part["chunks"]))]
+    plan = context.distribution.plan
+    if plan.dag:
+        rank = {step: index for index, step in enumerate(plan.step_order())}
+        label = {part["slot"]: [c["label"] for c in part["chunks"]] for part in parts}
+        pairs.sort(key=lambda pair: rank[label[pair[0]][pair[1]]])
+    return pairs
 
 
 def _chunk_done(context: _Context, event: dict[str, Any]) -> None:
@@ -176,8 +195,9 @@ def _chunk_done(context: _Context, event: dict[str, Any]) -> None:
 def _run_local(context: _Context, args: dict[str, Any]) -> list[dict[str, Any]]:
     env = context.env
     paths = ([str(env.cython_dir)] if context.mode & Mode.CYTHON else []) + [str(env.src_path)]
+    parts = _slot_parts(context)
     job = {"spec": slot_spec(context, args, paths), "slot_count": len(context.distribution.plan.slots),
-           "slots": _slot_parts(context)}
+           "slots": parts, "order": _local_order(context, parts)}
     process = subprocess.Popen([str(env.worker_python), "-m", "agi_jupyter.core.runner"], stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
                                start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})

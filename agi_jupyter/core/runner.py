@@ -125,38 +125,96 @@ def _is_daemon() -> bool:
 
 
 # ----- one slot ---------------------------------------------------------------------------------
+class SlotRun:
+    """One worker slot's life: open (start, work_init, pool), chunks, close (pool down, stop)."""
+
+    def __init__(self, spec: dict[str, Any], slot: int, slot_count: int) -> None:
+        self.spec, self.slot, self.slot_count = spec, slot, slot_count
+        self.worker = make_worker(spec, slot, slot_count)
+        self.executor: Executor | None = None
+        self.seconds = 0.0
+        self.labels: list[str] = []
+
+    def open(self) -> None:
+        started = time.perf_counter()
+        self.worker.start()
+        self.worker.work_init()
+        self.executor = _pool(self.spec, self.worker, self.slot, self.slot_count)
+        if self.executor is None:
+            self.worker.pool_init(self.worker.pool_vars())
+        self.seconds += time.perf_counter() - started
+
+    def chunk(self, chunk: dict[str, Any], report: Report) -> None:
+        started = time.perf_counter()
+        executor = self.executor
+        call = _thread_item if isinstance(executor, ThreadPoolExecutor) else _pool_item
+
+        def map_items(items: list[Any]) -> list[Any]:
+            if executor is None:
+                return [_call_item(self.worker, item) for item in items]
+            return list(executor.map(call, items))
+
+        self.worker.process_chunk(chunk["items"], chunk["label"], map_items=map_items)
+        elapsed = time.perf_counter() - started
+        self.seconds += elapsed
+        self.labels.append(chunk["label"])
+        report({"event": "chunk", "slot": self.slot, "label": chunk["label"], "seconds": round(elapsed, 6)})
+
+    def close(self) -> None:
+        started = time.perf_counter()
+        try:
+            if self.executor is not None:
+                self.executor.shutdown(wait=True, cancel_futures=True)
+        finally:
+            self.worker.stop()
+            self.seconds += time.perf_counter() - started
+
+    def result(self) -> dict[str, Any]:
+        return {"slot": self.slot, "seconds": self.seconds, "outputs": [str(p) for p in self.worker.outputs],
+                "chunks": self.labels, "pid": os.getpid()}
+
+
 def run_slot(spec: dict[str, Any], slot: int, slot_count: int, chunks: list[dict[str, Any]], report: Report,
-             cancelled: Callable[[], bool] = lambda: False) -> dict[str, Any]:
-    """Run one slot's chunks: start, work_init, pool_init, work_pool per item, work_done per chunk, stop."""
-    started = time.perf_counter()
-    worker = make_worker(spec, slot, slot_count)
-    worker.start()
-    executor = None
+             cancelled: Callable[[], bool] = lambda: False,
+             before: Callable[[dict[str, Any]], None] | None = None,
+             after: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Run one slot's chunks in order; ``before``/``after`` let DAG steps wait for other slots."""
+    run = SlotRun(spec, slot, slot_count)
+    run.open()
     try:
-        worker.work_init()
-        executor = _pool(spec, worker, slot, slot_count)
-        if executor is None:
-            worker.pool_init(worker.pool_vars())
-        item_call = _thread_item if isinstance(executor, ThreadPoolExecutor) else _pool_item
         for chunk in chunks:
             if cancelled():
                 raise Cancelled(f"slot {slot}: cancelled before chunk {chunk['label']}")
-            chunk_start = time.perf_counter()
-
-            def map_items(items: list[Any]) -> list[Any]:
-                if executor is None:
-                    return [_call_item(worker, item) for item in items]
-                return list(executor.map(item_call, items))
-
-            worker.process_chunk(chunk["items"], chunk["label"], map_items=map_items)
-            report({"event": "chunk", "slot": slot, "label": chunk["label"],
-                    "seconds": round(time.perf_counter() - chunk_start, 6)})
+            if before:
+                before(chunk)
+            run.chunk(chunk, report)
+            if after:
+                after(chunk)
     finally:
-        if executor is not None:
-            executor.shutdown(wait=True, cancel_futures=True)
-        worker.stop()
-    return {"slot": slot, "seconds": time.perf_counter() - started, "outputs": [str(p) for p in worker.outputs],
-            "chunks": [chunk["label"] for chunk in chunks], "pid": os.getpid()}
+        run.close()
+    return run.result()
+
+
+def run_slots(spec: dict[str, Any], slot_count: int, parts: list[dict[str, Any]], order: list[list[Any]],
+              report: Report) -> list[dict[str, Any]]:
+    """Several slots in one process, chunks interleaved in ``order`` ([slot, index] pairs).
+
+    Local runs use this so that a DAG step always runs after the steps it needs, whichever
+    slot they were planned on.
+    """
+    runs = {part["slot"]: SlotRun(spec, part["slot"], slot_count) for part in parts}
+    chunks = {part["slot"]: part["chunks"] for part in parts}
+    opened: list[SlotRun] = []
+    try:
+        for run in runs.values():
+            run.open()
+            opened.append(run)
+        for slot, index in order:
+            runs[slot].chunk(chunks[slot][index], report)
+    finally:
+        for run in opened:
+            run.close()
+    return [run.result() for run in runs.values()]
 
 
 class _LineWriter(io.TextIOBase):
@@ -173,27 +231,47 @@ class _LineWriter(io.TextIOBase):
         return len(text)
 
 
-def run_slot_reporting(spec: dict[str, Any], slot: int, slot_count: int, chunks: list[dict[str, Any]],
-                       report: Report, cancelled: Callable[[], bool] = lambda: False) -> dict[str, Any]:
-    """:func:`run_slot` with the worker's prints turned into log events."""
-    writer = _LineWriter(report, slot)
-    with contextlib.redirect_stdout(writer):
-        return run_slot(spec, slot, slot_count, chunks, report, cancelled)
+@contextlib.contextmanager
+def prints_as_events(report: Report, slot: int) -> Any:
+    """Turn the worker's prints into log events while the block runs."""
+    with contextlib.redirect_stdout(_LineWriter(report, slot)):
+        yield
 
 
 # ----- Dask task ----------------------------------------------------------------------------------
 def dask_slot(spec: dict[str, Any], slot: int, slot_count: int, chunks: list[dict[str, Any]]) -> dict[str, Any]:
-    """One Dask task per worker slot; events go to the topic ``spec['topic']``."""
+    """One Dask task per worker slot; events go to the topic ``spec['topic']``.
+
+    For DAG plans each step first waits for the Dask events of the steps it depends on (they may
+    run on other slots) and sets its own when done.
+    """
     from distributed import Event, get_worker
 
     worker = get_worker()
-    topic = spec["topic"]
     stop = Event(spec["cancel_event"])
 
     def report(event: dict[str, Any]) -> None:
-        worker.log_event(topic, event)
+        worker.log_event(spec["topic"], event)
 
-    result = run_slot_reporting(spec, slot, slot_count, chunks, report, cancelled=stop.is_set)
+    def step_event(step: str) -> Any:
+        return Event(f"{spec['cancel_event']}-step-{step}")
+
+    def before(chunk: dict[str, Any]) -> None:
+        for item in chunk["items"]:
+            for dep in item.get("deps", []) if isinstance(item, dict) else []:
+                while not step_event(dep).wait(timeout=0.5):
+                    if stop.is_set():
+                        raise Cancelled(f"slot {slot}: cancelled while waiting for step {dep!r}")
+
+    def after(chunk: dict[str, Any]) -> None:
+        for item in chunk["items"]:
+            if isinstance(item, dict) and "step" in item:
+                step_event(item["step"]).set()
+
+    dag = bool(spec.get("dag"))
+    with prints_as_events(report, slot):
+        result = run_slot(spec, slot, slot_count, chunks, report, cancelled=stop.is_set,
+                          before=before if dag else None, after=after if dag else None)
     result["worker"] = worker.address
     return result
 
@@ -205,12 +283,12 @@ def _emit(event: dict[str, Any]) -> None:
 
 
 def main() -> int:
-    """``python -m agi_jupyter.core.runner``: run a JSON job from stdin, slot after slot."""
+    """``python -m agi_jupyter.core.runner``: run a JSON job from stdin, reporting on stdout."""
     job = json.loads(sys.stdin.read())
-    spec, slot_count = job["spec"], job["slot_count"]
     try:
-        for part in job["slots"]:
-            result = run_slot_reporting(spec, part["slot"], slot_count, part["chunks"], _emit)
+        with prints_as_events(_emit, -1):
+            results = run_slots(job["spec"], job["slot_count"], job["slots"], job["order"], _emit)
+        for result in results:
             _emit({"event": "slot", **result})
     except Exception as error:
         _emit({"event": "error", "message": str(error) if isinstance(error, WorkItemError) else

@@ -1,0 +1,355 @@
+"""Which Dask client to use: the kernel's, a scheduler address, a lab-managed cluster, or our own.
+
+Starting a cluster costs seconds, and a kernel lives for hours, so everything here is reused:
+the kernel's default client first, then clients this module opened (cached per address), then
+one local cluster per interpreter that only ever grows. Nothing here becomes the user's default
+client: every client it makes uses ``set_as_default=False``. All functions are synchronous and
+thread-safe, because the engine calls them from a worker thread.
+"""
+
+from __future__ import annotations
+
+import atexit
+import ipaddress
+import json
+import socket
+import threading
+from contextlib import suppress
+import urllib.parse
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from .errors import ClusterError
+from .plan import worker_slots
+from .settings import split_address
+
+if TYPE_CHECKING:
+    from distributed import Client, LocalCluster
+
+Source = Literal["kernel", "scheduler", "labextension", "local"]
+LineCallback = Callable[[str], None]
+
+DEFAULT_PORT = 8786
+PROBE_TIMEOUT = 2.0  # a scheduler that only came from settings gets this long to answer
+START_TIMEOUT = 60.0  # local workers on a busy 2-core machine can take a while to spawn
+
+_lock = threading.RLock()
+_clients: dict[str, Client] = {}
+
+
+@dataclass
+class _Owned:
+    """The one local cluster this module started, and our client to it."""
+
+    cluster: LocalCluster | None = None
+    client: Client | None = None
+
+
+_owned = _Owned()
+
+
+@dataclass
+class ClusterHandle:
+    """A Dask client and where it came from, so the UI can say what it runs on."""
+
+    client: Client
+    source: Source
+    owned: bool  # True only for the local cluster this module started (and may close)
+    address: str
+    dashboard_link: str | None
+
+
+def select_client(scheduler: str | None = None, *, required: bool = False,
+                  workers: Mapping[str, int] | None = None, timeout: float = 10.0,
+                  on_line: LineCallback | None = None) -> ClusterHandle:
+    """The Dask client to run on, reusing whatever already exists.
+
+    Order: the kernel's default client; the ``scheduler`` address (``required`` when the user
+    gave it explicitly: an unreachable one is then an error, while a loopback address that
+    only came from settings falls through); a cluster listed by dask-labextension; else our
+    local cluster, sized to the loopback slots of ``workers``. ``on_line`` hears each decision.
+    """
+    say = on_line or (lambda line: None)
+    kernel = _kernel_client(say)
+    if kernel is not None:
+        return _handle(kernel, "kernel")
+    if scheduler:
+        client = _scheduler_client(scheduler, required=required, timeout=timeout, say=say)
+        if client is not None:
+            return _handle(client, "scheduler")
+    client = _labextension_client(say)
+    if client is not None:
+        return _handle(client, "labextension")
+    return local_cluster(loopback_slots(workers or {}))
+
+
+def local_cluster(n_workers: int) -> ClusterHandle:
+    """Our loopback ``LocalCluster``: started once per interpreter, grown to ``n_workers``.
+
+    Workers are processes with one thread each (the app's own pools give the parallelism
+    inside a worker), and are not daemons so that they may start process pools themselves.
+    """
+    count = max(1, int(n_workers))
+    with _lock:
+        if _owned.client is None or _owned.client.status != "running":
+            close_local_cluster()
+            _start_local(count)
+        else:
+            _grow_local(_owned.cluster, _owned.client, count)
+        return _handle(_owned.client, "local", owned=True)
+
+
+def close_local_cluster() -> bool:
+    """Close the local cluster this module started; True if there was one."""
+    with _lock:
+        client, cluster = _owned.client, _owned.cluster
+        _owned.client = _owned.cluster = None
+    if client is None and cluster is None:
+        return False
+    for closable in (client, cluster):
+        with suppress(Exception):  # closing must never stop the caller
+            closable.close()
+    return True
+
+
+def close_clients() -> int:
+    """Close the clients opened to schedulers we did not start; how many were closed."""
+    with _lock:
+        clients = list(_clients.values())
+        _clients.clear()
+    for client in clients:
+        with suppress(Exception):
+            client.close()
+    return len(clients)
+
+
+def slot_workers(client: Client, workers: Mapping[str, int]) -> list[str]:
+    """The Dask worker address for each worker slot, in :func:`worker_slots` order.
+
+    Slots of one host take that host's workers round-robin (sorted by address, so the
+    mapping is the same on every call). A host without a connected worker is an error raised
+    before anything is dispatched.
+    """
+    by_ip = _workers_by_ip(client)
+    resolved = {host: _ip_of(host, resolve=True) for host in workers}
+    missing = [f"{host!r} ({ip})" for host, ip in resolved.items() if ip not in by_ip]
+    if missing:
+        scheduler = client.scheduler.address
+        raise ClusterError(
+            f"no Dask worker of {scheduler} runs on worker host {', '.join(missing)}; hosts with "
+            f"workers: {', '.join(sorted(by_ip)) or 'none'}. Start one there with "
+            f"`dask worker {scheduler}` or remove the host from [cluster] workers.")
+    turns: Counter[str] = Counter()
+    chosen = []
+    for slot in worker_slots(workers):
+        ip = resolved[slot.host]
+        chosen.append(by_ip[ip][turns[ip] % len(by_ip[ip])])
+        turns[ip] += 1
+    return chosen
+
+
+def describe(handle: ClusterHandle) -> str:
+    """One line for humans: what the client is, where, how many workers, which dashboard."""
+    label = {"kernel": "the kernel's Dask client", "scheduler": "Dask scheduler",
+             "labextension": "lab-managed Dask cluster",
+             "local": "local Dask cluster started by agi-jupyter"}[handle.source]
+    try:
+        count = len(handle.client.nthreads())
+        workers = f"{count} worker{'' if count == 1 else 's'}"
+    except Exception:  # noqa: BLE001 - a description must not fail on a lost connection
+        workers = "workers unknown"
+    dashboard = f"dashboard {handle.dashboard_link}" if handle.dashboard_link else "no dashboard"
+    return f"{label} at {handle.address}, {workers}, {dashboard}"
+
+
+def loopback_slots(workers: Mapping[str, int]) -> int:
+    """How many worker slots ``workers`` puts on this machine (at least 1)."""
+    return max(1, sum(int(slots) for host, slots in workers.items() if is_loopback(host)))
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback IP literals; host names are not resolved."""
+    text = host.strip().strip("[]")
+    if text.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(text).is_loopback
+    except ValueError:
+        return False
+
+
+# ----- the kernel's client and scheduler addresses ---------------------------------------
+def _kernel_client(say: LineCallback) -> Client | None:
+    from distributed.client import default_client
+
+    try:
+        client = default_client()
+    except ValueError:
+        return None
+    if client.status == "running":
+        return client
+    say(f"the kernel's Dask client is {client.status}; not using it")
+    return None
+
+
+def _scheduler_client(scheduler: str, *, required: bool, timeout: float,
+                      say: LineCallback) -> Client | None:
+    host, port, address = _normalize(scheduler)
+    wait = timeout if required else min(timeout, PROBE_TIMEOUT)
+    try:
+        return _cached_client(address, host, port, wait)
+    except (OSError, TimeoutError) as error:
+        if not required and is_loopback(host):
+            say(f"no scheduler at {address}; using a local cluster")
+            return None
+        raise ClusterError(
+            f"no Dask scheduler answered at {address} within {wait:g} s ({error}). Start one with "
+            f"`dask scheduler --host {host} --port {port}`, or clear the scheduler setting "
+            f"([cluster] scheduler) to use a local cluster.") from None
+
+
+def _normalize(scheduler: str) -> tuple[str, int, str]:
+    try:
+        host, port = split_address(scheduler)
+    except ValueError as error:
+        raise ClusterError(f"scheduler address {scheduler!r} is invalid: {error}") from None
+    port = port or DEFAULT_PORT
+    shown = f"[{host}]" if ":" in host else host
+    return host, port, f"tcp://{shown}:{port}"
+
+
+def _cached_client(address: str, host: str, port: int, timeout: float) -> Client:
+    """A running client to ``address``: the cached one, or a new one after a fast TCP probe."""
+    from distributed import Client
+
+    with _lock:
+        client = _clients.get(address)
+        if client is not None and client.status == "running":
+            return client
+        if client is not None:
+            _clients.pop(address)
+            with suppress(Exception):
+                client.close()
+        with socket.create_connection((host, port), timeout=timeout):
+            pass  # a refused or silent port fails here, fast, without Dask's retry loop
+        try:
+            client = Client(address, timeout=timeout, set_as_default=False)
+        except Exception as error:  # noqa: BLE001 - Dask raises several types for "no scheduler"
+            raise OSError(f"{type(error).__name__}: {error}") from None
+        _clients[address] = client
+        _register_atexit()
+        return client
+
+
+# ----- clusters listed by dask-labextension ---------------------------------------------
+def _labextension_client(say: LineCallback) -> Client | None:
+    """Best effort: the first cluster a local Jupyter server's Dask sidebar lists."""
+    try:
+        import dask_labextension  # noqa: F401 - only its presence matters
+        from jupyter_server.serverapp import list_running_servers
+    except ImportError:
+        return None
+    failure = ""
+    for server in list_running_servers():
+        try:
+            address = _listed_scheduler(server)
+            if address:
+                host, port, address = _normalize(address)
+                return _cached_client(address, host, port, PROBE_TIMEOUT)
+        except Exception as error:  # noqa: BLE001 - a lookup failure only means "not this way"
+            failure = f"{server.get('url')}: {type(error).__name__}: {error}"
+    if failure:
+        say(f"dask-labextension clusters skipped ({failure})")
+    return None
+
+
+def _listed_scheduler(server: Mapping[str, object]) -> str | None:
+    url = str(server.get("url") or "")
+    if not url.startswith("http://") or not is_loopback(urllib.parse.urlsplit(url).hostname or ""):
+        return None
+    request = urllib.request.Request(url.rstrip("/") + "/dask/clusters",
+                                     headers={"Authorization": f"token {server.get('token') or ''}"})
+    with urllib.request.urlopen(request, timeout=PROBE_TIMEOUT) as response:  # noqa: S310
+        clusters = json.load(response)
+    addresses = [str(cluster.get("scheduler_address") or "") for cluster in clusters]
+    return next((address for address in addresses if address.startswith("tcp://")), None)
+
+
+# ----- our local cluster ----------------------------------------------------------------
+def _start_local(count: int) -> None:
+    import dask
+    from distributed import Client, LocalCluster
+
+    try:
+        with dask.config.set({"distributed.worker.daemon": False}):
+            cluster = LocalCluster(host="127.0.0.1", scheduler_port=0, dashboard_address="127.0.0.1:0",
+                                   processes=True, threads_per_worker=1, n_workers=count)
+    except Exception as error:  # noqa: BLE001
+        raise ClusterError(f"could not start a local Dask cluster with {count} workers: {error}") from None
+    _owned.cluster = cluster
+    _owned.client = Client(cluster, set_as_default=False)
+    _register_atexit()
+
+
+def _grow_local(cluster: LocalCluster, client: Client, count: int) -> None:
+    import dask
+
+    if len(cluster.worker_spec) >= count and len(client.nthreads()) >= count:
+        return
+    try:
+        with dask.config.set({"distributed.worker.daemon": False}):  # held while they spawn
+            cluster.scale(max(count, len(cluster.worker_spec)))
+            client.wait_for_workers(count, timeout=START_TIMEOUT)
+    except Exception as error:  # noqa: BLE001
+        raise ClusterError(f"the local Dask cluster did not reach {count} workers within "
+                           f"{START_TIMEOUT:g} s: {error}") from None
+
+
+def _register_atexit() -> None:
+    """Close what we opened at exit; registered late so it runs before Dask's own hooks."""
+    atexit.unregister(_close_everything)
+    atexit.register(_close_everything)
+
+
+def _close_everything() -> None:
+    close_clients()
+    close_local_cluster()
+
+
+# ----- small helpers --------------------------------------------------------------------
+def _handle(client: Client, source: Source, *, owned: bool = False) -> ClusterHandle:
+    try:
+        dashboard = client.dashboard_link or None
+    except Exception:  # noqa: BLE001 - a scheduler may run without a dashboard
+        dashboard = None
+    return ClusterHandle(client, source, owned, client.scheduler.address, dashboard)
+
+
+def _workers_by_ip(client: Client) -> dict[str, list[str]]:
+    """Connected worker addresses grouped by host IP, in port order within a host."""
+    from distributed.comm import get_address_host
+
+    by_ip: dict[str, list[str]] = {}
+    for address in client.nthreads():
+        by_ip.setdefault(_ip_of(get_address_host(address)), []).append(address)
+    for addresses in by_ip.values():
+        addresses.sort(key=lambda address: (len(address), address))  # same host: numeric port order
+    return by_ip
+
+
+def _ip_of(host: str, *, resolve: bool = False) -> str:
+    """The canonical IP of an address literal; a host name is resolved only if asked to."""
+    text = host.strip().strip("[]")
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        if not resolve:
+            return text
+    try:
+        return socket.gethostbyname(text)
+    except OSError as error:
+        raise ClusterError(f"worker host {host!r} cannot be resolved ({error}); "
+                           "check [cluster] workers") from None
