@@ -9,6 +9,8 @@ thread-safe, because the engine calls them from a worker thread.
 
 from __future__ import annotations
 
+import importlib.util
+
 import atexit
 import ipaddress
 import json
@@ -247,8 +249,10 @@ def _cached_client(address: str, host: str, port: int, timeout: float) -> Client
 # ----- clusters listed by dask-labextension ---------------------------------------------
 def _labextension_client(say: LineCallback) -> Client | None:
     """Best effort: the first cluster a local Jupyter server's Dask sidebar lists."""
+    # find_spec, not import: importing dask_labextension builds its server-side manager
+    if importlib.util.find_spec("dask_labextension") is None:
+        return None
     try:
-        import dask_labextension  # noqa: F401 - only its presence matters
         from jupyter_server.serverapp import list_running_servers
     except ImportError:
         return None

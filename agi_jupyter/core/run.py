@@ -250,7 +250,7 @@ def _kill_group(process: subprocess.Popen[str]) -> bool:
 
 # ----- Dask -------------------------------------------------------------------------------------
 def _run_dask(context: _Context, handle: Any, args: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
-    from distributed import Event, wait
+    from distributed import Event
 
     from .cluster import slot_workers
     from .runner import dask_slot
@@ -281,20 +281,30 @@ def _run_dask(context: _Context, handle: Any, args: dict[str, Any]) -> tuple[lis
                              key=f"agi-{context.env.target}-{run_id}-slot{part['slot']}") for part in parts]
     context.control.attach(lambda: _cancel_dask(client, futures, stop_event, addresses))
     try:
-        wait(futures)
-        if context.control.cancelled:
-            raise RunError(f"run cancelled; Dask tasks stopped: {context.control.confirmed}")
-        results = []
-        for part, future in zip(parts, futures):
-            if future.status == "error":
-                raise RunError(f"worker {addresses[part['slot']]} (slot {part['slot']}) failed: "
-                               f"{future.exception()}")
-            if future.status == "cancelled":
-                raise RunError(f"slot {part['slot']} on {addresses[part['slot']]} was cancelled")
-            results.append(future.result())
+        results = _collect(client, futures, parts, addresses, context)
     finally:
         client.unsubscribe_topic(spec["topic"])
     return results, len({address.rsplit(":", 1)[0] for address in addresses})
+
+
+def _collect(client: Any, futures: list[Any], parts: list[dict[str, Any]], addresses: list[str],
+             context: _Context) -> list[dict[str, Any]]:
+    """Slot results as they finish; the first failure cancels the other slots and is raised."""
+    from distributed import as_completed
+
+    slot_of = {future.key: part["slot"] for future, part in zip(futures, parts)}
+    results = []
+    for future in as_completed(futures, loop=client.loop):
+        slot = slot_of[future.key]
+        if context.control.cancelled:
+            raise RunError(f"run cancelled; Dask tasks stopped: {context.control.confirmed}")
+        if future.status == "error":
+            client.cancel([f for f in futures if f is not future], force=True)
+            raise RunError(f"worker {addresses[slot]} (slot {slot}) failed: {future.exception()}")
+        if future.status == "cancelled":
+            raise RunError(f"slot {slot} on {addresses[slot]} was cancelled")
+        results.append(future.result())
+    return sorted(results, key=lambda result: result["slot"])
 
 
 def _cancel_dask(client: Any, futures: list[Any], stop_event: Any, addresses: list[str]) -> bool:

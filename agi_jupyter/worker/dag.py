@@ -29,6 +29,14 @@ class DagWorker(PandasWorker):
         """Compute one step from the frames of its dependencies."""
         raise NotImplementedError(f"{type(self).__name__} must implement run_step(step, inputs, params)")
 
+    def process_chunk(self, items: Sequence[Any], label: str = "", map_items: Any = None) -> None:
+        """Run the chunk's steps; a step's output counts even when a pool member wrote it."""
+        super().process_chunk(items, label, map_items)
+        for item in items:
+            path = self.output_dir / f"{safe_name(item['step'])}.{self.format}"
+            if path.is_file() and path not in self.outputs:
+                self.outputs.append(path)
+
     def order_items(self, items: Sequence[Any]) -> list[Any]:
         by_step = {item["step"]: item for item in items}
         local = {name: [d for d in item.get("deps", []) if d in by_step] for name, item in by_step.items()}
