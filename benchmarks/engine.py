@@ -1,0 +1,103 @@
+"""Engine figures for benchmarks/RESULTS.md (never fails on a number).
+
+(a) dask-mode overhead: the same 200 chunks through ``client.map`` + ``gather`` vs ``AGI.run``
+    on the same client (ratio, target <= 1.3);
+(b) cython vs python mode on the CPU-bound mandelbrot example (ratio, target >= 3);
+(c) the pandas (flight) example end to end: python mode, and dask mode with a warm client;
+(d) a warm re-install.
+
+Run: ``.venv/bin/python benchmarks/engine.py``. Medians of 5; everything under a temporary root.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+RUNS = 5
+
+
+def median_seconds(action, runs: int = RUNS) -> float:  # noqa: ANN001 - any zero-argument callable
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        action()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def raw_chunk(spec: dict, chunk: dict) -> int:
+    """Plain Dask baseline: build the app's worker and process one chunk (no engine around it)."""
+    from agi_jupyter.core.runner import make_worker
+
+    worker = make_worker(spec, 0, 1)
+    worker.process_chunk(chunk["items"], chunk["label"])
+    return len(worker.outputs)
+
+
+def main() -> None:
+    root = Path(tempfile.mkdtemp(prefix="agi-bench-"))
+    for name, folder in {"AGI_SHARE_DIR": "share", "AGI_LOG_DIR": "log", "AGI_WORKER_ENV_DIR": "wenv",
+                         "AGILAB_EXPORT_ABS": "export"}.items():
+        os.environ[name] = str(root / folder)
+    from agi_jupyter import AGI, AgiEnv, Mode, RunRequest
+    from agi_jupyter.core.cluster import select_client
+    from agi_jupyter.core.env import EXAMPLES_PATH
+
+    apps = root / "apps"
+    shutil.copytree(EXAMPLES_PATH, apps, ignore=shutil.ignore_patterns("__pycache__", "tests"))
+    run = lambda env, **fields: asyncio.run(AGI.run(env, RunRequest(**fields)))  # noqa: E731
+    try:
+        mandelbrot = AgiEnv("mandelbrot", apps_path=apps)
+        asyncio.run(AGI.install(mandelbrot, modes_enabled=Mode.CYTHON | Mode.DASK))
+
+        # (a) dask overhead on 200 chunks
+        params = {"width": 160, "height": 400, "bands": 200, "max_iter": 200}
+        run(mandelbrot, mode=Mode.DASK, params=params)  # warm: plan built, code shipped
+        client = select_client(None, workers={"127.0.0.1": 2}).client
+        from agi_jupyter.core.args import load_args
+        from agi_jupyter.core.distrib import load
+
+        chunks = [{"label": c.label, "items": c.items} for slot in load(mandelbrot).plan.slots for c in slot]
+        spec = {"paths": [], "cython": False, "worker_package": mandelbrot.worker_module,
+                "worker_module": f"{mandelbrot.worker_module}.{mandelbrot.worker_module}",
+                "worker_class": mandelbrot.worker_class, "args_module": "mandelbrot.app_args",
+                "args_class": mandelbrot.args_class, "args": load_args(mandelbrot, params).model_dump(mode="json"),
+                "share_dir": str(mandelbrot.share_dir), "verbose": 0}
+        raw = median_seconds(lambda: client.gather(client.map(raw_chunk, [spec] * len(chunks), chunks, pure=False)))
+        engine = median_seconds(lambda: run(mandelbrot, mode=Mode.DASK, params=params))
+        print(f"(a) 200 chunks on 2 Dask workers: raw client.map+gather {raw:.3f} s, AGI.run {engine:.3f} s, "
+              f"ratio {engine / raw:.2f}")
+
+        # (b) cython vs python, CPU-bound
+        heavy = {"width": 640, "height": 480, "bands": 32, "max_iter": 256}
+        python = median_seconds(lambda: run(mandelbrot, mode=0, params=heavy))
+        cython = median_seconds(lambda: run(mandelbrot, mode=Mode.CYTHON, params=heavy))
+        print(f"(b) mandelbrot 640x480, 256 iterations: python {python:.3f} s, cython {cython:.3f} s, "
+              f"speed-up {python / cython:.1f}x")
+
+        # (c) pandas example end to end
+        flight = AgiEnv("flight", apps_path=apps)
+        asyncio.run(AGI.install(flight, modes_enabled=Mode.DASK))
+        run(flight, mode=0)  # generates the 48 logs once
+        local = median_seconds(lambda: run(flight, mode=0))
+        run(flight, mode=Mode.DASK)
+        dask = median_seconds(lambda: run(flight, mode=Mode.DASK))
+        print(f"(c) flight, 48 logs: python mode {local:.3f} s, dask mode (warm client) {dask:.3f} s")
+
+        # (d) warm re-install
+        warm = median_seconds(lambda: asyncio.run(AGI.install(flight, modes_enabled=Mode(0))))
+        warm_dask = median_seconds(lambda: asyncio.run(AGI.install(flight, modes_enabled=Mode.DASK)))
+        print(f"(d) warm re-install: {warm * 1000:.0f} ms (local), {warm_dask * 1000:.0f} ms (with shipping to Dask)")
+    finally:
+        AGI.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
