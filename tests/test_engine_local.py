@@ -207,3 +207,24 @@ def test_cancel_stops_the_local_worker_processes(apps_path: Path) -> None:
     assert time.monotonic() - started < 5 and not thread.is_alive()
     assert outcome and isinstance(outcome[0], RunError) and "cancelled" in str(outcome[0])
     assert progress[-1] < 400
+
+
+def test_local_runs_reuse_a_warm_worker_process_until_the_app_changes(apps_path: Path) -> None:
+    from agi_jupyter.core import local
+
+    env = AgiEnv("flight", apps_path=apps_path)
+    install(env, Mode(0))
+    asyncio.run(AGI.run(env, mode=0, params=SMALL["flight"]))
+    first = {key: worker.process.pid for key, worker in local._warm.items() if key[0] == str(env.worker_python)}
+    asyncio.run(AGI.run(env, mode=0, params=SMALL["flight"]))
+    second = {key: worker.process.pid for key, worker in local._warm.items() if key[0] == str(env.worker_python)}
+    assert len(first) == 1 and first == second
+    worker = env.worker_path
+    worker.write_text(worker.read_text().replace('"samples": len(log),', '"samples": -len(log),'))
+    install(env, Mode(0))
+    result = asyncio.run(AGI.run(env, mode=0, params=SMALL["flight"]))
+    third = {key: worker.process.pid for key, worker in local._warm.items() if key[0] == str(env.worker_python)}
+    assert len(third) == 1 and set(third.values()) != set(first.values())
+    import pandas as pd
+
+    assert (pd.read_parquet(result.outputs[0])["samples"] < 0).all()  # the new code ran

@@ -9,10 +9,6 @@ plan and writes the same outputs.
 from __future__ import annotations
 
 import importlib.util
-import json
-import os
-import signal
-import subprocess
 import threading
 import time
 import uuid
@@ -29,7 +25,6 @@ from .logs import LineCallback, LogSink, timestamp
 from .modes import Mode
 from .plan import worker_slots
 from .requests import RunRequest
-from .runner import EVENT_PREFIX
 from .settings import AppSettings
 
 Progress = Callable[[int, int], None]
@@ -93,6 +88,7 @@ class _Context:
     sink: LineCallback
     progress: Progress
     control: RunControl
+    install_key: str = ""
     done: int = 0
 
 
@@ -108,12 +104,12 @@ def run_mode(env: AgiEnv, mode: Mode, request: RunRequest, *, on_line: LineCallb
         sink(f"RUN {env.app} in mode {mode.label} ({mode.token})")
         if mode & Mode.RAPIDS and not mode & Mode.DASK:
             _require_cudf_locally()
-        check_install(env, mode)
+        record = check_install(env, mode)
         args = load_args(env, request.params)
         distribution = reuse_or_build(env, args, workers)
         sink(f"plan: {distribution.reason}; {distribution.plan.chunk_count} chunks on {len(distribution.plan.slots)} slots")
         context = _Context(env, mode, request, distribution, workers, sink, on_progress or (lambda d, t: None),
-                           control or RunControl())
+                           control or RunControl(), install_key=f"{record.fingerprint}|{record.when}")
         context.progress(0, distribution.plan.chunk_count)
         if mode & Mode.DASK:
             if cluster is None:
@@ -193,24 +189,18 @@ def _chunk_done(context: _Context, event: dict[str, Any]) -> None:
 
 # ----- local -----------------------------------------------------------------------------------
 def _run_local(context: _Context, args: dict[str, Any]) -> list[dict[str, Any]]:
+    from . import local
+
     env = context.env
     paths = ([str(env.cython_dir)] if context.mode & Mode.CYTHON else []) + [str(env.src_path)]
     parts = _slot_parts(context)
     job = {"spec": slot_spec(context, args, paths), "slot_count": len(context.distribution.plan.slots),
            "slots": parts, "order": _local_order(context, parts)}
-    process = subprocess.Popen([str(env.worker_python), "-m", "agi_jupyter.core.runner"], stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
-                               start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    context.control.attach(lambda: _kill_group(process))
-    assert process.stdin is not None and process.stdout is not None
-    process.stdin.write(json.dumps(job))
-    process.stdin.close()
-    results, error = [], None
-    for line in process.stdout:
-        if not line.startswith(EVENT_PREFIX):
-            context.sink(line)
-            continue
-        event = json.loads(line[len(EVENT_PREFIX):])
+    worker, shared = local.acquire(env.worker_python, (str(env.worker_python), context.install_key))
+    context.control.attach(worker.kill)
+    results, errors = [], []
+
+    def on_event(event: dict[str, Any]) -> None:
         kind = event["event"]
         if kind == "chunk":
             _chunk_done(context, event)
@@ -219,33 +209,19 @@ def _run_local(context: _Context, args: dict[str, Any]) -> list[dict[str, Any]]:
         elif kind == "slot":
             results.append(event)
         elif kind == "error":
-            error = event["message"]
-    status = process.wait()
+            errors.append(event["message"])
+
+    try:
+        status = worker.run(job, on_event, context.sink)
+    finally:
+        if context.control.cancelled or not worker.alive:
+            local.discard(worker)
+        local.release(worker, shared)
     if context.control.cancelled:
         raise RunError(f"run cancelled; local worker processes stopped: {context.control.confirmed}")
-    if error or status != 0:
-        raise RunError(f"local worker process failed (exit {status}): {error or 'see the run log'}")
+    if errors or status != 0:
+        raise RunError(f"local worker process failed (exit {status}): {errors[0] if errors else 'see the run log'}")
     return results
-
-
-def _kill_group(process: subprocess.Popen[str]) -> bool:
-    """Kill the worker process and its pool children; True once the whole group is gone."""
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        return True
-    try:
-        process.wait(5)
-    except subprocess.TimeoutExpired:
-        return False
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(process.pid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.05)
-    return False
 
 
 # ----- Dask -------------------------------------------------------------------------------------

@@ -282,9 +282,8 @@ def _emit(event: dict[str, Any]) -> None:
     sys.__stdout__.flush()
 
 
-def main() -> int:
-    """``python -m agi_jupyter.core.runner``: run a JSON job from stdin, reporting on stdout."""
-    job = json.loads(sys.stdin.read())
+def run_job(job: dict[str, Any]) -> int:
+    """Run one job (all its slots), reporting on stdout; 0 on success."""
     try:
         with prints_as_events(_emit, -1):
             results = run_slots(job["spec"], job["slot_count"], job["slots"], job["order"], _emit)
@@ -295,6 +294,20 @@ def main() -> int:
                f"{error!r}\n{traceback.format_exc()}"})
         return 1
     return 0
+
+
+def main() -> int:
+    """``python -m agi_jupyter.core.runner [--serve]``: one JSON job per stdin line.
+
+    Without ``--serve`` the process runs the jobs and exits with the last status; with it, every
+    job ends with a ``done`` event and the process waits for the next line (a warm worker).
+    """
+    status = 0
+    for line in sys.stdin:
+        if line.strip():
+            status = run_job(json.loads(line))
+            _emit({"event": "done", "status": status})
+    return status
 
 
 if __name__ == "__main__":
