@@ -19,9 +19,13 @@ import sys
 import traceback
 from collections.abc import Callable, Coroutine
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .core.errors import AgiError
+
+if TYPE_CHECKING:
+    from .core.modes import Mode
+    from .core.run import RunResult
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,13 +94,13 @@ def _arg_option(parser: argparse.ArgumentParser) -> None:
 
 
 # ----- values -------------------------------------------------------------------------------
-def parse_assignments(texts: list[str] | None, option: str = "--arg") -> dict[str, Any]:
+def parse_assignments(texts: list[str] | None) -> dict[str, Any]:
     """``NAME=VALUE`` pairs; values are JSON when they parse (``12``, ``true``), else strings."""
     values: dict[str, Any] = {}
     for text in texts or []:
         name, equals, raw = text.partition("=")
         if not equals or not name.strip():
-            raise AgiError(f"{option} {text!r}: expected NAME=VALUE, e.g. {option} flights=12")
+            raise AgiError(f"--arg {text!r}: expected NAME=VALUE, e.g. --arg flights=12")
         try:
             values[name.strip()] = json.loads(raw)
         except ValueError:
@@ -122,7 +126,7 @@ def parse_workers(texts: list[str] | None) -> dict[str, int] | None:
     return workers
 
 
-def parse_modes(text: str) -> list[Any]:
+def parse_modes(text: str) -> list[Mode]:
     """Comma-separated modes, each anything ``Mode.parse`` accepts."""
     from .core.modes import Mode
 
@@ -143,11 +147,9 @@ def _install(options: argparse.Namespace) -> int:
     if options.json:
         return _print_json(asdict(record))
     mode = Mode(record.modes_enabled)
-    print(f"installed {record.app}: modes {mode.label} ({mode.token}) in {record.seconds:.2f} s")
-    print(f"worker python: {record.python}")
-    if record.compiled:
-        print(f"compiled worker: {record.compiled}")
-    print(f"log: {record.log}")
+    compiled = f"\ncompiled worker: {record.compiled}" if record.compiled else ""
+    print(f"installed {record.app}: modes {mode.label} ({mode.token}) in {record.seconds:.2f} s\n"
+          f"worker python: {record.python}{compiled}\nlog: {record.log}")
     return 0
 
 
@@ -203,7 +205,7 @@ def _doctor(options: argparse.Namespace) -> int:
 
 
 # ----- output -------------------------------------------------------------------------------
-def format_result(result: Any) -> str:
+def format_result(result: RunResult) -> str:
     """A run in a few lines: mode, overall and per-worker seconds, how many files it wrote."""
     lines = [f"mode {result.label} ({result.token}): {result.seconds:.3f} s, {result.chunks} chunks, "
              f"{len(result.outputs)} output file{'s' if len(result.outputs) != 1 else ''}"]

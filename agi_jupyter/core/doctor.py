@@ -17,9 +17,13 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .env import AgiEnv
 from .errors import ArgsError, SettingsError
+
+if TYPE_CHECKING:
+    from .settings import ClusterSettings
 
 SSH_PORT = 22
 INSTALL_HINT = "run INSTALL (the Install tab, `agi-jupyter install APP`, or AGI.install)"
@@ -54,8 +58,9 @@ def run_checks(env: AgiEnv, *, timeout: float = 2.0) -> list[Check]:
 def _guarded(name: str, check: Callable[[], Check]) -> Check:
     try:
         return check()
-    except SettingsError as error:
-        return Check(name, False, f"cannot check: {error}", "correct the settings file first (see the settings check)")
+    except SettingsError as error:  # already reported in full by the settings check
+        return Check(name, False, f"cannot check: {error.path or 'the settings file'} does not load",
+                     "correct the settings file first (see the settings check)")
     except Exception as error:  # noqa: BLE001 - any failure is a diagnosis, never a crash
         return Check(name, False, f"check failed: {error}", "correct the problem named above, then check again")
 
@@ -81,7 +86,7 @@ def check_settings(env: AgiEnv) -> Check:
     except SettingsError as error:
         where = f"line {error.line} of {env.settings_path}" if error.line else str(env.settings_path)
         key = f" (key {error.key})" if error.key else ""
-        return Check("settings", False, str(error), f"correct {where}{key}; the file was not changed")
+        return Check("settings", False, str(error), f"correct {where}{key}")
     return Check("settings", True, f"{env.settings_path} parses and validates")
 
 
@@ -97,7 +102,7 @@ def check_args(env: AgiEnv) -> Check:
     return Check("args", True, f"{env.settings_path} [args] valid for {type(validated).__name__}")
 
 
-def _cluster(env: AgiEnv):  # noqa: ANN202 - ClusterSettings, imported lazily with the settings
+def _cluster(env: AgiEnv) -> ClusterSettings:
     from .settings import AppSettings
 
     return AppSettings.load(env.settings_path).cluster
@@ -187,7 +192,8 @@ def _what_changed(env: AgiEnv, when: str) -> str:
     edited = sorted(str(path.relative_to(env.app_path)) for path in files
                     if "__pycache__" not in path.parts and path.stat().st_mtime_ns > stamp)
     if edited:
-        return f"app code changed since {when}: {', '.join(edited)}"
+        more = f" and {len(edited) - 5} more" if len(edited) > 5 else ""
+        return f"app code changed since {when}: {', '.join(edited[:5])}{more}"
     return f"the app's code, pyproject or Python version changed since {when}"
 
 
