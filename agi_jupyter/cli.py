@@ -7,7 +7,8 @@ the answer (a short human summary, or exactly one JSON document with ``--json``)
 ``agi-jupyter run APP --json | jq`` works.
 
 Exit codes: 0 success; 1 a product error (``error: <message>`` on stderr, no traceback) or an
-unexpected failure (with its traceback); 2 a usage error (argparse's own).
+unexpected failure (with its traceback); 2 a usage error (argparse's own); 130 interrupted
+(Ctrl-C cancels a run's worker processes first).
 """
 
 from __future__ import annotations
@@ -278,10 +279,17 @@ def _await(action: Coroutine[Any, Any, Any], on_cancel: Callable[[], Any] | None
 
 
 def _close_engine() -> None:
-    """Close the local Dask cluster the engine started (only if the engine was loaded at all)."""
+    """Close what the engine started: its local Dask cluster and warm worker processes.
+
+    A command line has no next run to keep them warm for; ``sys.modules`` is checked so that
+    ``--help`` and usage errors do not import the engine just to close nothing.
+    """
     engine = sys.modules.get("agi_jupyter.core.engine")
     if engine is not None:
         engine.AGI.close()
+    local = sys.modules.get("agi_jupyter.core.local")
+    if local is not None:
+        local.close_local_workers()
 
 
 if __name__ == "__main__":

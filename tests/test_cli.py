@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from engine_helpers import SMALL
 
 from agi_jupyter import AgiEnv
 from agi_jupyter.cli import format_table, main, parse_assignments, parse_workers
+from agi_jupyter.core import local
 from agi_jupyter.core.errors import AgiError
 
 
@@ -62,6 +64,7 @@ def test_run_one_mode_prints_the_result(apps_path: Path, capsys: pytest.CaptureF
     assert result["schema"] == "agi.run.v1" and result["mode"] == 0 and result["token"] == "____"
     assert len(result["outputs"]) == 6 and all(Path(path).is_file() for path in result["outputs"])
     assert "progress 6/6" in err
+    assert not local._warm  # the command line leaves no warm worker process behind
     status, out, _ = cli(capsys, "run", "flight", "--apps-path", str(apps_path), "--mode", "p",
                          "--arg", "flights=6", "--pool", "thread", "--pool-width", "2")
     assert status == 0
@@ -142,3 +145,38 @@ def test_module_entry_point_prints_json_on_stdout_and_logs_on_stderr(
     result = json.loads(done.stdout)
     assert result["mode"] == 0 and result["outputs"]
     assert "RUN flight_project in mode 0: python" in done.stderr and "RUN" not in done.stdout
+
+
+def test_ctrl_c_cancels_the_run_and_exits_130(apps_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    install(capsys, apps_path, "mandelbrot")
+    worker_python = str(AgiEnv("mandelbrot", apps_path=apps_path).worker_python)
+    command = [sys.executable, "-m", "agi_jupyter.cli", "run", "mandelbrot", "--apps-path", str(apps_path),
+               "--mode", "0", "--arg", "width=1000", "--arg", "height=1000", "--arg", "max_iter=1000"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        assert process.stderr is not None
+        for line in process.stderr:  # interrupt once work is really under way
+            if line.startswith("progress ") and not line.startswith("progress 0/"):
+                break
+        assert processes_running(worker_python), "the run's worker process should be at work"
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 130 and out == ""
+    assert err.rstrip().endswith("error: interrupted")
+    assert not processes_running(worker_python), "the worker process outlived the cancel"
+
+
+def processes_running(executable: str) -> list[int]:
+    """Pids whose command line starts with ``executable`` (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")[0].decode()
+        except OSError:
+            continue
+        if entry.name.isdigit() and command == executable:
+            found.append(int(entry.name))
+    return found
