@@ -43,3 +43,43 @@ def clear(folder: Path) -> None:
     for path in folder.glob("*"):
         if path.is_file():
             path.unlink()
+
+
+BIG_MANDELBROT = {"width": 400, "height": 4000, "bands": 400, "max_iter": 400}
+
+
+def cancel_midway(env: AgiEnv, **fields: Any) -> tuple[bool | None, float, list[BaseException], list[int]]:
+    """Start a long run in a thread, cancel it after its first chunk.
+
+    Returns what ``cancel()`` said, how long the run took to end after it, what the run raised
+    and the progress it reported.
+    """
+    import asyncio
+    import threading
+    import time
+
+    from agi_jupyter import AGI
+    from agi_jupyter.core.run import RunControl
+
+    control = RunControl()
+    progress: list[int] = []
+    outcome: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(AGI.run(env, control=control, on_progress=lambda done, total: progress.append(done),
+                                **fields))
+        except BaseException as error:  # noqa: BLE001 - returned to the test
+            outcome.append(error)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not progress or progress[-1] < 1:
+        assert time.monotonic() < deadline and thread.is_alive(), "the run never made progress"
+        time.sleep(0.05)
+    started = time.monotonic()
+    confirmed = control.cancel()
+    thread.join(10)
+    assert not thread.is_alive(), "the run did not end after cancel"
+    return confirmed, time.monotonic() - started, outcome, progress

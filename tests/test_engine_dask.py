@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
 import time
 from pathlib import Path
 
 import pytest
-from engine_helpers import SMALL, clear, output_dir, snapshot
+from engine_helpers import BIG_MANDELBROT, SMALL, cancel_midway, clear, output_dir, snapshot
 
 from agi_jupyter import AGI, AgiEnv, Mode, RunRequest
 from agi_jupyter.core import cluster
 from agi_jupyter.core.errors import ClusterError, InstallError, RunError
-from agi_jupyter.core.run import RunControl
 
 ALL_BUT_RAPIDS = Mode.POOL | Mode.CYTHON | Mode.DASK
 
@@ -121,28 +119,8 @@ def test_missing_dependency_on_the_workers_is_named() -> None:
 def test_cancel_stops_dask_tasks(apps_path: Path) -> None:
     env = AgiEnv("mandelbrot", apps_path=apps_path)
     install(env, Mode.DASK)
-    control = RunControl()
-    progress: list[int] = []
-    outcome: list[BaseException] = []
-    big = {"width": 400, "height": 4000, "bands": 400, "max_iter": 400}
-
-    def run() -> None:
-        try:
-            asyncio.run(AGI.run(env, mode=Mode.DASK, params=big, control=control,
-                                on_progress=lambda done, total: progress.append(done)))
-        except BaseException as error:  # noqa: BLE001 - inspected below
-            outcome.append(error)
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not progress or progress[-1] < 1:
-        assert time.monotonic() < deadline and thread.is_alive(), "the run never made progress"
-        time.sleep(0.05)
-    started = time.monotonic()
-    assert control.cancel() is True
-    thread.join(10)
-    assert time.monotonic() - started < 5 and not thread.is_alive()
+    confirmed, seconds, outcome, progress = cancel_midway(env, mode=Mode.DASK, params=BIG_MANDELBROT)
+    assert confirmed is True and seconds < 5
     assert outcome and isinstance(outcome[0], RunError) and "cancelled" in str(outcome[0])
     handle = cluster.select_client(None, workers={"127.0.0.1": 2})
     executing = handle.client.run(lambda dask_worker: len(dask_worker.state.executing))

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
-import time
 from pathlib import Path
 
 import pytest
-from engine_helpers import SMALL, clear, output_dir, snapshot
+from engine_helpers import BIG_MANDELBROT, SMALL, cancel_midway, clear, output_dir, snapshot
 
 from agi_jupyter import AGI, AgiEnv, Mode, RunRequest
 from agi_jupyter.core.errors import AgiError, ArgsError, InstallError, RunError
 from agi_jupyter.core.install import InstallRecord
-from agi_jupyter.core.run import RunControl
 from agi_jupyter.core.runner import load_worker_class
 from agi_jupyter.core.settings import save_settings
 
@@ -183,30 +180,10 @@ def test_rapids_without_cudf_fails_before_starting(apps_path: Path) -> None:
 def test_cancel_stops_the_local_worker_processes(apps_path: Path) -> None:
     env = AgiEnv("mandelbrot", apps_path=apps_path)
     install(env, Mode(0))
-    control = RunControl()
-    progress: list[int] = []
-    big = {"width": 400, "height": 4000, "bands": 400, "max_iter": 400}
-    outcome: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            asyncio.run(AGI.run(env, mode=Mode.POOL, params=big, pool_width=2, control=control,
-                                on_progress=lambda done, total: progress.append(done)))
-        except BaseException as error:  # noqa: BLE001 - inspected below
-            outcome.append(error)
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not progress or progress[-1] < 1:
-        assert time.monotonic() < deadline and thread.is_alive(), "the run never made progress"
-        time.sleep(0.05)
-    started = time.monotonic()
-    assert control.cancel() is True
-    thread.join(10)
-    assert time.monotonic() - started < 5 and not thread.is_alive()
+    confirmed, seconds, outcome, progress = cancel_midway(env, mode=Mode.POOL, params=BIG_MANDELBROT, pool_width=2)
+    assert confirmed is True and seconds < 5
     assert outcome and isinstance(outcome[0], RunError) and "cancelled" in str(outcome[0])
-    assert progress[-1] < 400
+    assert progress[-1] < BIG_MANDELBROT["bands"]
 
 
 def test_local_runs_reuse_a_warm_worker_process_until_the_app_changes(apps_path: Path) -> None:
