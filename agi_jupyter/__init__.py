@@ -20,6 +20,7 @@ _PUBLIC = {
     "Mode": "agi_jupyter.core.modes",
     "RunRequest": "agi_jupyter.core.requests",
     "ServeRequest": "agi_jupyter.core.requests",
+    "SubmitRequest": "agi_jupyter.core.requests",
 }
 
 __all__ = sorted(_PUBLIC)
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from .core.env import AgiEnv
     from .core.errors import AgiError
     from .core.modes import Mode
-    from .core.requests import DistribRequest, InstallRequest, RunRequest, ServeRequest
+    from .core.requests import DistribRequest, InstallRequest, RunRequest, ServeRequest, SubmitRequest
 
 
 def __getattr__(name: str) -> Any:

@@ -58,7 +58,7 @@ def request_with_params(action: str, params: dict[str, Any]) -> Any:
     if action == "install":
         return InstallRequest(modes_enabled=Mode.DASK | Mode.POOL, force=True)
     if action == "serve":
-        return ServeRequest(action="health", options=params)
+        return ServeRequest(action="health", params=params)
     return REQUEST_CLASSES[action](params=params, workers={"127.0.0.1": 2})
 
 

@@ -20,7 +20,7 @@ from .errors import AgiError
 from .install import InstallRecord, install
 from .logs import LineCallback
 from .modes import Mode
-from .requests import DistribRequest, InstallRequest, Request, RunRequest
+from .requests import DistribRequest, InstallRequest, Request, RunRequest, ServeRequest, SubmitRequest
 from .run import Progress, RunControl, RunResult, run_mode
 from .settings import AppSettings
 
@@ -87,6 +87,26 @@ class AGI:
         """Run one mode (a RunResult) or, with ``benchmark=True``, every allowed mode (the table)."""
         request = make_request(RunRequest, request, fields)
         return await asyncio.to_thread(_run, env, request, on_line, on_progress, control)
+
+    @staticmethod
+    async def serve(env: AgiEnv, request: ServeRequest | str | None = None, *, on_line: LineCallback | None = None,
+                    **fields: Any) -> dict[str, Any]:
+        """Service mode: ``action="start" | "status" | "health" | "stop"``; returns the health snapshot."""
+        from .service import serve
+
+        if isinstance(request, str):  # AGI.serve(env, "start")
+            request, fields = None, {**fields, "action": request}
+        request = make_request(ServeRequest, request, fields)
+        return await asyncio.to_thread(serve, env, request, on_line)
+
+    @staticmethod
+    async def submit(env: AgiEnv, request: SubmitRequest | None = None, *, on_line: LineCallback | None = None,
+                     **fields: Any) -> list[str]:
+        """Queue work for the service loops (one task per plan chunk, or ``items=[...]``); task ids."""
+        from .service import submit
+
+        request = make_request(SubmitRequest, request, fields)
+        return await asyncio.to_thread(submit, env, request, on_line)
 
     @staticmethod
     def close() -> bool:

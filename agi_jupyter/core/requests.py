@@ -103,7 +103,30 @@ class RunRequest(Request):
 
 
 class ServeRequest(Request):
-    """A service action (start, status, health, stop); the service issue fills in the rest."""
+    """A service action: START, STATUS, HEALTH or STOP of the persistent worker loops.
+
+    The defaults are the service baseline (heartbeat timeout 10 s; done/failed/heartbeat files
+    kept 168/336/24 hours, at most 2000/2000/1000 of them).
+    """
 
     action: Literal["start", "status", "health", "stop"] = "status"
-    options: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict, description="argument overrides for the loops' workers")
+    heartbeat_timeout: float = Field(10.0, gt=0, le=3600, description="seconds without a heartbeat = unhealthy")
+    done_ttl_hours: float = Field(168.0, ge=0)
+    failed_ttl_hours: float = Field(336.0, ge=0)
+    heartbeat_ttl_hours: float = Field(24.0, ge=0)
+    done_max_files: int = Field(2000, ge=0)
+    failed_max_files: int = Field(2000, ge=0)
+    heartbeat_max_files: int = Field(1000, ge=0)
+    max_attempts: int = Field(3, ge=1, le=100, description="claims lost to dead loops before a task fails")
+    health_output_path: str | None = Field(None, description="health.json elsewhere (relative: under the share dir)")
+    stop_timeout: float = Field(10.0, gt=0, le=600, description="seconds STOP waits for loops to end")
+    close_cluster: bool = Field(False, description="on STOP, also close a cluster the engine started")
+
+
+class SubmitRequest(Request):
+    """Queue work for the service: explicit work items, or the plan's chunks for ``params``."""
+
+    items: list[Any] | None = Field(None, description="work items of one task; None -> one task per plan chunk")
+    params: dict[str, Any] = Field(default_factory=dict, description="argument overrides for these tasks")
+    label: str = ""

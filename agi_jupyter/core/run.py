@@ -146,17 +146,24 @@ def _require_cudf_locally() -> None:
                        "and it is not installed: nothing was started")
 
 
-def slot_spec(context: _Context, args: dict[str, Any], paths: list[str]) -> dict[str, Any]:
-    """What a worker process needs to build the app's worker: JSON only."""
-    env = context.env
+def worker_spec(env: AgiEnv, args: dict[str, Any], *, cython: bool = False, paths: list[str] | None = None,
+                verbose: int | None = None, pool: str | None = None, pool_width: int | None = None,
+                dag: bool = False) -> dict[str, Any]:
+    """What a worker process needs to build the app's worker: JSON only (runs, service loops)."""
     return {
         "worker_module": f"{env.worker_module}.{env.worker_module}", "worker_package": env.worker_module,
         "worker_class": env.worker_class, "args_module": f"{env.target}.app_args", "args_class": env.args_class,
-        "args": args, "share_dir": str(env.share_dir), "verbose": context.request.verbose or env.verbose,
-        "cython": bool(context.mode & Mode.CYTHON), "paths": paths,
-        "pool": context.request.pool if context.mode & Mode.POOL else None, "pool_width": context.request.pool_width,
-        "dag": context.distribution.plan.dag is not None,
+        "args": args, "share_dir": str(env.share_dir), "verbose": env.verbose if verbose is None else verbose,
+        "cython": cython, "paths": list(paths or []), "pool": pool, "pool_width": pool_width, "dag": dag,
     }
+
+
+def slot_spec(context: _Context, args: dict[str, Any], paths: list[str]) -> dict[str, Any]:
+    """The worker spec of this run's mode."""
+    return worker_spec(context.env, args, cython=bool(context.mode & Mode.CYTHON), paths=paths,
+                       verbose=context.request.verbose,
+                       pool=context.request.pool if context.mode & Mode.POOL else None,
+                       pool_width=context.request.pool_width, dag=context.distribution.plan.dag is not None)
 
 
 def _slot_parts(context: _Context) -> list[dict[str, Any]]:
