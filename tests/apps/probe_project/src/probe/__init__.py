@@ -1,0 +1,1 @@
+"""Manager side of the probe test app."""
