@@ -1,14 +1,16 @@
 """``agi-jupyter``: the engine without a notebook, for CI jobs, scripts and monitors.
 
 Each subcommand calls the same public engine function a notebook cell awaits (``AGI.install``,
-``AGI.get_distrib``, ``AGI.run``), with the same request fields, so a command line and a
-notebook cannot disagree. Engine log lines stream to stderr as they come; stdout carries only
+``AGI.get_distrib``, ``AGI.run``, ``AGI.serve``), with the same request fields, so a command line
+and a notebook cannot disagree. ``serve`` and ``health`` live in :mod:`agi_jupyter.cli_service`. Engine log lines stream to stderr as they come; stdout carries only
 the answer (a short human summary, or exactly one JSON document with ``--json``), so
 ``agi-jupyter run APP --json | jq`` works.
 
 Exit codes: 0 success; 1 a product error (``error: <message>`` on stderr, no traceback) or an
 unexpected failure (with its traceback); 2 a usage error (argparse's own); 130 interrupted
-(Ctrl-C cancels a run's worker processes first).
+(Ctrl-C cancels a run's worker processes first). ``health`` exits with its gate code instead
+(0 pass, 2 unhealthy, 3 degraded, 4 idle, 5 restarts) and 1 on any other failure, its usage
+errors included, so a monitor never reads a typo as "unhealthy".
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         options = parser.parse_args(argv)
     except SystemExit as stop:  # --help (0) and usage errors (2) end here, not the caller
-        return int(stop.code or 0)
+        code = int(stop.code or 0)
+        given = sys.argv[1:] if argv is None else argv
+        return 1 if code == 2 and given[:1] == ["health"] else code  # health's 2 means "unhealthy"
     try:
         return options.command(options)
     except AgiError as error:
@@ -52,8 +56,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``agi-jupyter`` parser: install, distrib, run, doctor."""
-    parser = argparse.ArgumentParser(prog="agi-jupyter", description="Install, distribute and run agi-jupyter apps.")
+    """The ``agi-jupyter`` parser: install, distrib, run, doctor, serve, health."""
+    from .cli_service import add_commands
+
+    parser = argparse.ArgumentParser(prog="agi-jupyter", description="Install, distribute, run and serve "
+                                     "agi-jupyter apps; check a service's health.")
     commands = parser.add_subparsers(dest="name", required=True, metavar="COMMAND")
     install = _command(commands, "install", _install, "provision the app's worker environment")
     install.add_argument("--modes", metavar="MODE", help="modes to prepare for: 0-15, a token like _d_p, "
@@ -72,11 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--pool", choices=("process", "thread"), help="kind of pool for the pool bit")
     run.add_argument("--pool-width", type=int, metavar="N", help="pool size (default: CPU count)")
     _command(commands, "doctor", _doctor, "check settings, cluster, install and folders; say how to fix", where=False)
+    add_commands(commands)
     return parser
 
 
 def _command(commands: Any, name: str, handler: Callable[[argparse.Namespace], int], text: str, *,
-             where: bool = True) -> argparse.ArgumentParser:
+             where: bool = True, json_output: bool = True) -> argparse.ArgumentParser:
     parser = commands.add_parser(name, help=text, description=text)
     parser.set_defaults(command=handler)
     parser.add_argument("app", metavar="APP", help="app name (flight or flight_project) or its folder")
@@ -85,7 +93,8 @@ def _command(commands: Any, name: str, handler: Callable[[argparse.Namespace], i
     if where:
         parser.add_argument("--scheduler", metavar="ADDR", help="Dask scheduler host[:port]")
         parser.add_argument("--worker", action="append", metavar="HOST=SLOTS", help="a worker host and its slots; repeat")
-    parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    if json_output:
+        parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     return parser
 
 
