@@ -18,6 +18,7 @@ _PUBLIC = {
     "DistribRequest": "agi_jupyter.core.requests",
     "InstallRequest": "agi_jupyter.core.requests",
     "Mode": "agi_jupyter.core.modes",
+    "Orchestrator": "agi_jupyter.widgets",
     "RunRequest": "agi_jupyter.core.requests",
     "ServeRequest": "agi_jupyter.core.requests",
     "SubmitRequest": "agi_jupyter.core.requests",
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from .core.env import AgiEnv
     from .core.errors import AgiError
     from .core.modes import Mode
+    from .widgets import Orchestrator
     from .core.requests import DistribRequest, InstallRequest, RunRequest, ServeRequest, SubmitRequest
 
 

@@ -104,6 +104,14 @@ def local_cluster(n_workers: int) -> ClusterHandle:
         return _handle(_owned.client, "local", owned=True)
 
 
+def running_local() -> ClusterHandle | None:
+    """The engine's own local cluster, if it is up (never starts one)."""
+    with _lock:
+        if _owned.client is None or _owned.client.status != "running":
+            return None
+        return _handle(_owned.client, "local", owned=True)
+
+
 def close_local_cluster() -> bool:
     """Close the local cluster this module started; True if there was one."""
     with _lock:

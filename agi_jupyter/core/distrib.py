@@ -127,13 +127,15 @@ def reuse_or_build(env: AgiEnv, args: BaseModel, workers: dict[str, int]) -> Dis
     return saved
 
 
-def reassign(env: AgiEnv, from_slot: int, chunk_index: int, to_slot: int) -> Distribution:
-    """Move one chunk of the saved plan to another slot and save it as edited."""
+def reassign(env: AgiEnv, moves: list[tuple[int, int, int]]) -> Distribution:
+    """Apply ``(from_slot, chunk_index, to_slot)`` moves, in order, to the saved plan and save it as edited."""
     saved = load(env)
     if saved is None:
         raise PlanError(f"no saved plan for {env.app}: run CHECK DISTRIBUTE (AGI.get_distrib) first")
-    saved.plan = saved.plan.move(from_slot, chunk_index, to_slot)
+    for from_slot, chunk_index, to_slot in moves:
+        saved.plan = saved.plan.move(from_slot, chunk_index, to_slot)
     saved.edited = True
-    saved.reason = f"chunk {chunk_index} of slot {from_slot} moved to slot {to_slot}"
+    saved.reason = "; ".join(f"chunk {index} of slot {source} moved to slot {target}"
+                             for source, index, target in moves) or "saved unchanged"
     save(env, saved)
     return saved

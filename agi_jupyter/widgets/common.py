@@ -1,0 +1,208 @@
+"""Pieces every tab shares: the context, the action runner, the log view and the snippet view.
+
+Tabs are thin views: they build a request object, show its snippet, and on click hand the same
+request to the public ``AGI`` API through :class:`Actions`, which runs it in a worker thread so
+the notebook stays responsive, refuses a second click while it runs, and reports failures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import ipywidgets as widgets
+
+from ..core.env import AgiEnv
+from ..core.errors import AgiError
+from ..core.settings import AppSettings
+
+MAX_LOG_LINES = 400
+
+
+class Actions:
+    """Runs one named action at a time per name, off the kernel's event loop."""
+
+    def __init__(self) -> None:
+        self.running: dict[str, threading.Thread] = {}
+        self._lock = threading.Lock()
+
+    def start(self, name: str, work: Callable[[], Coroutine[Any, Any, Any] | Any], *,
+              on_done: Callable[[Any], None], on_error: Callable[[BaseException], None],
+              controls: list[widgets.Widget]) -> bool:
+        """Start ``work`` unless ``name`` is already running; False when refused (double click)."""
+        with self._lock:
+            if name in self.running and self.running[name].is_alive():
+                return False
+            thread = threading.Thread(target=self._run, args=(name, work, on_done, on_error, controls),
+                                      name=f"agi-{name}", daemon=True)
+            self.running[name] = thread
+        for control in controls:
+            control.disabled = True
+        thread.start()
+        return True
+
+    def _run(self, name: str, work: Callable[[], Any], on_done: Callable[[Any], None],
+             on_error: Callable[[BaseException], None], controls: list[widgets.Widget]) -> None:
+        try:
+            value = work()
+            if asyncio.iscoroutine(value):
+                value = asyncio.run(value)
+        except BaseException as error:  # shown to the user; the controls come back either way
+            try:
+                on_error(error)
+            finally:
+                _enable(controls)
+            return
+        try:
+            on_done(value)
+        except BaseException as error:  # a view bug must not leave the buttons disabled
+            on_error(error)
+        finally:
+            _enable(controls)
+
+    def busy(self, name: str) -> bool:
+        thread = self.running.get(name)
+        return thread is not None and thread.is_alive()
+
+    def wait(self, timeout: float = 120.0) -> None:
+        """Wait for every running action (tests and scripted use)."""
+        deadline = time.monotonic() + timeout
+        for thread in list(self.running.values()):
+            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                raise TimeoutError(f"action {thread.name} still running after {timeout} s")
+
+
+def _enable(controls: list[widgets.Widget]) -> None:
+    for control in controls:
+        control.disabled = False
+
+
+class Context:
+    """What the tabs of one Orchestrator share."""
+
+    def __init__(self, env: AgiEnv, cell_id: str | None) -> None:
+        self.env = env
+        self.cell_id = cell_id
+        self.actions = Actions()
+        self._listeners: dict[str, list[Callable[[Any], None]]] = {}
+
+    def settings(self) -> AppSettings:
+        return AppSettings.load(self.env.settings_path)
+
+    def on(self, event: str, listener: Callable[[Any], None]) -> None:
+        """Subscribe to ``settings``, ``installed``, ``distributed``, ``ran``... announced by other tabs."""
+        self._listeners.setdefault(event, []).append(listener)
+
+    def announce(self, event: str, value: Any = None) -> None:
+        for listener in self._listeners.get(event, []):
+            listener(value)
+
+
+def error_text(error: BaseException) -> str:
+    """What the user reads: the product's own message, else the exception's type and text."""
+    return str(error) if isinstance(error, AgiError) else f"{type(error).__name__}: {error}"
+
+
+class Message(widgets.HTML):
+    """A one-line status: neutral, success or error (red), escaped."""
+
+    def show(self, text: str, kind: str = "info") -> None:
+        color = {"info": "inherit", "ok": "#1a7f37", "error": "#cf222e", "warn": "#9a6700"}[kind]
+        self.value = f'<span style="color:{color}; white-space:pre-wrap">{html.escape(text)}</span>'
+        self.text = text
+        self.kind = kind
+
+    def clear(self) -> None:
+        self.value, self.text, self.kind = "", "", "info"
+
+
+class LogView(widgets.VBox):
+    """Bounded log lines, newest visible, updated at most every ``interval`` seconds."""
+
+    def __init__(self, title: str, interval: float = 0.25, max_lines: int = MAX_LOG_LINES) -> None:
+        self.lines: deque[str] = deque(maxlen=max_lines)
+        self.interval = interval
+        self._pending = False
+        self._lock = threading.Lock()
+        self.view = widgets.HTML()
+        self.box = widgets.Accordion(children=[self.view], titles=(title,))
+        self.box.selected_index = None
+        super().__init__([self.box])
+
+    def append(self, line: str) -> None:
+        """Add a line (thread-safe); the view refreshes shortly after."""
+        with self._lock:
+            self.lines.append(line)
+            if self._pending:
+                return
+            self._pending = True
+        timer = threading.Timer(self.interval, self.flush)
+        timer.daemon = True
+        timer.start()
+
+    def flush(self) -> None:
+        with self._lock:
+            self._pending = False
+            text = "\n".join(self.lines)
+        self.view.value = (
+            '<div style="display:flex; flex-direction:column-reverse; max-height:18em; overflow:auto">'
+            f'<pre style="margin:0; font-size:90%">{html.escape(text)}</pre></div>')
+
+    def clear(self) -> None:
+        with self._lock:
+            self.lines.clear()
+        self.flush()
+
+    def expand(self) -> None:
+        self.box.selected_index = 0
+
+
+class SnippetView(widgets.VBox):
+    """The code an action runs, with "Insert as cell" (through the JupyterLab extension).
+
+    When no extension answers in time (classic tools, Voilà, a plain Python session), the view
+    says so and shows the code in a text area to copy.
+    """
+
+    def __init__(self, context: Context, timeout: float = 3.0) -> None:
+        self.context = context
+        self.timeout = timeout
+        self.snippet: Any = None
+        self.code = widgets.HTML()
+        self.insert = widgets.Button(description="Insert as cell", icon="plus",
+                                     tooltip="insert this code as a new cell below the Orchestrator's cell")
+        self.status = Message()
+        self.copy = widgets.Textarea(layout=widgets.Layout(width="100%", height="10em", display="none"))
+        self.insert.on_click(lambda _: self.insert_cell())
+        super().__init__([self.code, widgets.HBox([self.insert, self.status]), self.copy])
+
+    def show(self, snippet: Any) -> None:
+        """Display a :class:`~agi_jupyter.core.snippets.Snippet`."""
+        self.snippet = snippet
+        self.code.value = f'<pre style="font-size:90%; margin:0.3em 0">{html.escape(snippet.code)}</pre>'
+        self.copy.value = snippet.code
+
+    def insert_cell(self) -> None:
+        if self.snippet is None:
+            return
+        from .. import notebook
+
+        snippet = self.snippet
+        self.status.show("inserting...")
+        notebook.insert(snippet.code, self.context.cell_id,
+                        {"action": snippet.action, "app": snippet.app, "digest": snippet.digest},
+                        on_reply=self._replied, timeout=self.timeout)
+
+    def _replied(self, reply: dict[str, Any]) -> None:
+        if reply.get("status") == "ok":
+            self.status.show("inserted below the Orchestrator's cell", "ok")
+            self.copy.layout.display = "none"
+        else:
+            self.status.show(reply.get("message") or "the cell could not be inserted: copy the code below", "warn")
+            self.copy.layout.display = ""

@@ -1,0 +1,88 @@
+"""Install: the install snippet, INSTALL, live Install logs, elapsed time and outcome."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import ipywidgets as widgets
+
+from ..core.install import InstallRecord, check_install
+from ..core.modes import Mode
+from ..core.requests import InstallRequest
+from ..core.snippets import make_snippet
+from .common import Context, LogView, Message, SnippetView, error_text
+
+
+def install_state(context: Context) -> tuple[bool, str]:
+    """Whether a valid install exists, and a sentence saying so (or what to do)."""
+    try:
+        record = check_install(context.env, Mode(0))
+    except Exception as error:  # noqa: BLE001 - any reason is shown as it is
+        return False, error_text(error)
+    return True, f"installed {record.when} (modes {Mode(record.modes_enabled).label}) in {record.seconds:.2f} s"
+
+
+class InstallTab(widgets.VBox):
+    """Provision the worker environment for the modes the settings enable."""
+
+    def __init__(self, context: Context) -> None:
+        self.context = context
+        self.snippet = SnippetView(context)
+        self.button = widgets.Button(description="INSTALL", icon="download", button_style="primary")
+        self.button.on_click(lambda _: self.start())
+        self.elapsed = widgets.Label()
+        self.outcome = Message()
+        self.logs = LogView("Install logs")
+        self.record: InstallRecord | None = InstallRecord.load(context.env)
+        self.request = InstallRequest()
+        context.on("settings", lambda _: self.refresh())
+        self.refresh()
+        valid, text = install_state(context)
+        self.outcome.show(text, "ok" if valid else "warn")
+        super().__init__([self.snippet, widgets.HBox([self.button, self.elapsed]), self.outcome, self.logs])
+
+    def refresh(self) -> None:
+        """The request follows the settings toggles (``modes_enabled=None``); show its snippet."""
+        self.request = InstallRequest()
+        self.snippet.show(make_snippet(self.context.env, "install", self.request))
+
+    def start(self) -> None:
+        from ..core.engine import AGI
+
+        request = self.request
+        self.logs.clear()
+        self.logs.expand()
+        started = time.monotonic()
+        running = threading.Event()
+        running.set()
+        self.outcome.show("installing...")
+
+        def tick() -> None:
+            while running.is_set():
+                self.elapsed.value = f"{time.monotonic() - started:.0f} s"
+                time.sleep(0.5)
+
+        def done(record: InstallRecord) -> None:
+            running.clear()
+            self.record = record
+            self.logs.flush()
+            self.elapsed.value = f"{time.monotonic() - started:.1f} s"
+            self.outcome.show(f"installed in {record.seconds:.2f} s; log: {record.log}", "ok")
+            self.context.announce("installed", record)
+
+        def failed(error: BaseException) -> None:
+            running.clear()
+            self.logs.flush()
+            self.outcome.show(f"install failed: {error_text(error)} (the previous install, if any, stays usable)",
+                              "error")
+
+        if self.context.actions.start("install", lambda: AGI.install(self.context.env, request,
+                                                                     on_line=self.logs.append),
+                                      on_done=done, on_error=failed, controls=[self.button]):
+            threading.Thread(target=tick, daemon=True).start()
+
+    @property
+    def last_request(self) -> Any:
+        return self.request

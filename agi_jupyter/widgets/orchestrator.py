@@ -1,0 +1,89 @@
+"""The Orchestrator: one app's life in six tabs — Settings, Install, Distribute, Run, Service, Data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import ipywidgets as widgets
+
+from ..core.env import AgiEnv, list_apps
+from ..core.errors import AgiError
+from .common import Context, Message
+
+TABS = ("Settings", "Install", "Distribute", "Run", "Service", "Data")
+
+
+class Orchestrator(widgets.VBox):
+    """Settings, install, distribute, run, serve and export an app from the notebook.
+
+    Parameters
+    ----------
+    app:
+        App folder name (``"flight_project"``), target (``"flight"``) or path. ``None`` shows an
+        app picker over the apps path.
+    apps_path:
+        Folder of apps; ``None`` uses ``AGI_APPS_PATH`` or the bundled examples.
+
+    Every button runs the public ``AGI`` call its snippet shows; "Insert as cell" puts that
+    snippet below this cell. Re-creating the Orchestrator in the same kernel reuses the Dask
+    client, the warm worker processes and a running service.
+    """
+
+    def __init__(self, app: str | os.PathLike[str] | None = None, apps_path: str | Path | None = None) -> None:
+        from ..notebook import current_cell_id
+
+        self.apps_path = apps_path
+        self.cell_id = current_cell_id()
+        self.message = Message()
+        names = list_apps(apps_path)
+        self.picker = widgets.Dropdown(options=names, description="app",
+                                       value=self._initial(app, names), layout=widgets.Layout(width="24em"))
+        self.picker.observe(lambda change: self.open(change["new"]), names="value")
+        self.tabs = widgets.Tab()
+        self.context: Context | None = None
+        super().__init__([widgets.HBox([self.picker, self.message]), self.tabs])
+        if app is not None and self.picker.value is None:
+            self.open(app)
+        elif self.picker.value:
+            self.open(self.picker.value)
+
+    @staticmethod
+    def _initial(app: str | os.PathLike[str] | None, names: list[str]) -> str | None:
+        if app is None:
+            return names[0] if names else None
+        name = Path(app).name if os.sep in str(app) else str(app)
+        name = name if name.endswith("_project") else f"{name}_project"
+        return name if name in names else None
+
+    def open(self, app: str | os.PathLike[str]) -> None:
+        """Show the tabs of ``app``."""
+        try:
+            env = AgiEnv(app, apps_path=self.apps_path)
+        except AgiError as error:
+            self.message.show(str(error), "error")
+            return
+        self.message.clear()
+        self.context = Context(env, self.cell_id)
+        self.tabs.children = build_tabs(self.context)
+        self.tabs.titles = TABS
+
+    @property
+    def env(self) -> AgiEnv | None:
+        return self.context.env if self.context else None
+
+    def tab(self, title: str) -> widgets.Widget:
+        """The tab called ``title`` (for scripts and tests)."""
+        return self.tabs.children[TABS.index(title)]
+
+
+def build_tabs(context: Context) -> list[widgets.Widget]:
+    from .data_tab import DataTab
+    from .distribute_tab import DistributeTab
+    from .install_tab import InstallTab
+    from .run_tab import RunTab
+    from .service_tab import ServiceTab
+    from .settings_tab import SettingsTab
+
+    return [SettingsTab(context), InstallTab(context), DistributeTab(context), RunTab(context),
+            ServiceTab(context), DataTab(context)]
