@@ -2,9 +2,9 @@
 
 Each subcommand calls the same public engine function a notebook cell awaits (``AGI.install``,
 ``AGI.get_distrib``, ``AGI.run``, ``AGI.serve``), with the same request fields, so a command line
-and a notebook cannot disagree. ``serve`` and ``health`` live in :mod:`agi_jupyter.cli_service`. Engine log lines stream to stderr as they come; stdout carries only
-the answer (a short human summary, or exactly one JSON document with ``--json``), so
-``agi-jupyter run APP --json | jq`` works.
+and a notebook cannot disagree (``serve`` and ``health`` live in :mod:`agi_jupyter.cli_service`).
+Engine log lines stream to stderr as they come; stdout carries only the answer (a short human
+summary, or exactly one JSON document with ``--json``), so ``agi-jupyter run APP --json | jq`` works.
 
 Exit codes: 0 success; 1 a product error (``error: <message>`` on stderr, no traceback) or an
 unexpected failure (with its traceback); 2 a usage error (argparse's own); 130 interrupted

@@ -13,6 +13,7 @@ import argparse
 import json
 import math
 import sys
+import time
 from typing import Any
 
 from .cli import _arg_option, _await, _command, _env, _log, _print_json, _where, parse_assignments
@@ -20,10 +21,13 @@ from .core.errors import AgiError
 
 SERVE_TEXT = "start, check or stop the service's persistent worker loops (service mode)"
 SERVE_EPILOG = (
-    "serve start runs the loops on the Dask client this command selects. When that is a local cluster "
-    "this command started (no scheduler answered), the loops end when the command exits: use "
-    "--scheduler ADDR to serve on a lasting cluster (e.g. one started with `dask scheduler` and "
-    "`dask worker`), then status/health/stop with the same --scheduler.")
+    "serve start runs the loops on the Dask client this command selects, and the loops belong to the "
+    "process that started them. When that client is a local cluster this command started (no "
+    "scheduler answered), the loops end when the command exits: use --scheduler ADDR to serve on a "
+    "lasting cluster (e.g. one started with `dask scheduler` and `dask worker`). Loops there outlive the "
+    "command, but a later serve command cannot see or stop them: it reports the service stopped and "
+    "warns about the loops that still beat. Watch them with `agi-jupyter health`; end them by "
+    "restarting those Dask workers.")
 HEALTH_TEXT = "check the service health snapshot against [cluster.service_health]; exit with the gate code"
 HEALTH_EPILOG = (
     "Needs no Dask: the last snapshot is re-judged by the heartbeats on disk. Exit codes: 0 pass; "
@@ -42,8 +46,8 @@ def add_commands(commands: Any) -> None:
     serve.add_argument("action", choices=("start", "status", "health", "stop"), help="the service action")
     serve.add_argument("--heartbeat-timeout", type=float, metavar="S",
                        help="seconds without a heartbeat before a loop is unhealthy (default 10)")
-    serve.add_argument("--health-output", metavar="PATH",
-                       help="write the snapshot there (relative: under AGI_SHARE_DIR); default service/<app>/health.json")
+    serve.add_argument("--health-output", metavar="PATH", help="write the snapshot there (relative: under "
+                       "AGI_SHARE_DIR); default service/<app>/health.json")
     serve.add_argument("--close-cluster", action="store_true",
                        help="with stop: also close a local cluster the engine started")
     _arg_option(serve)
@@ -69,20 +73,47 @@ def _serve(options: argparse.Namespace) -> int:
         fields["heartbeat_timeout"] = options.heartbeat_timeout
     if options.health_output:
         fields["health_output_path"] = options.health_output
-    payload = _await(AGI.serve(_env(options), on_line=_log, **fields))
-    if options.action == "start" and _on_own_local_cluster():
-        _log("note: the loops run on a local Dask cluster this command started; they end when it exits "
-             "(use --scheduler ADDR to serve on a lasting cluster)")
+    env = _env(options)
+    payload = _await(AGI.serve(env, on_line=_log, **fields))
+    if options.action == "start":
+        _log(_lifetime_note(payload))
+    elsewhere = loops_elsewhere(env, payload)
+    if elsewhere:
+        _log(f"warning: {len(elsewhere)} service loop(s) still beat on {', '.join(elsewhere)} but were started by "
+             "another process: this command cannot see or stop them (restart those Dask workers to end them)")
     if options.json:
         return _print_json(payload)
     print(format_snapshot(payload))
     return 0
 
 
-def _on_own_local_cluster() -> bool:
+def _lifetime_note(payload: dict[str, Any]) -> str:
+    """After START: how long the loops will live, given the cluster they run on."""
     from .core import cluster
 
-    return cluster._owned.client is not None  # noqa: SLF001 - the CLI closes exactly that cluster on exit
+    owned = cluster._owned.client  # noqa: SLF001 - the one cluster this command closes when it exits
+    try:
+        local = owned is not None and bool(set(owned.nthreads()) & set(payload.get("workers_healthy", [])
+                                                                        + payload.get("workers_unhealthy", [])))
+    except Exception:  # noqa: BLE001 - a note must not fail the command
+        local = False
+    if local:
+        return ("note: the loops run on a local Dask cluster this command started; they end when it exits "
+                "(use --scheduler ADDR to serve on a lasting cluster)")
+    return ("note: the loops run on a Dask cluster this command did not start and outlive it; a later serve "
+            "command cannot see or stop them (see agi-jupyter serve --help)")
+
+
+def loops_elsewhere(env: Any, payload: dict[str, Any]) -> list[str]:
+    """Workers whose loop still beats although this process's service does not know it."""
+    from .core.service.heartbeat import read_heartbeats
+    from .core.service.serve import queue_dir
+
+    known = {row.get("worker") for row in payload.get("worker_health", [])}
+    timeout, now = float(payload.get("heartbeat_timeout_sec") or 10.0), time.time()
+    return sorted(worker for worker, beat in read_heartbeats(queue_dir(env) / "heartbeats").items()
+                  if worker not in known and beat.get("state") != "stopped"
+                  and now - float(beat.get("timestamp") or 0) <= timeout)
 
 
 def format_snapshot(payload: dict[str, Any]) -> str:
@@ -153,9 +184,9 @@ def health_thresholds(env: Any, options: argparse.Namespace) -> Any:
     try:
         return ServiceHealthSettings.model_validate({**values, **overrides})
     except ValidationError as error:
-        problems = "; ".join(f"{OPTIONS.get(str(e['loc'][0]), e['loc'][0]) if e['loc'] else ''} "
-                             f"{e['input']!r}: {e['msg']}" for e in error.errors())
-        raise AgiError(f"invalid health threshold: {problems}") from None
+        problems = "; ".join(f"{OPTIONS[name]} {getattr(options, name)}: {e['msg']}" for e in error.errors()
+                             for name in [str(e["loc"][0]) if e["loc"] else ""] if name in OPTIONS)
+        raise AgiError(f"invalid health threshold: {problems or error}") from None
 
 
 def _number(text: str | None) -> Any:
