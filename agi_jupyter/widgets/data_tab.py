@@ -91,7 +91,8 @@ class DataTab(widgets.VBox):
         self.summary.value = (f"<b>{html.escape(str(loaded.path))}</b><br>{rows} rows × {width} columns, "
                               f"modified {loaded.modified:%Y-%m-%d %H:%M:%S}")
         self.dtypes.value = "<small>" + ", ".join(
-            f"<code>{html.escape(name)}</code>: {html.escape(kind)}" for name, kind in loaded.dtypes.items()) + "</small>"
+            f"<code>{html.escape(name)}</code>: {html.escape(kind)}"
+            for name, kind in loaded.dtypes.items()) + "</small>"
         self.preview.value = ('<div style="overflow:auto; max-height:24em">'
                               + loaded.head.to_html(max_rows=self.rows, escape=True, index=False, border=0,
                                                     classes="agi-data-preview")

@@ -1,0 +1,232 @@
+"""Service: START / STATUS / HEALTH gate / STOP of the persistent worker loops, and SUBMIT.
+
+Every button builds a :class:`~agi_jupyter.core.requests.ServeRequest` from the fields, shows
+its snippet, and hands that very object to ``AGI.serve``: what the snippet says is what ran
+(``last_request``). The HEALTH gate thresholds are ``[cluster.service_health]`` in
+app_settings.toml, saved as they change and validated first, so a value the gate would reject
+is never written. The last snapshot and verdict stay on the tab as plain attributes.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import ipywidgets as widgets
+from pydantic import ValidationError
+
+from ..core.errors import AgiError, SettingsError
+from ..core.requests import ServeRequest
+from ..core.service.health import GateResult, gate
+from ..core.settings import ServiceHealthSettings, save_settings
+from ..core.snippets import make_snippet
+from .common import Context, LogView, Message, SnippetView, error_text
+
+ACTION = "service"  # one name for every button: a second click while any of them runs is refused
+COLUMNS = ("worker", "healthy", "reason", "future_state", "heartbeat_state", "heartbeat_age_sec")
+REQUEST_FIELDS = {  # ServeRequest field -> label; kinds and defaults come from the model itself
+    "heartbeat_timeout": "heartbeat timeout (s)", "done_ttl_hours": "done TTL (h)",
+    "failed_ttl_hours": "failed TTL (h)", "heartbeat_ttl_hours": "heartbeat TTL (h)",
+    "done_max_files": "done max files", "failed_max_files": "failed max files",
+    "heartbeat_max_files": "heartbeat max files"}
+_STYLE = {"description_width": "12em"}
+
+
+class ServiceTab(widgets.VBox):
+    """Run, watch and gate service mode for one app."""
+
+    def __init__(self, context: Context) -> None:
+        self.context = context
+        self.payload: dict[str, Any] | None = None
+        self.verdict: GateResult | None = None
+        self.last_request: ServeRequest | None = None
+        self.task_ids: list[str] = []
+        self.started: list[str] = []  # actions accepted by the runner, in order (refused clicks are not)
+        self.fields: dict[str, widgets.ValueWidget] = {}
+        for name, label in REQUEST_FIELDS.items():
+            default = ServeRequest.model_fields[name].default
+            kind = widgets.IntText if isinstance(default, int) else widgets.FloatText
+            self.fields[name] = kind(value=default, description=label, style=_STYLE)
+        self.settings_message = Message()
+        saved = self._saved_thresholds()
+        self.allow_idle = widgets.Checkbox(value=saved.allow_idle, description="allow idle", style=_STYLE)
+        self.max_unhealthy = widgets.IntText(value=saved.max_unhealthy, description="max unhealthy", style=_STYLE)
+        self.max_restart_rate = widgets.FloatText(value=saved.max_restart_rate, description="max restart rate",
+                                                  style=_STYLE)
+        self._resetting = False
+        for name, control in self.thresholds_controls().items():
+            control.observe(lambda change, name=name: self._threshold_changed(name, change), names="value")
+        self.buttons = {action: widgets.Button(description=label, icon=icon)
+                        for action, label, icon in (("start", "START", "play"), ("status", "STATUS", "sync"),
+                                                    ("health", "HEALTH gate", "heartbeat"), ("stop", "STOP", "stop"),
+                                                    ("submit", "SUBMIT", "paper-plane"))}
+        for action, button in self.buttons.items():
+            button.on_click(lambda _, action=action: self.run(action))
+        self.start, self.status, self.health, self.stop, self.submit = self.buttons.values()
+        self.snippet = SnippetView(context)
+        self.message = Message()
+        self.verdict_view = Message()
+        self.summary = widgets.HTML()
+        self.table = widgets.HTML()
+        self.logs = LogView("Service logs")  # not ``log``: that is the widget's logger trait
+        self._show_request_snippet("status")
+        self._restore()
+        super().__init__([
+            widgets.HTML("<b>Service</b> (persistent worker loops; tasks queue as files)"),
+            widgets.HBox([widgets.VBox(list(self.fields.values())[:4]), widgets.VBox(list(self.fields.values())[4:])]),
+            widgets.HTML("<b>HEALTH gate</b> <small>([cluster.service_health], saved as you change it)</small>"),
+            widgets.HBox([self.allow_idle, self.max_unhealthy, self.max_restart_rate]), self.settings_message,
+            self.snippet, widgets.HBox(list(self.buttons.values())), self.message, self.verdict_view,
+            self.summary, self.table, self.logs])
+
+    # ----- the gate's thresholds --------------------------------------------------------------
+    def thresholds_controls(self) -> dict[str, widgets.ValueWidget]:
+        return {"allow_idle": self.allow_idle, "max_unhealthy": self.max_unhealthy,
+                "max_restart_rate": self.max_restart_rate}
+
+    def _saved_thresholds(self) -> ServiceHealthSettings:
+        try:
+            return self.context.settings().cluster.service_health
+        except SettingsError as error:
+            self.settings_message.show(f"{error}; showing the defaults", "error")
+            return ServiceHealthSettings()
+
+    def thresholds(self) -> ServiceHealthSettings:
+        """The thresholds as the fields show them (always valid: invalid edits are reverted)."""
+        return ServiceHealthSettings(allow_idle=bool(self.allow_idle.value),
+                                     max_unhealthy=int(self.max_unhealthy.value),
+                                     max_restart_rate=float(self.max_restart_rate.value))
+
+    def _threshold_changed(self, name: str, change: dict[str, Any]) -> None:
+        if self._resetting:
+            return
+        try:
+            valid = ServiceHealthSettings(**{**self._saved_thresholds().model_dump(), name: change["new"]})
+            save_settings(self.context.env.settings_path, {f"cluster.service_health.{name}": getattr(valid, name)})
+        except (ValidationError, SettingsError) as error:
+            reason = error.errors()[0]["msg"] if isinstance(error, ValidationError) else str(error)
+            self._resetting = True
+            try:
+                self.thresholds_controls()[name].value = change["old"]
+            finally:
+                self._resetting = False
+            self.settings_message.show(f"{name} = {change['new']!r} not saved: {reason}; kept {change['old']!r}",
+                                       "error")
+            return
+        self.settings_message.show(f"saved {name} = {getattr(valid, name)!r} to app_settings.toml", "ok")
+        self.context.announce("settings")
+
+    # ----- actions ----------------------------------------------------------------------------
+    def request(self, action: str) -> ServeRequest:
+        """The ServeRequest the fields describe; AgiError naming the bad field when one is invalid."""
+        values = {name: control.value for name, control in self.fields.items()}
+        try:
+            return ServeRequest(action=action, **values)
+        except ValidationError as error:
+            problems = "; ".join(f"{REQUEST_FIELDS.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']}"
+                                 for e in error.errors())
+            raise AgiError(f"not run: {problems}") from None
+
+    def _show_request_snippet(self, action: str) -> None:
+        try:
+            self.snippet.show(make_snippet(self.context.env, "serve", self.request(action)))
+        except AgiError as error:
+            self.message.show(error_text(error), "error")
+
+    def run(self, action: str) -> bool:
+        """Run one button's action in the background; False when refused (busy or invalid fields)."""
+        from ..core.engine import AGI
+
+        env = self.context.env
+        if action == "submit":
+            work = lambda: AGI.submit(env, on_line=self.logs.append)  # noqa: E731
+            request = None
+        else:
+            try:
+                request = self.request(action)
+                snippet = make_snippet(env, "serve", request)
+            except AgiError as error:
+                self.message.show(error_text(error), "error")
+                return False
+            work = lambda: AGI.serve(env, request, on_line=self.logs.append)  # noqa: E731
+        if self.context.actions.busy(ACTION):
+            self.message.show(f"{action.upper()} not started: another service action is still running", "warn")
+            return False
+        self.message.show(f"{action.upper()}...")
+        if not self.context.actions.start(ACTION, work, on_done=lambda value: self._done(action, value),
+                                          on_error=self._failed, controls=list(self.buttons.values())):
+            self.message.show(f"{action.upper()} not started: another service action is still running", "warn")
+            return False
+        self.started.append(action)
+        if request is not None:
+            self.last_request = request
+            self.snippet.show(snippet)
+        self.logs.expand()
+        return True
+
+    def _failed(self, error: BaseException) -> None:
+        self.logs.flush()
+        self.message.show(error_text(error), "error")
+
+    def _done(self, action: str, value: Any) -> None:
+        self.logs.flush()
+        if action == "submit":
+            self.task_ids = list(value)
+            self.message.show(f"queued {len(value)} task(s); STATUS shows the queue", "ok")
+            return
+        self.payload = value
+        if action == "health":
+            self.verdict = gate(value, self.thresholds())
+            verdict = self.verdict
+            if verdict.passed:
+                self.verdict_view.show(f"PASS: {verdict.reason}", "ok")
+            else:
+                self.verdict_view.show(f"FAIL code {verdict.code}: {verdict.reason}", "error")
+        self.message.show(f"{action.upper()} done: service is {value.get('status')}", "ok")
+        self.show_payload(value)
+
+    def _restore(self) -> None:
+        """Re-running the cell shows the last snapshot, re-judged by today's heartbeats (no Dask needed).
+
+        ``payload`` stays None: it is what an action of this tab returned.
+        """
+        if not (self.context.env.service_dir / "health.json").is_file():
+            return
+        try:
+            from ..core.service import read_health
+
+            self.show_payload(read_health(self.context.env))
+        except (AgiError, OSError, KeyError, ValueError) as error:
+            self.message.show(f"last health snapshot unreadable: {error_text(error)}", "warn")
+
+    # ----- the snapshot -------------------------------------------------------------------------
+    def show_payload(self, payload: dict[str, Any]) -> None:
+        """Status, queue counts, restarts and the per-worker health table of a snapshot."""
+        queue = payload.get("queue", {})
+        restarts = payload.get("restart_reasons") or {}
+        lines = [f"status <b>{html.escape(str(payload.get('status')))}</b>; workers healthy "
+                 f"{payload.get('workers_healthy_count', 0)}, unhealthy {payload.get('workers_unhealthy_count', 0)}, "
+                 f"restarted {payload.get('workers_restarted_count', 0)}",
+                 "queue: " + ", ".join(f"{name} {queue.get(name, 0)}"
+                                       for name in ("pending", "running", "done", "failed"))]
+        if restarts:
+            lines.append("restarted: " + ", ".join(f"{html.escape(worker)} ({html.escape(reason)})"
+                                                   for worker, reason in restarts.items()))
+        if payload.get("path"):
+            lines.append(f"snapshot: <code>{html.escape(str(payload['path']))}</code>")
+        self.summary.value = "<br>".join(lines)
+        self.table.value = health_table(payload.get("worker_health") or [])
+
+
+def health_table(rows: list[dict[str, Any]]) -> str:
+    """The worker rows as an HTML table; unhealthy rows carry ``agi-unhealthy`` and a red background."""
+    if not rows:
+        return "<i>no worker loops</i>"
+    head = "".join(f"<th>{name}</th>" for name in COLUMNS)
+    body = []
+    for row in rows:
+        marked = ' class="agi-unhealthy" style="background:#ffebe9"' if not row.get("healthy") else ""
+        cells = "".join(f"<td>{html.escape('' if row.get(name) is None else str(row.get(name)))}</td>"
+                        for name in COLUMNS)
+        body.append(f"<tr{marked}>{cells}</tr>")
+    return f'<table class="agi-health"><tr>{head}</tr>{"".join(body)}</table>'
