@@ -25,9 +25,8 @@ SERVE_EPILOG = (
     "process that started them. When that client is a local cluster this command started (no "
     "scheduler answered), the loops end when the command exits: use --scheduler ADDR to serve on a "
     "lasting cluster (e.g. one started with `dask scheduler` and `dask worker`). Loops there outlive the "
-    "command, but a later serve command cannot see or stop them: it reports the service stopped and "
-    "warns about the loops that still beat. Watch them with `agi-jupyter health`; end them by "
-    "restarting those Dask workers.")
+    "command; the scheduler keeps a record of them, so a later serve command (or a notebook) on the same "
+    "scheduler finds them, shows their health and can stop them.")
 HEALTH_TEXT = "check the service health snapshot against [cluster.service_health]; exit with the gate code"
 HEALTH_EPILOG = (
     "Needs no Dask: the last snapshot is re-judged by the heartbeats on disk. Exit codes: 0 pass; "

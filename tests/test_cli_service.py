@@ -421,15 +421,21 @@ def test_serve_on_a_lasting_cluster_beats_passes_health_and_stops(
     beats = read_heartbeats(queue_of(env).folder("heartbeats"))
     assert sorted(beats) == workers and {beat["state"] for beat in beats.values()} == {"stopped"}
 
-    # loops another process started (it exits, they live on): a serve command here warns about them
+    # loops another process started (it exits, they live on): this process adopts them from the
+    # scheduler's record, shows them, and can stop them
     command = [sys.executable, "-m", "agi_jupyter.cli", "serve", "flight", "start", *where]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=dict(os.environ))
     assert done.returncode == 0, done.stderr
     deadline = time.monotonic() + 30
     while True:
-        status, out, err = cli(capsys, "serve", "flight", "status", *where)
-        if "warning: 2 service loop(s) still beat" in err or time.monotonic() > deadline:
+        status, out, err = cli(capsys, "serve", "flight", "status", *where, "--json")
+        payload = json.loads(out) if status == 0 else {}
+        if payload.get("workers_healthy_count") == 2 or time.monotonic() > deadline:
             break
         time.sleep(0.3)
-    assert status == 0 and out.startswith("flight_project: stopped")
-    assert f"warning: 2 service loop(s) still beat on {', '.join(workers)} but were started by another process" in err
+    assert status == 0 and payload["status"] == "idle" and sorted(payload["workers_healthy"]) == workers
+    assert "still beat" not in err
+    status, out, err = cli(capsys, "serve", "flight", "stop", *where, "--json")
+    assert status == 0 and sorted(json.loads(out)["stopped"]) == workers
+    beats = read_heartbeats(queue_of(env).folder("heartbeats"))
+    assert {beat["state"] for beat in beats.values()} == {"stopped"}

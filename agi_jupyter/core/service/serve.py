@@ -75,7 +75,9 @@ def serve(env: AgiEnv, request: ServeRequest, on_line: LineCallback | None = Non
     with _lock:
         handle = _client(env, request, say)
         key = (handle.address, env.target)
-        service = _services.get(key)
+        service = _services.get(key) or _adopt(env, handle)
+        if service is not None:
+            _services[key] = service
         queue = TaskQueue(queue_dir(env))
         if request.action == "start":
             if service and service.loops:
@@ -85,6 +87,7 @@ def serve(env: AgiEnv, request: ServeRequest, on_line: LineCallback | None = Non
         if request.action == "stop":
             stopped = _stop(service, request, queue, say) if service else []
             _services.pop(key, None)
+            _forget(env, handle)
             payload = _payload(env, request, None, queue, {}, say)
             payload["stopped"] = stopped
             if request.close_cluster and handle.owned:
@@ -162,6 +165,7 @@ def _start(env: AgiEnv, request: ServeRequest, handle: Any, queue: TaskQueue, sa
     service.slot_count = len(addresses)
     for slot, worker in enumerate(addresses):
         service.loops[slot] = _launch(service, slot, worker)
+    _publish(service)
     recovered = queue.recover(lambda claimer: False, request.max_attempts)  # no loop of ours held them
     say(f"service of {env.app} started: {len(service.loops)} loop(s) on {handle.address}"
         + (f"; {len(recovered)} orphaned task(s) back in pending/" if recovered else ""))
@@ -240,6 +244,7 @@ def _restart_unhealthy(service: Service, queue: TaskQueue, request: ServeRequest
             service.loops[slot] = _launch(service, slot, addresses[slot])
             restarted[old.worker] = reason
             say(f"restarted the loop of slot {slot} on {addresses[slot]} ({reason})")
+        _publish(service)
     current = {loop.incarnation for loop in service.loops.values()}
     recovered = queue.recover(lambda claimer: incarnation_of(claimer) in current, request.max_attempts)
     if recovered:
@@ -257,6 +262,48 @@ def _current_slot_workers(service: Service, slot_workers: Any) -> list[str]:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+def _registry_name(env: AgiEnv) -> str:
+    return f"agi-service-{env.target}"
+
+
+def _publish(service: Service) -> None:
+    """Record the running loops on the scheduler, so other processes (a CLI, a restarted kernel) find them."""
+    from distributed import Variable
+
+    Variable(_registry_name(service.env), client=service.handle.client).set({
+        "workers": service.workers, "spec": service.spec, "timeout": service.timeout,
+        "slot_count": service.slot_count,
+        "loops": [{"slot": loop.slot, "worker": loop.worker, "incarnation": loop.incarnation, "key": loop.future.key,
+                   "started": loop.started} for loop in service.loops.values()]})
+
+
+def _adopt(env: AgiEnv, handle: Any) -> Service | None:
+    """A service another process started on this scheduler, rebuilt from its record (or None)."""
+    from distributed import Future, Variable
+
+    try:
+        record = Variable(_registry_name(env), client=handle.client).get(timeout=0.5)
+    except Exception:  # nothing recorded (a timeout) or no scheduler-side variable support
+        return None
+    if not record or not record.get("loops"):
+        return None
+    service = Service(env, handle, dict(record["workers"]), record["spec"], float(record["timeout"]),
+                      int(record["slot_count"]))
+    for loop in record["loops"]:
+        service.loops[loop["slot"]] = Loop(loop["slot"], loop["worker"], loop["incarnation"],
+                                           Future(loop["key"], client=handle.client), float(loop["started"]))
+    return service
+
+
+def _forget(env: AgiEnv, handle: Any) -> None:
+    from distributed import Variable
+
+    try:
+        Variable(_registry_name(env), client=handle.client).delete()
+    except Exception:  # nothing to forget
+        pass
 
 
 def _retire(service: Service, loop: Loop) -> None:
