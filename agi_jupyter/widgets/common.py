@@ -191,13 +191,16 @@ class SnippetView(widgets.VBox):
     def insert_cell(self) -> None:
         if self.snippet is None:
             return
-        from .. import notebook
+        if not self.context.cell_id:
+            self._replied({"status": "error", "message": "not running in a notebook cell: copy the code below"})
+            return
+        from ..notebook import CellInserter
 
         snippet = self.snippet
         self.status.show("inserting...")
-        notebook.insert(snippet.code, self.context.cell_id,
-                        {"action": snippet.action, "app": snippet.app, "digest": snippet.digest},
-                        on_reply=self._replied, timeout=self.timeout)
+        CellInserter().insert(snippet.code, self.context.cell_id,
+                              {"action": snippet.action, "app": snippet.app, "digest": snippet.digest},
+                              on_reply=self._replied, timeout=self.timeout)
 
     def _replied(self, reply: dict[str, Any]) -> None:
         if reply.get("status") == "ok":

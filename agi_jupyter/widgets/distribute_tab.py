@@ -23,7 +23,7 @@ class DistributeTab(widgets.VBox):
 
     def __init__(self, context: Context) -> None:
         self.context = context
-        self.args = ArgsEditor(context, on_saved=lambda _: self.refresh())
+        self.args = ArgsEditor(context, on_saved=lambda _: context.announce("settings"))
         self.snippet = SnippetView(context)
         self.check = widgets.Button(description="CHECK DISTRIBUTE", icon="sitemap", button_style="primary")
         self.check.on_click(lambda _: self.start())

@@ -39,14 +39,14 @@ class Orchestrator(widgets.VBox):
         names = list_apps(apps_path)
         self.picker = widgets.Dropdown(options=names, description="app",
                                        value=self._initial(app, names), layout=widgets.Layout(width="24em"))
-        self.picker.observe(lambda change: self.open(change["new"]), names="value")
+        self.picker.observe(lambda change: self.show_app(change["new"]), names="value")
         self.tabs = widgets.Tab()
         self.context: Context | None = None
         super().__init__([widgets.HBox([self.picker, self.message]), self.tabs])
         if app is not None and self.picker.value is None:
-            self.open(app)
+            self.show_app(app)
         elif self.picker.value:
-            self.open(self.picker.value)
+            self.show_app(self.picker.value)
 
     @staticmethod
     def _initial(app: str | os.PathLike[str] | None, names: list[str]) -> str | None:
@@ -56,7 +56,7 @@ class Orchestrator(widgets.VBox):
         name = name if name.endswith("_project") else f"{name}_project"
         return name if name in names else None
 
-    def open(self, app: str | os.PathLike[str]) -> None:
+    def show_app(self, app: str | os.PathLike[str]) -> None:
         """Show the tabs of ``app``."""
         try:
             env = AgiEnv(app, apps_path=self.apps_path)
@@ -67,6 +67,17 @@ class Orchestrator(widgets.VBox):
         self.context = Context(env, self.cell_id)
         self.tabs.children = build_tabs(self.context)
         self.tabs.titles = TABS
+        self.context.on("settings", lambda _: self.report_digest())
+        self.report_digest()
+
+    def report_digest(self) -> None:
+        """Tell the JupyterLab extension the settings digest, so it marks stale snippet cells."""
+        if not self.cell_id or self.context is None:
+            return  # not in a notebook: no extension to tell
+        from ..core.snippets import settings_digest
+        from ..notebook import CellInserter
+
+        CellInserter().report_digest(self.context.env.app, settings_digest(self.context.env))
 
     @property
     def env(self) -> AgiEnv | None:
