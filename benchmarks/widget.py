@@ -1,0 +1,46 @@
+"""How long constructing the Orchestrator takes with warm imports (target < 300 ms).
+
+Run: ``.venv/bin/python benchmarks/widget.py``. Median of 7 constructions of the flight app's
+Orchestrator after one warm-up (imports done, a saved plan and a benchmark table present).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+
+def main() -> None:
+    root = Path(tempfile.mkdtemp(prefix="agi-bench-widget-"))
+    for name, folder in {"AGI_SHARE_DIR": "share", "AGI_LOG_DIR": "log", "AGI_WORKER_ENV_DIR": "wenv",
+                         "AGILAB_EXPORT_ABS": "export"}.items():
+        os.environ[name] = str(root / folder)
+    import asyncio
+
+    from agi_jupyter import AGI, AgiEnv, Mode, Orchestrator
+    from agi_jupyter.core.env import EXAMPLES_PATH
+
+    shutil.copytree(EXAMPLES_PATH, root / "apps", ignore=shutil.ignore_patterns("__pycache__", "tests"))
+    env = AgiEnv("flight", apps_path=root / "apps")
+    asyncio.run(AGI.install(env, modes_enabled=Mode(0)))
+    asyncio.run(AGI.run(env, mode=0))
+    Orchestrator("flight", apps_path=root / "apps")  # warm-up: imports, bqplot, ipytree
+    samples = []
+    for _ in range(7):
+        start = time.perf_counter()
+        Orchestrator("flight", apps_path=root / "apps")
+        samples.append(time.perf_counter() - start)
+    print(f"Orchestrator construction (warm imports): median {statistics.median(samples) * 1000:.0f} ms, "
+          f"min {min(samples) * 1000:.0f} ms, max {max(samples) * 1000:.0f} ms")
+    from agi_jupyter.core.local import close_local_workers
+
+    close_local_workers()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
