@@ -63,7 +63,7 @@ def request_with_params(action: str, params: dict[str, Any]) -> Any:
 
 
 def free_field(action: str) -> str | None:
-    return {"install": None, "serve": "options"}.get(action, "params")
+    return {"install": None}.get(action, "params")
 
 
 def request_call(tree: ast.AST) -> ast.Call:
