@@ -1,5 +1,6 @@
 # Sourced by scripts/lab and scripts/test: make ./.venv hold agi-jupyter (editable) with the given
-# extras. Re-installs only when pyproject.toml or the extras change, so a second start is instant.
+# extras. Re-installs only when pyproject.toml, the extension source or the extras change, so a
+# second start is instant.
 set -euo pipefail
 
 ensure_venv() {
@@ -10,7 +11,9 @@ ensure_venv() {
         exit 1
     fi
     [ -x .venv/bin/python ] || "$python" -m venv .venv
-    wanted="$(cat pyproject.toml | sha256sum | cut -c1-16)"
+    # An install depends on pyproject.toml and on the JupyterLab extension's source (built into it).
+    wanted="$({ cat pyproject.toml labextension/package.json labextension/package-lock.json \
+        labextension/src/*.ts labextension/style/* 2>/dev/null || true; } | sha256sum | cut -c1-16)"
     for stamp in ".venv/.installed-$extras-$wanted" ".venv/.installed-[test]-$wanted"; do
         [ -f "$stamp" ] && return 0
     done

@@ -1,0 +1,119 @@
+"""A real JupyterLab on a free loopback port and Debian's Chromium driven by Playwright.
+
+Screenshots go to ``test-artifacts/e2e`` (printed at the start); CI keeps that folder. When no
+browser is installed the tests skip with the reason, except under CI=true where they fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts" / "e2e"
+CHROMIUM = Path("/usr/bin/chromium")
+BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    if not CHROMIUM.exists():
+        reason = f"no browser at {CHROMIUM} (install Debian's chromium: apt-get install -y chromium)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason + " — required under CI=true")
+        pytest.skip(reason)
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    print(f"\nend-to-end screenshots: {ARTIFACTS}")
+    return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory, chromium: Path) -> Iterator[dict]:
+    """JupyterLab serving a temporary root; yields its URL and folders."""
+    base = tmp_path_factory.mktemp("lab")
+    root, settings = base / "root", base / "settings"
+    root.mkdir()
+    notification = settings / "@jupyterlab" / "apputils-extension"
+    notification.mkdir(parents=True)
+    (notification / "notification.jupyterlab-settings").write_text(
+        json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    environment = {**os.environ, "JUPYTER_RUNTIME_DIR": str(base / "runtime")}
+    for name, folder in {"AGI_SHARE_DIR": "share", "AGILAB_EXPORT_ABS": "export", "AGI_LOG_DIR": "log",
+                         "AGI_WORKER_ENV_DIR": "wenv", "AGI_ENV_FILE": "agilab.env"}.items():
+        environment[name] = str(base / folder)
+    apps = base / "apps"
+    shutil.copytree(ROOT / "agi_jupyter" / "examples", apps, ignore=shutil.ignore_patterns("__pycache__", "tests"))
+    environment["AGI_APPS_PATH"] = str(apps)
+    port = free_port()
+    command = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", "--ip=127.0.0.1",
+               f"--port={port}", "--port-retries=0", "--ServerApp.token=", "--ServerApp.disable_check_xsrf=True",
+               f"--ServerApp.root_dir={root}", f"--LabApp.user_settings_dir={settings}",
+               f"--LabApp.workspaces_dir={base / 'workspaces'}"]
+    log = (base / "lab.log").open("w")
+    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/api/status", timeout=2):  # noqa: S310 - loopback only
+                break
+        except OSError:
+            assert server.poll() is None, (base / "lab.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "JupyterLab did not start"
+            time.sleep(0.3)
+    try:
+        yield {"url": url, "root": root, "apps": apps, "log": base / "lab.log"}
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+        log.close()
+
+
+@pytest.fixture
+def page(chromium: Path, artifacts: Path, request: pytest.FixtureRequest) -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium), args=BROWSER_ARGS, headless=True)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        try:
+            yield page
+        finally:
+            if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
+                page.screenshot(path=str(artifacts / f"failure-{request.node.name}.png"), full_page=True)
+            browser.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: object) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)

@@ -1,0 +1,118 @@
+"""End to end in a real browser: the Orchestrator in JupyterLab, its buttons, "Insert as cell",
+the launcher command, and a screenshot of every tab."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+pytestmark = pytest.mark.slow
+
+TABS = ("Settings", "Install", "Distribute", "Run", "Service", "Data")
+BURST = """from agi_jupyter.notebook import CellInserter, current_cell_id
+inserter, here = CellInserter(), current_cell_id()
+for number in range(5):
+    inserter.insert(f"print('burst {number}')", here, {"action": f"burst{number}", "app": "e2e", "digest": "0"},
+                    on_reply=lambda reply: None)
+"""
+
+
+def write_notebook(root: Path) -> str:
+    cells = [new_code_cell("from agi_jupyter import Orchestrator\n\nOrchestrator('flight_project')"),
+             new_markdown_cell("The burst below inserts five cells under itself."),
+             new_code_cell(BURST)]
+    notebook = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                                  "language": "python"}})
+    nbformat.write(notebook, root / "e2e.ipynb")
+    return "e2e.ipynb"
+
+
+def visible_notebook(page):  # noqa: ANN001, ANN201
+    panel_id = page.locator("#jp-main-dock-panel .lm-TabBar-tab.lm-mod-current").get_attribute("data-id")
+    return page.locator(f"[id='{panel_id}']")
+
+
+def cell_texts(notebook) -> list[str]:  # noqa: ANN001
+    return [text.strip() for text in notebook.locator(".jp-Cell .jp-InputArea-editor").all_inner_texts()]
+
+
+def wait_idle(page) -> None:  # noqa: ANN001
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+
+
+def run_cell(page, notebook, index: int) -> None:  # noqa: ANN001
+    notebook.locator(".jp-Cell").nth(index).locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Shift+Enter")
+    wait_idle(page)
+
+
+def widget_tab(orchestrator, title: str):  # noqa: ANN001, ANN201
+    orchestrator.locator(".lm-TabBar-tab", has_text=re.compile(f"^{title}$")).first.click()
+    return orchestrator.locator(".widget-tab-contents > .lm-Widget:not(.lm-mod-hidden)").first
+
+
+def test_orchestrator_buttons_insert_as_cell_and_screenshots(lab: dict, page, artifacts: Path) -> None:  # noqa: ANN001
+    name = write_notebook(lab["root"])
+    page.goto(f"{lab['url']}/lab/tree/{name}?reset")
+    notebook = visible_notebook(page)
+    notebook.locator(".jp-Cell").first.wait_for()
+    wait_idle(page)
+    run_cell(page, notebook, 0)
+    orchestrator = notebook.locator(".jp-Cell").first.locator(".widget-tab").first
+    orchestrator.wait_for(timeout=60_000)
+
+    install = widget_tab(orchestrator, "Install")
+    install.get_by_role("button", name="INSTALL").click()
+    page.get_by_text(re.compile(r"installed in \d")).wait_for(timeout=180_000)
+
+    distribute = widget_tab(orchestrator, "Distribute")
+    distribute.get_by_role("button", name="CHECK DISTRIBUTE").click()
+    page.get_by_text(re.compile(r"no saved plan: built a new one|saved plan reused")).first.wait_for()
+
+    run = widget_tab(orchestrator, "Run")
+    run.get_by_role("button", name="RUN", exact=True).click()
+    page.get_by_text(re.compile(r"mode 0: python done in")).wait_for(timeout=120_000)
+
+    before = cell_texts(notebook)
+    run.get_by_role("button", name="Insert as cell").click()
+    page.get_by_text("inserted below the Orchestrator's cell").wait_for()
+    after = cell_texts(notebook)
+    assert len(after) == len(before) + 1
+    assert "await AGI.run(env, request)" in after[1] and after[0] == before[0]
+    run_cell(page, notebook, 1)
+    output = notebook.locator(".jp-Cell").nth(1).locator(".jp-OutputArea")
+    assert "RunResult(" in output.inner_text() and "Traceback" not in output.inner_text()
+
+    for title in TABS:
+        widget_tab(orchestrator, title)
+        page.wait_for_timeout(300)
+        orchestrator.screenshot(path=str(artifacts / f"tab-{title.lower()}.png"))
+    assert all((artifacts / f"tab-{title.lower()}.png").stat().st_size > 1000 for title in TABS)
+
+
+def test_a_burst_of_inserts_keeps_its_order(lab: dict, page) -> None:  # noqa: ANN001
+    name = write_notebook(lab["root"])
+    page.goto(f"{lab['url']}/lab/tree/{name}?reset")
+    notebook = visible_notebook(page)
+    notebook.locator(".jp-Cell").first.wait_for()
+    wait_idle(page)
+    run_cell(page, notebook, 2)
+    notebook.locator(".jp-Cell").nth(7).wait_for(timeout=30_000)
+    texts = cell_texts(notebook)
+    assert texts[3:8] == [f"print('burst {number}')" for number in range(5)]
+
+
+def test_launcher_command_opens_an_orchestrator_notebook(lab: dict, page) -> None:  # noqa: ANN001
+    page.goto(f"{lab['url']}/lab?reset")
+    page.locator("#jp-main-dock-panel").wait_for()
+    page.keyboard.press("Control+Shift+C")
+    page.keyboard.type("AGI Orchestrator")
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelectorAll('.jp-NotebookPanel').length > 0", timeout=60_000)
+    notebook = visible_notebook(page)
+    notebook.locator(".jp-Cell").first.wait_for()
+    assert "Orchestrator()" in cell_texts(notebook)[0]
