@@ -25,7 +25,8 @@ class DistributeTab(widgets.VBox):
         self.context = context
         self.args = ArgsEditor(context, on_saved=lambda _: context.announce("settings"))
         self.snippet = SnippetView(context)
-        self.check = widgets.Button(description="CHECK DISTRIBUTE", icon="sitemap", button_style="primary")
+        self.check = widgets.Button(description="CHECK DISTRIBUTE", icon="sitemap", button_style="primary",
+                                    layout=widgets.Layout(width="auto"))
         self.check.on_click(lambda _: self.start())
         self.message = Message()
         self.stale = Message()

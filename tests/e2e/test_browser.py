@@ -51,8 +51,14 @@ def run_cell(page, notebook, index: int) -> None:  # noqa: ANN001
 
 
 def widget_tab(orchestrator, title: str):  # noqa: ANN001, ANN201
+    """Select a tab of the Orchestrator; return the Orchestrator to look for visible controls in."""
     orchestrator.locator(".lm-TabBar-tab", has_text=re.compile(f"^{title}$")).first.click()
-    return orchestrator.locator(".widget-tab-contents > .lm-Widget:not(.lm-mod-hidden)").first
+    return orchestrator
+
+
+def button(scope, label: str):  # noqa: ANN001, ANN201
+    """The visible button whose text is exactly ``label``."""
+    return scope.locator("button.jupyter-button:visible", has_text=re.compile(rf"^\s*{re.escape(label)}\s*$"))
 
 
 def test_orchestrator_buttons_insert_as_cell_and_screenshots(lab: dict, page, artifacts: Path) -> None:  # noqa: ANN001
@@ -66,19 +72,19 @@ def test_orchestrator_buttons_insert_as_cell_and_screenshots(lab: dict, page, ar
     orchestrator.wait_for(timeout=60_000)
 
     install = widget_tab(orchestrator, "Install")
-    install.get_by_role("button", name="INSTALL").click()
+    button(install, "INSTALL").click()
     page.get_by_text(re.compile(r"installed in \d")).wait_for(timeout=180_000)
 
     distribute = widget_tab(orchestrator, "Distribute")
-    distribute.get_by_role("button", name="CHECK DISTRIBUTE").click()
+    button(distribute, "CHECK DISTRIBUTE").click()
     page.get_by_text(re.compile(r"no saved plan: built a new one|saved plan reused")).first.wait_for()
 
     run = widget_tab(orchestrator, "Run")
-    run.get_by_role("button", name="RUN", exact=True).click()
+    button(run, "RUN").click()
     page.get_by_text(re.compile(r"mode 0: python done in")).wait_for(timeout=120_000)
 
     before = cell_texts(notebook)
-    run.get_by_role("button", name="Insert as cell").click()
+    button(run, "Insert as cell").click()
     page.get_by_text("inserted below the Orchestrator's cell").wait_for()
     after = cell_texts(notebook)
     assert len(after) == len(before) + 1
