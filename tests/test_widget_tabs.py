@@ -199,3 +199,25 @@ def test_a_failing_run_shows_the_message_and_re_enables_run(apps_path: Path) -> 
     tab.run.click()
     context.actions.wait()
     assert tab.outcome.kind == "error" and "cudf" in tab.outcome.text and not tab.run.disabled
+
+
+def test_cancel_stops_a_long_run_and_says_whether_it_was_confirmed(apps_path: Path) -> None:
+    import time
+
+    context = context_for(apps_path, "mandelbrot", width=400, height=4000, bands=400, max_iter=400)
+    installed(context)
+    tab = RunTab(context)
+    tab.mode.value = 0
+    tab.run.click()
+    deadline = time.monotonic() + 60
+    while tab.progress.value < 1:
+        assert time.monotonic() < deadline, "the run never made progress"
+        time.sleep(0.05)
+    assert not tab.cancel.disabled and tab.run.disabled
+    tab.cancel.click()
+    context.actions.wait()
+    deadline = time.monotonic() + 10
+    while tab.outcome.text == "cancelling..." and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert tab.outcome.text == "cancelled: everything the run started is stopped"
+    assert tab.progress.value < 400 and not tab.run.disabled and tab.cancel.disabled

@@ -103,8 +103,11 @@ class RunTab(widgets.VBox):
         if control is None:
             return
         self.outcome.show("cancelling...")
-        threading.Thread(target=lambda: self.outcome.show(
-            f"cancelled; everything stopped: {control.cancel()}", "warn"), daemon=True).start()
+        threading.Thread(target=lambda: self._cancelled(control.cancel()), daemon=True).start()
+
+    def _cancelled(self, confirmed: bool | None) -> None:
+        self.outcome.show("cancelled: everything the run started is stopped" if confirmed else
+                          "cancel requested, but the stop could not be confirmed (see the Dask dashboard)", "warn")
 
     def _done(self, value: Any) -> None:
         self.cancel.disabled = True
@@ -124,7 +127,10 @@ class RunTab(widgets.VBox):
     def _failed(self, error: BaseException) -> None:
         self.cancel.disabled = True
         self.logs.flush()
-        self.outcome.show(f"run failed: {error_text(error)}", "error")
+        if self.control is not None and self.control.cancelled:
+            self._cancelled(self.control.confirmed)
+        else:
+            self.outcome.show(f"run failed: {error_text(error)}", "error")
         self.refresh()
 
     # ----- benchmark results ------------------------------------------------------------------------

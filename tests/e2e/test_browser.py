@@ -93,6 +93,13 @@ def test_orchestrator_buttons_insert_as_cell_and_screenshots(lab: dict, page, ar
     output = notebook.locator(".jp-Cell").nth(1).locator(".jp-OutputArea")
     assert "RunResult(" in output.inner_text() and "Traceback" not in output.inner_text()
 
+    inserted = notebook.locator(".jp-Cell").nth(1)
+    settings = widget_tab(orchestrator, "Settings")
+    settings.locator("button:visible", has_text=re.compile(r"^\s*pool\s*$")).click()  # a settings change
+    page.wait_for_function("el => el.classList.contains('agi-jupyter-stale')", arg=inserted.element_handle())
+    settings.locator("button:visible", has_text=re.compile(r"^\s*pool\s*$")).click()  # and back
+    page.wait_for_function("el => !el.classList.contains('agi-jupyter-stale')", arg=inserted.element_handle())
+
     for title in TABS:
         widget_tab(orchestrator, title)
         page.wait_for_timeout(300)
