@@ -60,6 +60,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory, chromium: Path) -> Iterator[di
     notification.mkdir(parents=True)
     (notification / "notification.jupyterlab-settings").write_text(
         json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    tracker = settings / "@jupyterlab" / "notebook-extension"
+    tracker.mkdir(parents=True)
+    (tracker / "tracker.jupyterlab-settings").write_text(json.dumps({"autoStartDefaultKernel": True}))
     environment = {**os.environ, "JUPYTER_RUNTIME_DIR": str(base / "runtime")}
     for name, folder in {"AGI_SHARE_DIR": "share", "AGILAB_EXPORT_ABS": "export", "AGI_LOG_DIR": "log",
                          "AGI_WORKER_ENV_DIR": "wenv", "AGI_ENV_FILE": "agilab.env"}.items():
