@@ -185,3 +185,19 @@ def test_failing_task_lands_in_failed_with_its_traceback(probe: AgiEnv) -> None:
     result = json.loads((probe.service_dir / "queue" / "failed" / f"{task}.json").read_text())
     assert "probe item asked to raise" in result["error"] and "Traceback" in result["traceback"]
     assert result["worker"].startswith("tcp://127.0.0.1:")
+
+
+def test_stop_closes_only_a_cluster_the_engine_started(probe: AgiEnv) -> None:
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0", host="127.0.0.1") as theirs, \
+            Client(theirs) as client:  # the kernel's own client: the service must use it and never close it
+        serve(probe, "start")
+        wait_for(probe, lambda p: p["workers_healthy_count"] == 2)
+        stopped = serve(probe, "stop", close_cluster=True)
+        assert stopped["status"] == "stopped" and client.status == "running"
+        assert all(worker in client.scheduler_info()["workers"] for worker in stopped["stopped"])
+    serve(probe, "start")  # no kernel client now: the engine's own local cluster
+    assert cluster.running_local() is not None
+    serve(probe, "stop", close_cluster=True)
+    assert cluster.running_local() is None
