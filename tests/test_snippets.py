@@ -19,7 +19,7 @@ import agi_jupyter
 from agi_jupyter.core.env import AgiEnv
 from agi_jupyter.core.errors import AgiError
 from agi_jupyter.core.modes import ALL_MODES, Mode
-from agi_jupyter.core.requests import DistribRequest, InstallRequest, RunRequest, ServeRequest
+from agi_jupyter.core.requests import DistribRequest, InstallRequest, RunRequest, ServeRequest, SubmitRequest
 from agi_jupyter.core.settings import save_settings
 from agi_jupyter.core.snippets import (
     ACTIONS,
@@ -32,9 +32,9 @@ from agi_jupyter.core.snippets import (
 )
 
 REQUEST_CLASSES = {"install": InstallRequest, "get_distrib": DistribRequest, "run": RunRequest,
-                   "benchmark": RunRequest, "serve": ServeRequest}
+                   "benchmark": RunRequest, "serve": ServeRequest, "submit": SubmitRequest}
 FUNCTIONS = {"install": "install", "get_distrib": "get_distrib", "run": "run", "benchmark": "run",
-             "serve": "serve"}
+             "serve": "serve", "submit": "submit"}
 NASTY = ['"); import os #', "a'b\"c", "line1\nline2", "back\\slash", "\x00\u2028é", "'''", '"""',
          "\\", "\r\n\t", "😀\ud800", "{__import__('os')}", "' + __import__('os').system('id') + '",
          "\\N{BULLET}", "#", ""]
@@ -43,8 +43,8 @@ NASTY_PARAMS: dict[str, Any] = {
     'k"ey': 1, "k'ey": 2, '"); import os #': 3, "a'b\"c": ["x", ("y",), {"'": '"'}],
     "numbers": [0, -1, 2**70, 1.5, -0.0, 1e300, True, False, None],
 }
-ALLOWED_CALLS = {"AgiEnv", "InstallRequest", "DistribRequest", "RunRequest", "ServeRequest",
-                 "AGI.install", "AGI.get_distrib", "AGI.run", "AGI.serve", "Mode.from_token",
+ALLOWED_CALLS = {"AgiEnv", "InstallRequest", "DistribRequest", "RunRequest", "ServeRequest", "SubmitRequest",
+                 "AGI.install", "AGI.get_distrib", "AGI.run", "AGI.serve", "AGI.submit", "Mode.from_token",
                  "float", "main", "asyncio.run", "print"}
 
 
@@ -166,7 +166,8 @@ def test_the_run_snippet_reads_like_the_spec(env: AgiEnv) -> None:
 
 
 @pytest.mark.parametrize("action, result", [("install", None), ("get_distrib", "plan"), ("run", "result"),
-                                            ("benchmark", "table"), ("serve", "health")])
+                                            ("benchmark", "table"), ("serve", "health"),
+                                            ("submit", "task_ids")])
 def test_each_action_binds_and_shows_its_result(env: AgiEnv, action: str, result: str | None) -> None:
     lines = make_snippet(env, action, REQUEST_CLASSES[action]()).code.splitlines()
     call = f"await AGI.{FUNCTIONS[action]}(env, request)"
@@ -205,7 +206,7 @@ def test_long_requests_put_one_keyword_per_line(env: AgiEnv) -> None:
 
 
 # ----- injection safety ------------------------------------------------------------------------
-@pytest.mark.parametrize("action", ["get_distrib", "run", "benchmark", "serve"])
+@pytest.mark.parametrize("action", ["get_distrib", "run", "benchmark", "serve", "submit"])
 def test_hostile_strings_stay_inside_their_literals(env: AgiEnv, action: str) -> None:
     snippet = make_snippet(env, action, request_with_params(action, NASTY_PARAMS))
     field = free_field(action)

@@ -98,6 +98,7 @@ def test_submit_queues_one_task_per_chunk_and_the_loops_do_them(tab: ServiceTab)
     poll_status(tab, healthy_and_idle)
     click(tab, tab.submit)
     assert len(tab.task_ids) == 4 and tab.message.text.startswith("queued 4 task(s)")
+    assert "task_ids = await AGI.submit(env, request)" in tab.snippet.snippet.code
     done = poll_status(tab, lambda p: p["queue"]["done"] + p["queue"]["failed"] >= 4)
     assert done["queue"] == {"pending": 0, "running": 0, "done": 4, "failed": 0}
     assert "done 4" in tab.summary.value

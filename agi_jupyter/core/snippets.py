@@ -32,10 +32,10 @@ from pydantic import BaseModel
 from .env import EXAMPLES_PATH, AgiEnv
 from .errors import AgiError
 from .modes import Mode
-from .requests import DistribRequest, InstallRequest, Request, RunRequest, ServeRequest
+from .requests import DistribRequest, InstallRequest, Request, RunRequest, ServeRequest, SubmitRequest
 from .settings import AppSettings, atomic_write
 
-ACTIONS = ("install", "get_distrib", "run", "benchmark", "serve")
+ACTIONS = ("install", "get_distrib", "run", "benchmark", "serve", "submit")
 
 # action -> (request class it takes, AGI function it awaits, name the result is bound to)
 _CALLS: dict[str, tuple[type[Request], str, str | None]] = {
@@ -44,6 +44,7 @@ _CALLS: dict[str, tuple[type[Request], str, str | None]] = {
     "run": (RunRequest, "run", "result"),
     "benchmark": (RunRequest, "run", "table"),
     "serve": (ServeRequest, "serve", "health"),
+    "submit": (SubmitRequest, "submit", "task_ids"),
 }
 
 _MARKER = re.compile(

@@ -16,7 +16,7 @@ import ipywidgets as widgets
 from pydantic import ValidationError
 
 from ..core.errors import AgiError, SettingsError
-from ..core.requests import ServeRequest
+from ..core.requests import ServeRequest, SubmitRequest
 from ..core.service.health import GateResult, gate
 from ..core.settings import ServiceHealthSettings, save_settings
 from ..core.snippets import make_snippet
@@ -138,17 +138,18 @@ class ServiceTab(widgets.VBox):
         from ..core.engine import AGI
 
         env = self.context.env
-        if action == "submit":
-            work = lambda: AGI.submit(env, on_line=self.logs.append)  # noqa: E731
-            request = None
-        else:
-            try:
+        try:
+            if action == "submit":
+                request: Any = SubmitRequest()
+                snippet = make_snippet(env, "submit", request)
+                work = lambda: AGI.submit(env, request, on_line=self.logs.append)  # noqa: E731
+            else:
                 request = self.request(action)
                 snippet = make_snippet(env, "serve", request)
-            except AgiError as error:
-                self.message.show(error_text(error), "error")
-                return False
-            work = lambda: AGI.serve(env, request, on_line=self.logs.append)  # noqa: E731
+                work = lambda: AGI.serve(env, request, on_line=self.logs.append)  # noqa: E731
+        except AgiError as error:
+            self.message.show(error_text(error), "error")
+            return False
         if self.context.actions.busy(ACTION):
             self.message.show(f"{action.upper()} not started: another service action is still running", "warn")
             return False
@@ -158,9 +159,8 @@ class ServiceTab(widgets.VBox):
             self.message.show(f"{action.upper()} not started: another service action is still running", "warn")
             return False
         self.started.append(action)
-        if request is not None:
-            self.last_request = request
-            self.snippet.show(snippet)
+        self.last_request = request
+        self.snippet.show(snippet)
         self.logs.expand()
         return True
 
