@@ -4,22 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+from servers import free_port, stop, wait_until_serving
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def get(url: str) -> tuple[int, bytes]:
@@ -38,25 +30,12 @@ def test_scripts_lab_serves_the_quickstart_notebook(tmp_path: Path) -> None:
                               env={**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")})
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                status, _ = get(f"{base}/api/status")
-                break
-            except OSError:
-                assert server.poll() is None, (tmp_path / "lab.log").read_text()
-                assert time.monotonic() < deadline, "JupyterLab did not answer within 120 s"
-                time.sleep(0.5)
-        assert status == 200
+        wait_until_serving(server, base, tmp_path / "lab.log")
         status, body = get(f"{base}/api/contents/notebooks/01_quickstart.ipynb?content=0")
         assert status == 200 and json.loads(body)["type"] == "notebook"
         with urllib.request.urlopen(f"{base}/", timeout=5) as response:  # noqa: S310 - loopback only
             assert response.status == 200 and b"JupyterLab" in response.read()
             assert response.url.endswith("/lab/tree/notebooks/01_quickstart.ipynb")
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
+        stop(server)
         log.close()
