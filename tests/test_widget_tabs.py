@@ -221,3 +221,18 @@ def test_cancel_stops_a_long_run_and_says_whether_it_was_confirmed(apps_path: Pa
         time.sleep(0.05)
     assert tab.outcome.text == "cancelled: everything the run started is stopped"
     assert tab.progress.value < 400 and not tab.run.disabled and tab.cancel.disabled
+
+
+def test_a_ten_thousand_chunk_plan_builds_only_host_and_slot_nodes() -> None:
+    from agi_jupyter.core.plan import Chunk, WorkPlan
+    from agi_jupyter.widgets.distribute_tab import SHOWN_CHUNKS, plan_tree
+
+    chunks = [Chunk(f"c{n}", float(n % 7 + 1), [f"item{n}"]) for n in range(10_000)]
+    plan = WorkPlan.balanced(chunks, 4)
+    tree = plan_tree(plan, [f"10.0.0.{n // 2}#{n % 2}" for n in range(4)])
+    hosts = tree.nodes
+    slots = [slot for host in hosts for slot in host.nodes]
+    assert len(hosts) == 2 and len(slots) == 4
+    assert all([node.name for node in slot.nodes] == ["..."] for slot in slots)  # nothing built below yet
+    slots[0].opened = True
+    assert len(slots[0].nodes) == SHOWN_CHUNKS + 1 and "more chunks" in slots[0].nodes[-1].name
