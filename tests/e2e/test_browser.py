@@ -44,10 +44,25 @@ def wait_idle(page) -> None:  # noqa: ANN001
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
 
 
-def run_cell(page, notebook, index: int) -> None:  # noqa: ANN001
-    notebook.locator(".jp-Cell").nth(index).locator(".jp-InputArea-editor").click()
-    page.keyboard.press("Shift+Enter")
+def run_cell(page, notebook, index: int, attempts: int = 3) -> None:  # noqa: ANN001
+    """Shift+Enter in cell ``index``, until the kernel takes it ([*] or an execution count).
+
+    A fresh environment's first kernel can still be connecting when the page says idle; an
+    execution sent then is dropped, so it is sent again — only while nothing was accepted.
+    """
+    cell = notebook.locator(".jp-Cell").nth(index)
+    prompt = cell.locator(".jp-InputPrompt")
+    for _ in range(attempts):
+        cell.locator(".jp-InputArea-editor").click()
+        page.keyboard.press("Shift+Enter")
+        try:
+            page.wait_for_function("el => /\\[(\\d+|\\*)\\]/.test(el.innerText)", arg=prompt.element_handle(),
+                                   timeout=30_000)
+            break
+        except Exception:  # noqa: BLE001 - retried, then the last wait below fails loudly
+            continue
     wait_idle(page)
+    assert re.search(r"\[\d+\]", prompt.inner_text()), f"cell {index} did not run: {prompt.inner_text()!r}"
 
 
 def widget_tab(orchestrator, title: str):  # noqa: ANN001, ANN201
