@@ -105,8 +105,8 @@ class DistributeTab(widgets.VBox):
         names = self.slot_names()
         self.tree_box.children = [dag_view(plan) if plan.dag else plan_tree(plan, names)]
         self.chart_box.children = [load_chart(plan, names)]
-        options = [(f"{name} ({len(chunks)} chunks, {load:.1f} {plan.weights_unit})", number)
-                   for number, (name, chunks, load) in enumerate(zip(names, plan.slots, plan.loads))]
+        options = [(f"{name} ({len(chunks)} chunks, {weight:.1f} {plan.weights_unit})", number)
+                   for number, (name, chunks, weight) in enumerate(zip(names, plan.slots, plan.loads))]
         self.source.options = options
         self.target.options = options
         self._fill_chunks()
@@ -160,11 +160,11 @@ def plan_tree(plan: WorkPlan, names: list[str]) -> widgets.Widget:
     from ipytree import Node, Tree
 
     hosts: dict[str, Any] = {}
-    for number, (name, chunks, load) in enumerate(zip(names, plan.slots, plan.loads)):
+    for name, chunks, weight in zip(names, plan.slots, plan.loads):
         host = name.rsplit("#", 1)[0]
         if host not in hosts:
             hosts[host] = Node(host, opened=True, icon="server")
-        slot = Node(f"{name}: {len(chunks)} chunks, {load:.1f} {plan.weights_unit}", opened=False, icon="cogs")
+        slot = Node(f"{name}: {len(chunks)} chunks, {weight:.1f} {plan.weights_unit}", opened=False, icon="cogs")
         slot.add_node(Node("...", icon="ellipsis-h"))
         slot.observe(lambda change, slot=slot, chunks=chunks: _open_slot(slot, chunks, plan), names="opened")
         hosts[host].add_node(slot)
