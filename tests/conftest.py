@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
-
-from agi_jupyter.core.env import EXAMPLES_PATH
 
 
 @pytest.fixture(autouse=True)
@@ -24,7 +21,11 @@ def isolated_roots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def apps_path(tmp_path: Path) -> Path:
-    """A writable copy of the bundled example apps."""
-    target = tmp_path / "apps"
-    shutil.copytree(EXAMPLES_PATH, target, ignore=shutil.ignore_patterns("__pycache__", "tests", "*.so", "*.c"))
+    """A writable copy of the bundled example apps (no scheduler configured)."""
+    from agi_jupyter.core.env import copy_examples, list_apps
+    from agi_jupyter.core.settings import save_settings
+
+    target = copy_examples(tmp_path / "apps")
+    for app in list_apps(target):
+        save_settings(target / app / "src" / "app_settings.toml", {"cluster.scheduler": ""})
     return target

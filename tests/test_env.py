@@ -106,3 +106,11 @@ def test_defaults_live_under_the_home_directory(tmp_path: Path, monkeypatch: pyt
     for path in (env.share_dir, env.export_dir, env.log_dir, env.worker_env_dir):
         assert path.is_relative_to(tmp_path)
     assert env.log_dir == tmp_path / "log" / "execute" / "flight"
+
+
+def test_an_edited_manager_is_imported_afresh(apps_path: Path) -> None:
+    env = AgiEnv("flight", apps_path=apps_path)
+    assert not hasattr(env.manager_class(), "EDITED")
+    manager = env.manager_path
+    manager.write_text(manager.read_text() + "\nFlight.EDITED = True\n")
+    assert AgiEnv("flight", apps_path=apps_path).manager_class().EDITED is True

@@ -201,3 +201,19 @@ def test_stop_closes_only_a_cluster_the_engine_started(probe: AgiEnv) -> None:
     assert cluster.running_local() is not None
     serve(probe, "stop", close_cluster=True)
     assert cluster.running_local() is None
+
+
+def test_slots_sharing_a_dask_worker_get_one_steady_loop(probe: AgiEnv) -> None:
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=2, dashboard_address=":0", host="127.0.0.1") as theirs, \
+            Client(theirs):
+        lines: list[str] = []
+        started = asyncio.run(AGI.serve(probe, action="start", heartbeat_timeout=TIMEOUT, on_line=lines.append))
+        assert any("one loop per Dask worker (1 loops)" in line for line in lines)
+        time.sleep(TIMEOUT + 0.5)
+        for _ in range(3):
+            status = serve(probe, "status")
+            assert status["workers_restarted_count"] == 0 and status["workers_healthy_count"] == 1
+        assert started["workers_pending_count"] + started["workers_running_count"] <= 1
+        serve(probe, "stop")

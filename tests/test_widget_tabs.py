@@ -167,7 +167,7 @@ def test_run_button_runs_exactly_its_snippets_request_once(apps_path: Path, monk
     tab.run.click()
     tab.run.click()  # a second click while running is refused
     context.actions.wait()
-    assert len(calls) == 1 and calls[0] is tab.request
+    assert len(calls) == 1 and calls[0] == tab.request
     assert make_snippet(context.env, "run", calls[0]).code == shown
     assert tab.result.mode == 0 and tab.outcome.kind == "ok" and tab.progress.value == tab.progress.max == 6
     assert not tab.run.disabled

@@ -88,15 +88,23 @@ def record(env: AgiEnv, rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def benchmark(env: AgiEnv, modes: list[Mode], run_one: Callable[[Mode], RunResult],
-              on_line: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Run each mode with ``run_one``; a failing mode is recorded as failed and the others still run."""
+              on_line: Callable[[str], None] | None = None,
+              cancelled: Callable[[], bool] = lambda: False) -> dict[str, Any]:
+    """Run each mode with ``run_one``; a failing mode is recorded as failed and the others still run.
+
+    A cancel ends the benchmark: the modes that finished are recorded, the rest keep their rows.
+    """
     rows = []
     for number, mode in enumerate(modes, start=1):
+        if cancelled():
+            break
         if on_line:
             on_line(f"benchmark {number}/{len(modes)}: mode {mode.label}")
         try:
             rows.append(row_of(run_one(mode), single_run=False))
         except Exception as error:  # any failure is recorded; the other modes still run
+            if cancelled():
+                break
             rows.append(failed_row(mode, error, "cluster" if mode & Mode.DASK else "local"))
             if on_line:
                 on_line(f"mode {mode.label} failed: {error}")

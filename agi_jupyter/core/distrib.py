@@ -77,7 +77,13 @@ def inputs_fingerprint(env: AgiEnv, args: BaseModel) -> str:
 def build(env: AgiEnv, args: BaseModel, workers: dict[str, int], reason: str = "built") -> Distribution:
     """Run the app's planner, and save the result."""
     manager = env.manager_class()(args, env)
-    plan = manager.distribution(workers)
+    try:
+        plan = manager.distribution(workers)
+    except PlanError:
+        raise
+    except Exception as error:  # the app's planner failed: name it and its file
+        raise PlanError(f"{env.target_class}.build_distribution ({env.manager_path}) failed: "
+                        f"{type(error).__name__}: {error}") from error
     distribution = Distribution(plan=plan, args=args.model_dump(mode="json"), workers=dict(workers),
                                 planner=planner_fingerprint(env), inputs=inputs_fingerprint(env, args),
                                 built=time.strftime("%Y-%m-%dT%H:%M:%S%z"), reason=reason)

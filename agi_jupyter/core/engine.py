@@ -152,7 +152,7 @@ def _run(env: AgiEnv, request: RunRequest, on_line: LineCallback | None, on_prog
 
     if request.benchmark or request.modes:
         modes = request.modes or allowed_modes(env)
-        return benchmark(env, modes, run_one, on_line)
+        return benchmark(env, modes, run_one, on_line, cancelled=lambda: control is not None and control.cancelled)
     mode = request.mode if request.mode is not None else AppSettings.load(env.settings_path).cluster.mode
     result = run_one(mode)
     record(env, [row_of(result, single_run=True)])

@@ -74,6 +74,22 @@ def resolve_data_path(value: str | os.PathLike[str], share_dir: Path) -> Path:
     return path if path.is_absolute() else share_dir / path
 
 
+def _mtime(path: str) -> int:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return -1
+
+
+def copy_examples(target: Path | str) -> Path:
+    """Copy the bundled example apps to ``target`` (a writable apps path of your own); returns it."""
+    import shutil
+
+    target = Path(target).expanduser()
+    shutil.copytree(EXAMPLES_PATH, target, ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.c", ".*.lock"))
+    return target
+
+
 def list_apps(apps_path: Path | str | None = None) -> list[str]:
     """Names of the app folders (``*_project``) under an apps path, sorted."""
     folder = _apps_root(apps_path)
@@ -202,18 +218,41 @@ class AgiEnv:
         sys.path.insert(0, src)
         self._forget_foreign_modules()
         try:
-            return importlib.import_module(name)
+            module = importlib.import_module(name)
+            self._stamp_modules()
+            return module
         except Exception as error:  # an app's import error is the app's problem; say whose
             raise AppContractError(f"app {self.app}: importing {name} failed: {error!r}") from error
 
+    def _app_modules(self, package: str) -> list[str]:
+        return [key for key in sys.modules if key == package or key.startswith(package + ".")]
+
+    def _stamp_modules(self) -> None:
+        """Remember each app module's file time, so an edited file is imported afresh next time."""
+        for package in (self.target, self.worker_module):
+            for key in self._app_modules(package):
+                origin = getattr(sys.modules[key], "__file__", None)
+                if origin and not hasattr(sys.modules[key], "__agi_mtime__"):
+                    sys.modules[key].__agi_mtime__ = _mtime(origin)
+
+    def _edited(self, package: str) -> bool:
+        """Whether a loaded module of ``package`` has changed on disk since it was imported."""
+        for key in self._app_modules(package):
+            module = sys.modules[key]
+            stamp = getattr(module, "__agi_mtime__", None)
+            if stamp is not None and stamp != _mtime(getattr(module, "__file__", "") or ""):
+                return True
+        return False
+
     def _forget_foreign_modules(self) -> None:
-        """Drop cached modules of the same name loaded from another app folder (a copy, say)."""
+        """Drop cached app modules loaded from another app folder (a copy, say) or edited since."""
         for package in (self.target, self.worker_module):
             loaded = sys.modules.get(package)
             origin = getattr(loaded, "__file__", None)
-            if loaded is None or (origin and Path(origin).resolve().is_relative_to(self.src_path)):
+            ours = bool(origin) and Path(origin).resolve().is_relative_to(self.src_path)
+            if loaded is None or (ours and not self._edited(package)):
                 continue
-            for key in [k for k in sys.modules if k == package or k.startswith(package + ".")]:
+            for key in self._app_modules(package):
                 del sys.modules[key]
         importlib.invalidate_caches()
 

@@ -225,7 +225,7 @@ def _run_local(context: _Context, args: dict[str, Any]) -> list[dict[str, Any]]:
             local.discard(worker)
         local.release(worker, shared)
     if context.control.cancelled:
-        raise RunError(f"run cancelled; local worker processes stopped: {context.control.confirmed}")
+        raise RunError("run cancelled: the local worker process was stopped")
     if errors or status != 0:
         raise RunError(f"local worker process failed (exit {status}): {errors[0] if errors else 'see the run log'}")
     return results
@@ -264,14 +264,14 @@ def _run_dask(context: _Context, handle: Any, args: dict[str, Any]) -> tuple[lis
                              key=f"agi-{context.env.target}-{run_id}-slot{part['slot']}") for part in parts]
     context.control.attach(lambda: _cancel_dask(client, futures, stop_event, addresses))
     try:
-        results = _collect(client, futures, parts, addresses, context)
+        results = _collect(client, futures, parts, addresses, context, stop_event)
     finally:
         client.unsubscribe_topic(spec["topic"])
     return results, len({address.rsplit(":", 1)[0] for address in addresses})
 
 
 def _collect(client: Any, futures: list[Any], parts: list[dict[str, Any]], addresses: list[str],
-             context: _Context) -> list[dict[str, Any]]:
+             context: _Context, stop_event: Any) -> list[dict[str, Any]]:
     """Slot results as they finish; the first failure cancels the other slots and is raised."""
     from distributed import as_completed
 
@@ -280,8 +280,9 @@ def _collect(client: Any, futures: list[Any], parts: list[dict[str, Any]], addre
     for future in as_completed(futures, loop=client.loop):
         slot = slot_of[future.key]
         if context.control.cancelled:
-            raise RunError(f"run cancelled; Dask tasks stopped: {context.control.confirmed}")
+            raise RunError("run cancelled: its Dask tasks were cancelled")
         if future.status == "error":
+            stop_event.set()  # the other slots stop between items (and DAG waits give up)
             client.cancel([f for f in futures if f is not future], force=True)
             raise RunError(f"worker {addresses[slot]} (slot {slot}) failed: {future.exception()}")
         if future.status == "cancelled":

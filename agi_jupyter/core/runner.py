@@ -180,8 +180,8 @@ def run_slot(spec: dict[str, Any], slot: int, slot_count: int, chunks: list[dict
              after: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Run one slot's chunks in order; ``before``/``after`` let DAG steps wait for other slots."""
     run = SlotRun(spec, slot, slot_count)
-    run.open()
     try:
+        run.open()
         for chunk in chunks:
             if cancelled():
                 raise Cancelled(f"slot {slot}: cancelled before chunk {chunk['label']}")
@@ -207,8 +207,8 @@ def run_slots(spec: dict[str, Any], slot_count: int, parts: list[dict[str, Any]]
     opened: list[SlotRun] = []
     try:
         for run in runs.values():
+            opened.append(run)  # stop() runs even when start() or work_init() fails
             run.open()
-            opened.append(run)
         for slot, index in order:
             runs[slot].chunk(chunks[slot][index], report)
     finally:

@@ -198,10 +198,20 @@ def save_settings(path: Path | str, changes: Mapping[str | KeyPath, Any]) -> App
     Keys not named in ``changes`` keep whatever the file holds now, including changes another
     process saved since this one loaded it.
     """
-    from filelock import FileLock
+    from filelock import FileLock, Timeout
 
     path = Path(path)
-    with FileLock(str(lock_path(path)), timeout=30):
+    try:
+        return _save_locked(path, changes, FileLock(str(lock_path(path)), timeout=30))
+    except Timeout:
+        raise SettingsError(f"{path}: another process holds {lock_path(path)} for over 30 s; nothing was saved",
+                            path=path) from None
+    except OSError as error:
+        raise SettingsError(f"{path}: cannot write ({error.strerror or error}); nothing was saved", path=path) from None
+
+
+def _save_locked(path: Path, changes: Mapping[str | KeyPath, Any], lock: Any) -> AppSettings:
+    with lock:
         current = AppSettings.load(path)
         document = current.document
         for key, value in changes.items():

@@ -110,12 +110,16 @@ class ArgsEditor(widgets.VBox):
 
     def __init__(self, context: Context, on_saved: Callable[[BaseModel], None]) -> None:
         self.message = Message()
+        self.generated: widgets.Widget = widgets.VBox()
+        self.custom: widgets.Widget | None = None
         try:
             self.generated = GeneratedForm(context, on_saved)
-            self.custom = custom_form(context, on_saved)
         except AgiError as error:
-            self.generated, self.custom = widgets.VBox(), None
             self.message.show(f"the arguments cannot be edited: {error}", "error")
+        try:
+            self.custom = custom_form(context, on_saved)
+        except Exception as error:  # the app's own code: name the file, keep the generated form
+            self.message.show(f"{context.env.args_form_path} failed: {type(error).__name__}: {error}", "warn")
         self.toggle = widgets.ToggleButtons(options=["generated form", "app's form"], value="generated form",
                                             layout=widgets.Layout(display="" if self.custom else "none"))
         self.toggle.observe(lambda change: self._switch(change["new"]), names="value")

@@ -52,18 +52,15 @@ class Actions:
             value = work()
             if asyncio.iscoroutine(value):
                 value = asyncio.run(value)
-        except BaseException as error:  # shown to the user; the controls come back either way
-            try:
-                on_error(error)
-            finally:
-                _enable(controls)
+        except BaseException as error:  # shown to the user; the controls come back first
+            _enable(controls)
+            on_error(error)
             return
+        _enable(controls)  # before the callback, so that it may disable what no longer applies
         try:
             on_done(value)
-        except BaseException as error:  # a view bug must not leave the buttons disabled
+        except BaseException as error:  # a view bug must still be shown
             on_error(error)
-        finally:
-            _enable(controls)
 
     def busy(self, name: str) -> bool:
         thread = self.running.get(name)
@@ -184,9 +181,15 @@ class SnippetView(widgets.VBox):
 
     def show(self, snippet: Any) -> None:
         """Display a :class:`~agi_jupyter.core.snippets.Snippet`."""
+        from ..core.snippets import write_script
+
         self.snippet = snippet
         self.code.value = f'<pre style="font-size:90%; margin:0.3em 0">{html.escape(snippet.code)}</pre>'
         self.copy.value = snippet.code
+        try:
+            write_script(self.context.env, snippet)  # AGI_<action>_<target>.py in the app's log folder
+        except OSError as error:
+            self.status.show(f"could not write the script file: {error}", "warn")
 
     def insert_cell(self) -> None:
         if self.snippet is None:

@@ -9,7 +9,7 @@ import ipywidgets as widgets
 
 from ..core.env import AgiEnv, list_apps
 from ..core.errors import AgiError
-from .common import Context, Message
+from .common import Context, Message, error_text
 
 TABS = ("Settings", "Install", "Distribute", "Run", "Service", "Data")
 
@@ -65,7 +65,12 @@ class Orchestrator(widgets.VBox):
             return
         self.message.clear()
         self.context = Context(env, self.cell_id)
-        self.tabs.children = build_tabs(self.context)
+        try:
+            self.tabs.children = build_tabs(self.context)
+        except Exception as error:  # e.g. a malformed app_settings.toml: say which file and line
+            self.tabs.children = []
+            self.message.show(f"{env.app} cannot be shown: {error_text(error)}", "error")
+            return
         self.tabs.titles = TABS
         self.context.on("settings", lambda _: self.report_digest())
         self.report_digest()

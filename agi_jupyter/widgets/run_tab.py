@@ -77,6 +77,8 @@ class RunTab(widgets.VBox):
     def start(self) -> None:
         from ..core.engine import AGI
 
+        if self.context.actions.busy("run"):
+            return  # a second click while running: the running run keeps its controls
         request = self.request
         self.control = RunControl()
         self.logs.clear()
@@ -122,13 +124,15 @@ class RunTab(widgets.VBox):
         else:
             self.outcome.show(f"benchmark of {len(value['rows'])} modes done", "ok")
         self.show_benchmark(load_table(self.context.env))
+        self.refresh()
         self.context.announce("ran", value)
 
     def _failed(self, error: BaseException) -> None:
         self.cancel.disabled = True
         self.logs.flush()
         if self.control is not None and self.control.cancelled:
-            self._cancelled(self.control.confirmed)
+            if self.control.confirmed is not None:  # else the cancelling thread reports when it knows
+                self._cancelled(self.control.confirmed)
         else:
             self.outcome.show(f"run failed: {error_text(error)}", "error")
         self.refresh()

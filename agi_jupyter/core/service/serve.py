@@ -161,7 +161,10 @@ def _start(env: AgiEnv, request: ServeRequest, handle: Any, queue: TaskQueue, sa
     cython = bool(settings.cython and record.compiled)
     service = Service(env, handle, dict(request.workers or settings.workers),
                       worker_spec(env, args, cython=cython), request.heartbeat_timeout)
-    addresses = slot_workers(handle.client, service.workers)
+    addresses = loop_workers(handle.client, service.workers)
+    if len(addresses) < len(slot_workers(handle.client, service.workers)):
+        say(f"several slots share a Dask worker: one loop per Dask worker ({len(addresses)} loops); "
+            "start more Dask workers for more loops")
     service.slot_count = len(addresses)
     for slot, worker in enumerate(addresses):
         service.loops[slot] = _launch(service, slot, worker)
@@ -237,7 +240,7 @@ def _restart_unhealthy(service: Service, queue: TaskQueue, request: ServeRequest
             if not healthy}
     restarted: dict[str, str] = {}
     if sick:
-        addresses = _current_slot_workers(service, slot_workers)
+        addresses = _current_slot_workers(service, loop_workers)
         for slot, reason in sorted(sick.items()):
             old = service.loops[slot]
             _retire(service, old)
@@ -250,6 +253,17 @@ def _restart_unhealthy(service: Service, queue: TaskQueue, request: ServeRequest
     if recovered:
         say(f"recovered {len(recovered)} task(s) from loops that died")
     return restarted
+
+
+def loop_workers(client: Any, workers: dict[str, int]) -> list[str]:
+    """The Dask workers that get a loop: the slots' workers, each once.
+
+    Two loops on one Dask worker would share its heartbeat file and its stdout, so slots that
+    land on the same worker get one loop between them.
+    """
+    from ..cluster import slot_workers
+
+    return list(dict.fromkeys(slot_workers(client, workers)))
 
 
 def _current_slot_workers(service: Service, slot_workers: Any) -> list[str]:
