@@ -1,8 +1,8 @@
 """The long-lived service loop: one Dask task per worker slot, taking tasks from the queue.
 
 It sets the app's worker up once (start, work_init, pool_init), then repeatedly claims a task,
-runs its items through ``process_chunk`` and publishes the result. Between tasks it waits on a
-Dask queue that ``submit`` signals, so a new task starts at once; the wait times out every
+runs its items through ``process_chunk`` and publishes the result. Between tasks it waits on its
+own Dask event, which ``submit`` sets, so a new task starts at once; the wait times out every
 heartbeat interval as the polling fallback. It stops when its incarnation's Dask event is set.
 """
 
@@ -31,14 +31,14 @@ def incarnation_of(claimer: str) -> str:
 
 def service_loop(spec: dict[str, Any], slot: int, slot_count: int, service: dict[str, Any]) -> dict[str, Any]:
     """Serve tasks until told to stop; returns how many it did (the future's result)."""
-    from distributed import Event, Queue, get_worker
+    from distributed import Event, get_worker
 
     address = get_worker().address
     queue = TaskQueue(Path(service["queue_dir"]))
     incarnation = service["incarnation"]
     claimer = claimer_name(address, incarnation)
     stop = Event(service["stop_event"])
-    wake = Queue(service["wake_queue"])
+    wake = Event(service["wake_event"])
     interval = service["heartbeat_timeout"] / 3
     workers: dict[str, Any] = {}
     done = failed = 0
@@ -70,11 +70,17 @@ def _ready_worker(spec: dict[str, Any], slot: int, slot_count: int, params: dict
 
 
 def _idle(worker: Any, wake: Any, interval: float) -> None:
+    """Wait for a submit's signal (or the polling interval); clear it before the next scan.
+
+    Clearing before scanning loses nothing: a task submitted after the clear sets the event
+    again, and one submitted before it is found by the scan.
+    """
     if callable(getattr(worker, "loop", None)):
         worker.loop()  # the app's optional periodic hook
     try:
-        wake.get(timeout=interval)
-    except Exception:  # a timeout (or a scheduler hiccup): poll the folder again
+        if wake.wait(timeout=interval):
+            wake.clear()
+    except Exception:  # a scheduler hiccup: poll the folder again
         pass
 
 

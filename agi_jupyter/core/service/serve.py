@@ -51,9 +51,8 @@ class Service:
     slot_count: int = 1
     loops: dict[int, Loop] = field(default_factory=dict)
 
-    @property
-    def wake_queue(self) -> str:
-        return f"agi-service-{self.env.target}-wake"
+    def wake_event(self, incarnation: str) -> str:
+        return f"agi-service-{self.env.target}-wake-{incarnation}"
 
     def stop_event(self, incarnation: str) -> str:
         return f"agi-service-{self.env.target}-stop-{incarnation}"
@@ -129,7 +128,7 @@ def submit(env: AgiEnv, request: SubmitRequest, on_line: LineCallback | None = N
     with _lock:
         services = [s for (_, target), s in _services.items() if target == env.target]
     for service in services:
-        _wake(service, len(ids))
+        _wake(service)
     if on_line:
         on_line(f"submitted {len(ids)} task(s) to {queue.root}")
     return ids
@@ -178,7 +177,7 @@ def _start(env: AgiEnv, request: ServeRequest, handle: Any, queue: TaskQueue, sa
 def _launch(service: Service, slot: int, worker: str) -> Loop:
     incarnation = uuid.uuid4().hex[:10]
     settings = {"queue_dir": str(queue_dir(service.env)), "incarnation": incarnation,
-                "stop_event": service.stop_event(incarnation), "wake_queue": service.wake_queue,
+                "stop_event": service.stop_event(incarnation), "wake_event": service.wake_event(incarnation),
                 "heartbeat_timeout": service.timeout}
     future = service.handle.client.submit(
         service_loop, service.spec, slot, service.slot_count, settings, workers=[worker],
@@ -278,15 +277,14 @@ def _current_slot_workers(service: Service, slot_workers: Any) -> list[str]:
             time.sleep(0.2)
 
 
-def _registry_name(env: AgiEnv) -> str:
-    return f"agi-service-{env.target}"
+def _registry_key(env: AgiEnv) -> list[str]:
+    return ["agi-service", env.target]
 
 
 def _publish(service: Service) -> None:
-    """Record the running loops on the scheduler, so other processes (a CLI, a restarted kernel) find them."""
-    from distributed import Variable
-
-    Variable(_registry_name(service.env), client=service.handle.client).set({
+    """Record the running loops in the scheduler's metadata, so other processes (a CLI, a restarted
+    kernel) find them."""
+    service.handle.client.set_metadata(_registry_key(service.env), {
         "workers": service.workers, "spec": service.spec, "timeout": service.timeout,
         "slot_count": service.slot_count,
         "loops": [{"slot": loop.slot, "worker": loop.worker, "incarnation": loop.incarnation, "key": loop.future.key,
@@ -295,11 +293,11 @@ def _publish(service: Service) -> None:
 
 def _adopt(env: AgiEnv, handle: Any) -> Service | None:
     """A service another process started on this scheduler, rebuilt from its record (or None)."""
-    from distributed import Future, Variable
+    from distributed import Future
 
     try:
-        record = Variable(_registry_name(env), client=handle.client).get(timeout=0.5)
-    except Exception:  # nothing recorded (a timeout) or no scheduler-side variable support
+        record = handle.client.get_metadata(_registry_key(env), default=None)
+    except Exception:  # a scheduler that cannot answer: nothing to adopt
         return None
     if not record or not record.get("loops"):
         return None
@@ -312,11 +310,9 @@ def _adopt(env: AgiEnv, handle: Any) -> Service | None:
 
 
 def _forget(env: AgiEnv, handle: Any) -> None:
-    from distributed import Variable
-
     try:
-        Variable(_registry_name(env), client=handle.client).delete()
-    except Exception:  # nothing to forget
+        handle.client.set_metadata(_registry_key(env), None)
+    except Exception:  # a scheduler that cannot answer: nothing to forget there
         pass
 
 
@@ -327,12 +323,12 @@ def _retire(service: Service, loop: Loop) -> None:
     service.handle.client.cancel([loop.future], force=True)
 
 
-def _wake(service: Service, count: int) -> None:
-    from distributed import Queue
+def _wake(service: Service) -> None:
+    """Set every loop's wake event: each clears its own, then scans pending/."""
+    from distributed import Event
 
-    wake = Queue(service.wake_queue, client=service.handle.client)
-    for _ in range(max(1, min(count, len(service.loops) * 4))):
-        wake.put(1)
+    for loop in list(service.loops.values()):
+        Event(service.wake_event(loop.incarnation), client=service.handle.client).set()
 
 
 def _stop(service: Service, request: ServeRequest, queue: TaskQueue, say: LineCallback) -> list[str]:
@@ -342,7 +338,7 @@ def _stop(service: Service, request: ServeRequest, queue: TaskQueue, say: LineCa
     loops = list(service.loops.values())
     for loop in loops:
         Event(service.stop_event(loop.incarnation), client=client).set()
-    _wake(service, len(loops) * 2)
+    _wake(service)
     waiting = as_completed([loop.future for loop in loops], loop=client.loop, timeout=request.stop_timeout)
     try:
         for _ in waiting:
