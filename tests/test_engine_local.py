@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -205,3 +206,16 @@ def test_local_runs_reuse_a_warm_worker_process_until_the_app_changes(apps_path:
     import pandas as pd
 
     assert (pd.read_parquet(result.outputs[0])["samples"] < 0).all()  # the new code ran
+
+
+def test_moves_chosen_on_an_older_plan_are_refused(apps_path: Path) -> None:
+    from agi_jupyter.core.errors import PlanError
+
+    env = AgiEnv("flight", apps_path=apps_path)
+    first = asyncio.run(AGI.get_distrib(env, params={"flights": 4}))
+    time.sleep(1.1)  # the stamp has a one-second resolution
+    asyncio.run(AGI.get_distrib(env, params={"flights": 5}))  # rebuilt meanwhile (e.g. by a RUN)
+    before = env.plan_path.read_text()
+    with pytest.raises(PlanError, match="rebuilt"):
+        asyncio.run(AGI.reassign(env, moves=[(0, 0, 1)], built=first.built))
+    assert env.plan_path.read_text() == before

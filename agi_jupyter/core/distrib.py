@@ -133,11 +133,18 @@ def reuse_or_build(env: AgiEnv, args: BaseModel, workers: dict[str, int]) -> Dis
     return saved
 
 
-def reassign(env: AgiEnv, moves: list[tuple[int, int, int]]) -> Distribution:
-    """Apply ``(from_slot, chunk_index, to_slot)`` moves, in order, to the saved plan and save it as edited."""
+def reassign(env: AgiEnv, moves: list[tuple[int, int, int]], built: str | None = None) -> Distribution:
+    """Apply ``(from_slot, chunk_index, to_slot)`` moves, in order, to the saved plan and save it as edited.
+
+    ``built`` is the stamp of the plan the moves were chosen on (the Workplan editor passes it): if
+    the saved plan was rebuilt since, nothing is moved and the error says so.
+    """
     saved = load(env)
     if saved is None:
         raise PlanError(f"no saved plan for {env.app}: run CHECK DISTRIBUTE (AGI.get_distrib) first")
+    if built is not None and saved.built != built:
+        raise PlanError(f"the saved plan was rebuilt ({saved.built}) since the one edited here ({built}): "
+                        "nothing was moved; CHECK DISTRIBUTE and edit again")
     for from_slot, chunk_index, to_slot in moves:
         saved.plan = saved.plan.move(from_slot, chunk_index, to_slot)
     saved.edited = True

@@ -77,17 +77,18 @@ class AGI:
 
     @staticmethod
     async def reassign(env: AgiEnv, from_slot: int | None = None, chunk_index: int | None = None,
-                       to_slot: int | None = None, *, moves: list[tuple[int, int, int]] | None = None
-                       ) -> Distribution:
+                       to_slot: int | None = None, *, moves: list[tuple[int, int, int]] | None = None,
+                       built: str | None = None) -> Distribution:
         """Move chunks of the saved plan to other worker slots and save the edited plan.
 
         One move as ``(from_slot, chunk_index, to_slot)``, or several as ``moves=[...]`` applied in order.
+        ``built`` (the plan's stamp) refuses the moves when the saved plan was rebuilt meanwhile.
         """
         if moves is None:
             if None in (from_slot, chunk_index, to_slot):
                 raise AgiError("reassign needs from_slot, chunk_index and to_slot, or moves=[...]")
             moves = [(from_slot, chunk_index, to_slot)]
-        return await asyncio.to_thread(reassign, env, [tuple(move) for move in moves])
+        return await asyncio.to_thread(reassign, env, [tuple(move) for move in moves], built)
 
     @staticmethod
     async def run(env: AgiEnv, request: RunRequest | None = None, *, on_line: LineCallback | None = None,
