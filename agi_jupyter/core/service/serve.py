@@ -229,7 +229,6 @@ def _loop_health(service: Service, loop: Loop, beats: dict[str, dict[str, Any]],
 
 def _restart_unhealthy(service: Service, queue: TaskQueue, request: ServeRequest, say: LineCallback
                        ) -> dict[str, str]:
-    from ..cluster import slot_workers
 
     beats = read_heartbeats(queue.folder("heartbeats"))
     now = time.time()
