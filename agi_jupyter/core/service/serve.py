@@ -229,7 +229,6 @@ def _loop_health(service: Service, loop: Loop, beats: dict[str, dict[str, Any]],
 
 def _restart_unhealthy(service: Service, queue: TaskQueue, request: ServeRequest, say: LineCallback
                        ) -> dict[str, str]:
-
     beats = read_heartbeats(queue.folder("heartbeats"))
     now = time.time()
     states = future_states(service)
