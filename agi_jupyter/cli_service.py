@@ -90,7 +90,8 @@ def _lifetime_note(payload: dict[str, Any]) -> str:
     """After START: how long the loops will live, given the cluster they run on."""
     from .core import cluster
 
-    owned = cluster._owned.client  # noqa: SLF001 - the one cluster this command closes when it exits
+    handle = cluster.running_local()  # the one cluster this command closes when it exits
+    owned = handle.client if handle else None
     try:
         local = owned is not None and bool(set(owned.nthreads()) & set(payload.get("workers_healthy", [])
                                                                         + payload.get("workers_unhealthy", [])))

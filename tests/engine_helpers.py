@@ -32,6 +32,14 @@ def snapshot(folder: Path) -> dict[str, list[tuple]]:
     return result
 
 
+def break_flight_worker(env: AgiEnv, log_name: str, error: str) -> None:
+    """Edit the flight worker so that the work item ``log_name`` raises ``error`` (e.g. "ValueError('x')")."""
+    worker = env.worker_path
+    worker.write_text(worker.read_text().replace(
+        "        log = pd.read_csv(item)",
+        f"        if item.endswith({log_name!r}):\n            raise {error}\n        log = pd.read_csv(item)"))
+
+
 def _plain(value: Any) -> Any:
     """Floats rounded (modes may sum in another order) and NaN made comparable."""
     if isinstance(value, float):

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from engine_helpers import BIG_MANDELBROT, SMALL, cancel_midway, clear, output_dir, snapshot
+from engine_helpers import BIG_MANDELBROT, SMALL, break_flight_worker, cancel_midway, clear, output_dir, snapshot
 
 from agi_jupyter import AGI, AgiEnv, Mode, RunRequest
 from agi_jupyter.core import cluster
@@ -60,11 +60,7 @@ def test_dask_slots_are_pinned_to_their_workers_and_a_reassigned_plan_is_honoure
 
 def test_worker_exception_on_dask_names_worker_item_and_traceback(apps_path: Path) -> None:
     env = AgiEnv("flight", apps_path=apps_path)
-    worker = env.worker_path
-    worker.write_text(worker.read_text().replace(
-        "        log = pd.read_csv(item)",
-        "        if item.endswith('flight_0002.csv'):\n            raise KeyError('no such column')\n"
-        "        log = pd.read_csv(item)"))
+    break_flight_worker(env, "flight_0002.csv", "KeyError('no such column')")
     install(env, Mode.DASK)
     with pytest.raises(RunError) as caught:
         asyncio.run(AGI.run(env, mode=Mode.DASK, params=SMALL["flight"]))

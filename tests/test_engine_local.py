@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from engine_helpers import BIG_MANDELBROT, SMALL, cancel_midway, clear, output_dir, snapshot
+from engine_helpers import BIG_MANDELBROT, SMALL, break_flight_worker, cancel_midway, clear, output_dir, snapshot
 
 from agi_jupyter import AGI, AgiEnv, Mode, RunRequest
 from agi_jupyter.core.errors import AgiError, ArgsError, InstallError, RunError
@@ -145,11 +145,7 @@ def test_a_failing_mode_is_recorded_and_the_others_still_run(apps_path: Path) ->
 
 def test_worker_exception_names_item_slot_and_traceback(apps_path: Path) -> None:
     env = AgiEnv("flight", apps_path=apps_path)
-    worker = env.worker_path
-    worker.write_text(worker.read_text().replace(
-        "        log = pd.read_csv(item)",
-        "        if item.endswith('flight_0003.csv'):\n            raise ValueError('corrupt log')\n"
-        "        log = pd.read_csv(item)"))
+    break_flight_worker(env, "flight_0003.csv", "ValueError('corrupt log')")
     install(env, Mode(0))
     with pytest.raises(RunError) as caught:
         asyncio.run(AGI.run(env, mode=0, params=SMALL["flight"]))

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import platform
-import time
 from collections.abc import Callable
 from typing import Any
 
 from .env import AgiEnv
+from .logs import moment
 from .modes import Capabilities, Mode, available_modes
 from .run import RunResult
 from .settings import AppSettings, atomic_write
@@ -39,17 +39,13 @@ def human_seconds(seconds: float) -> str:
 def row_of(result: RunResult, single_run: bool) -> dict[str, Any]:
     return {"mode": result.mode, "token": result.token, "label": result.label, "variant": result.variant,
             "nodes": result.nodes, "seconds": result.seconds, "timing": human_seconds(result.seconds),
-            "status": "ok", "error": "", "single_run": single_run, "when": _now(), "where": platform.node()}
+            "status": "ok", "error": "", "single_run": single_run, "when": moment(), "where": platform.node()}
 
 
 def failed_row(mode: Mode, error: BaseException, variant: str) -> dict[str, Any]:
     return {"mode": int(mode), "token": mode.token, "label": mode.label, "variant": variant, "nodes": 0,
             "seconds": None, "timing": "failed", "status": "failed", "error": str(error).splitlines()[0][:500],
-            "single_run": False, "when": _now(), "where": platform.node()}
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+            "single_run": False, "when": moment(), "where": platform.node()}
 
 
 def rank(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -80,7 +76,7 @@ def record(env: AgiEnv, rows: list[dict[str, Any]]) -> dict[str, Any]:
     previous = load_table(env)
     by_mode = {row["mode"]: row for row in (previous or {}).get("rows", [])}
     by_mode.update({row["mode"]: row for row in rows})
-    table = {"schema": BENCHMARK_SCHEMA, "app": env.app, "target": env.target, "updated": _now(),
+    table = {"schema": BENCHMARK_SCHEMA, "app": env.app, "target": env.target, "updated": moment(),
              "host": platform.node(), "python": platform.python_version(), "rows": rank(list(by_mode.values()))}
     env.benchmark_path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(env.benchmark_path, json.dumps(table, indent=1))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from pydantic import BaseModel
 
 from .env import AgiEnv
 from .errors import PlanError
+from .logs import moment
 from .plan import WorkPlan
 from .settings import atomic_write
 
@@ -86,7 +86,7 @@ def build(env: AgiEnv, args: BaseModel, workers: dict[str, int], reason: str = "
                         f"{type(error).__name__}: {error}") from error
     distribution = Distribution(plan=plan, args=args.model_dump(mode="json"), workers=dict(workers),
                                 planner=planner_fingerprint(env), inputs=inputs_fingerprint(env, args),
-                                built=time.strftime("%Y-%m-%dT%H:%M:%S%z"), reason=reason)
+                                built=moment(), reason=reason)
     save(env, distribution)
     return distribution
 

@@ -32,7 +32,7 @@ from typing import Any
 
 from .env import AgiEnv
 from .errors import InstallError
-from .logs import LineCallback, LogSink, stream_command, timestamp
+from .logs import LineCallback, LogSink, moment, stream_command, timestamp
 from .modes import Mode, find_c_compiler
 from .requests import InstallRequest
 from .settings import AppSettings, atomic_write
@@ -70,8 +70,6 @@ class InstallRecord:
 
     def save(self, env: AgiEnv) -> None:
         env.install_record_path.parent.mkdir(parents=True, exist_ok=True)
-        if not env.install_record_path.exists():
-            env.install_record_path.touch()
         atomic_write(env.install_record_path, json.dumps(asdict(self), indent=2))
 
 
@@ -159,7 +157,7 @@ def install(env: AgiEnv, request: InstallRequest, on_line: LineCallback | None =
         kept = Mode(previous.modes_enabled) if unchanged and previous else Mode(0)
         record = InstallRecord(app=env.app, modes_enabled=int(modes | kept),
                                isolated=request.isolated, fingerprint=fingerprint, python=str(env.worker_python),
-                               when=time.strftime("%Y-%m-%dT%H:%M:%S%z"), seconds=0.0, log=str(log_path),
+                               when=moment(), seconds=0.0, log=str(log_path),
                                compiled=compiled, dask_workers=dask_workers)
         record.seconds = round(time.perf_counter() - started, 3)
         record.save(env)

@@ -24,6 +24,11 @@ def timestamp() -> str:
     return time.strftime("%Y%m%d-%H%M%S")
 
 
+def moment() -> str:
+    """Local time for records (install, plan, benchmark rows): ``2026-11-28T01:15:02+0000``."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
 class LogSink:
     """Writes lines to a file (line-buffered) and passes them to ``on_line``; thread-safe."""
 
