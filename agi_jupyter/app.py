@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -9,9 +10,12 @@ from typing import Any
 
 from .core.env import AgiEnv, resolve_data_path, root_path
 from .core.errors import PlanError
-from .core.plan import Chunk, Slot, Step, WorkPlan, balance, dag_plan, worker_slots
+from .core.plan import Chunk, Slot, Step, WorkPlan, balance, dag_plan, output_stem, worker_slots
 
-__all__ = ["BaseManager", "Chunk", "Slot", "Step", "WorkPlan", "balance", "dag_plan", "worker_slots"]
+logger = logging.getLogger(__name__)
+
+__all__ = ["BaseManager", "Chunk", "Slot", "Step", "WorkPlan", "balance", "dag_plan", "output_stem",
+           "worker_slots"]
 
 
 class BaseManager:
@@ -44,4 +48,5 @@ class BaseManager:
                             f"for workers {workers} ({expected} slots)")
         if plan.dag is not None:
             plan.step_order()  # names a cycle or unknown dependency
+        plan.check_output_names()  # two chunks must never write the same file
         return plan

@@ -3,6 +3,17 @@
 A plan lists, for each worker slot (in the order :func:`worker_slots` gives for the
 ``{host: slots}`` setting), the chunks that slot runs; a chunk is a labelled, weighted list of
 JSON-safe work items. DAG apps plan one chunk per step and keep the step dependencies beside it.
+
+Output names. A chunk's outputs are named after its label by :func:`output_stem`: every run of
+characters other than letters, digits, ``.``, ``-`` and ``_`` becomes one ``_``, leading and
+trailing dots and underscores go, and an empty result is ``chunk``. Labels that give the same stem
+(``2024/01``, ``2024 01`` and ``2024_01``; two chunks labelled ``12 files``; ``North`` and
+``north``, compared without case so a plan behaves the same on case-insensitive disks) would write
+the same file, so a plan holding two of them is refused with a PlanError naming both chunks
+(:meth:`WorkPlan.check_output_names`, run on every plan an app builds and before every run).
+Code that needs several outputs per label (e.g. one per service task) passes a ``unique`` part:
+``output_stem(label, unique)`` is ``<stem>~<unique stem>``; ``~`` never occurs in a plain stem, so
+such names meet neither a plain stem nor each other while the unique parts differ.
 """
 
 from __future__ import annotations
@@ -10,18 +21,34 @@ from __future__ import annotations
 import graphlib
 import heapq
 import json
+import logging
 import math
+import re
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from .errors import PlanError
 
+logger = logging.getLogger(__name__)
+
 Item = TypeVar("Item")
 
 PLAN_SCHEMA = "agi.plan.v1"
 EXACT_ITEM_LIMIT = 16  # up to this many items, balance searches for the optimum
 EXACT_NODE_BUDGET = 200_000  # ...within this many search nodes; beyond, the greedy result stands
+UNIQUE_SEPARATOR = "~"  # joins a stem and its unique part; the stem rule never produces it
+
+
+def output_stem(label: str, unique: str = "") -> str:
+    """The file name (without extension) of the output of the chunk labelled ``label``.
+
+    Labels are free text (paths, dates, sentences) but file names are not: the rule is in the
+    module docstring. ``unique`` (e.g. a service task id) makes a name distinct from every plain
+    stem and from the names of other unique parts.
+    """
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", str(label)).strip("._") or "chunk"
+    return f"{stem}{UNIQUE_SEPARATOR}{output_stem(unique)}" if unique else stem
 
 
 @dataclass(frozen=True)
@@ -131,6 +158,23 @@ class WorkPlan:
         if self.dag is None:
             raise PlanError("this plan has no DAG")
         return topological_order(self.dag)
+
+    def check_output_names(self) -> None:
+        """Refuse two chunks whose outputs would have the same file name (see the module docstring).
+
+        Without this, the second chunk silently overwrote the first one's file.
+        """
+        seen: dict[str, tuple[int, int, str]] = {}
+        for slot_number, chunks in enumerate(self.slots):
+            for index, chunk in enumerate(chunks):
+                stem = output_stem(chunk.label)
+                first = seen.setdefault(stem.casefold(), (slot_number, index, chunk.label))
+                if first[:2] != (slot_number, index):
+                    raise PlanError(
+                        f"chunks {first[2]!r} (slot {first[0]}, chunk {first[1]}) and {chunk.label!r} "
+                        f"(slot {slot_number}, chunk {index}) both write output {stem!r}: their labels "
+                        "differ only in characters a file name cannot hold (or in case); give them labels "
+                        "that differ in letters or digits")
 
     # ----- editing ----------------------------------------------------------------------
     def move(self, from_slot: int, chunk_index: int, to_slot: int) -> WorkPlan:

@@ -9,6 +9,7 @@ plan and writes the same outputs.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import threading
 import time
 import uuid
@@ -26,6 +27,8 @@ from .modes import Mode
 from .plan import worker_slots
 from .requests import RunRequest
 from .settings import AppSettings
+
+logger = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
 RUN_SCHEMA = "agi.run.v1"
@@ -107,6 +110,7 @@ def run_mode(env: AgiEnv, mode: Mode, request: RunRequest, *, on_line: LineCallb
         record = check_install(env, mode)
         args = load_args(env, request.params)
         distribution = reuse_or_build(env, args, workers)
+        distribution.plan.check_output_names()  # a plan saved before the rule existed may collide
         sink(f"plan: {distribution.reason}; {distribution.plan.chunk_count} chunks on {len(distribution.plan.slots)} slots")
         context = _Context(env, mode, request, distribution, workers, sink, on_progress or (lambda d, t: None),
                            control or RunControl(), install_key=f"{record.fingerprint}|{record.when}")
@@ -122,12 +126,29 @@ def run_mode(env: AgiEnv, mode: Mode, request: RunRequest, *, on_line: LineCallb
         result = RunResult(
             app=env.app, mode=int(mode), token=mode.token, label=mode.label, seconds=round(seconds, 6),
             worker_seconds={slots[r["slot"]].name: round(r["seconds"], 6) for r in slot_results},
-            outputs=sorted({path for r in slot_results for path in r["outputs"]}),
+            outputs=every_output(slot_results, slots),
             chunks=distribution.plan.chunk_count, variant="cluster" if mode & Mode.DASK else "local", nodes=nodes,
             log=str(log_path), plan=distribution.reason,
             dispatched={slots[r["slot"]].name: r["chunks"] for r in slot_results})
         sink(f"RUN done in {seconds:.3f} s: {len(result.outputs)} output file(s)")
         return result
+
+
+def every_output(slot_results: list[dict[str, Any]], slots: list[Any]) -> list[str]:
+    """Every file the slots wrote, sorted; a file two slots both wrote is a RunError naming them.
+
+    The result used to de-duplicate paths, which hid one chunk overwriting another's output.
+    """
+    writers: dict[str, list[str]] = {}
+    for result in slot_results:
+        for path in result["outputs"]:
+            writers.setdefault(path, []).append(slots[result["slot"]].name)
+    shared = {path: names for path, names in writers.items() if len(names) > 1}
+    if shared:
+        path, names = next(iter(sorted(shared.items())))
+        raise RunError(f"{path} was written by {' and '.join(names)}: one output overwrote another "
+                       f"({len(shared)} such file(s)); give each chunk its own output name")
+    return sorted(writers)
 
 
 def _log_path(env: AgiEnv) -> Any:

@@ -1,23 +1,36 @@
-"""A worker whose chunks produce DataFrames written to ``data_out`` as parquet or csv."""
+"""A worker whose chunks produce DataFrames written to ``data_out`` as parquet or csv.
+
+A chunk's file is ``<data_out>/<output_stem(label)>.<format>`` (the naming rule is in
+:mod:`agi_jupyter.core.plan`). Plans never give two chunks the same name, and a worker also
+refuses to write a file twice in one run (an app writing a fixed name from every chunk), so no
+output silently replaces another.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..core.plan import output_stem
 from .base import BaseWorker
 
 if TYPE_CHECKING:
     import pandas
 
+logger = logging.getLogger(__name__)
+
 OUTPUT_FORMATS = ("parquet", "csv")
 
 
+class OutputCollision(RuntimeError):
+    """A write would replace a file this worker already wrote in the same run."""
+
+
 def safe_name(label: str) -> str:
-    """A chunk label as a file name: letters, digits, dot, dash and underscore only."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("._") or "chunk"
+    """A chunk label as a file name (kept for apps that call it; see :func:`output_stem`)."""
+    return output_stem(label)
 
 
 class PandasWorker(BaseWorker):
@@ -29,6 +42,10 @@ class PandasWorker(BaseWorker):
 
     data_out: str = "results"
     output_format: str = "parquet"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.written_by: dict[Path, str] = {}  # output -> label of the chunk that wrote it
 
     @property
     def output_dir(self) -> Path:
@@ -44,13 +61,18 @@ class PandasWorker(BaseWorker):
     def work_done(self, frame: pandas.DataFrame | None) -> None:
         if frame is None or frame.empty:
             return
-        self.outputs.append(self.write_frame(frame, safe_name(self.chunk_label)))
+        self.outputs.append(self.write_frame(frame, output_stem(self.chunk_label)))
 
     def write_frame(self, frame: pandas.DataFrame, name: str) -> Path:
         """Write ``frame`` as ``<data_out>/<name>.<format>`` atomically and return the path."""
         folder = self.output_dir
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{name}.{self.format}"
+        if path in self.outputs:  # ``outputs`` is reset per run (and per service task)
+            raise OutputCollision(f"chunk {self.chunk_label!r} would overwrite {path}, written earlier in this "
+                                  f"run by chunk {self.written_by.get(path, '?')!r}: give each chunk its own "
+                                  "output name (see agi_jupyter.core.plan.output_stem)")
+        self.written_by[path] = self.chunk_label
         temporary = folder / f".{name}.{os.getpid()}.tmp"
         writer: Any = frame.to_parquet if self.format == "parquet" else frame.to_csv
         writer(temporary, index=False)
