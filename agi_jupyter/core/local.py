@@ -2,16 +2,19 @@
 
 Starting a Python process and importing pandas costs about half a second; a notebook runs the
 same app again and again, so the engine keeps one worker process per installed app alive and
-sends it one JSON job per run (``python -m agi_jupyter.core.runner``, one job per stdin line,
-events back on stdout). A new install (other code, other build) gets a new process; cancel
-kills the process group, pools included, and the next run starts a fresh one.
+sends it one JSON job per run (``python -m agi_jupyter.core.runner``, one job per stdin line).
+Events come back on a pipe of their own, and stdout and stderr carry only the app's output (see
+:mod:`agi_jupyter.core.runner`). A new install (other code, other build) gets a new process;
+cancel kills the process group, pools included, and the next run starts a fresh one.
 """
 
 from __future__ import annotations
 
 import atexit
 import json
+import logging
 import os
+import secrets
 import signal
 import subprocess
 import threading
@@ -20,21 +23,31 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .runner import EVENT_PREFIX
+logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _warm: dict[tuple[str, ...], LocalWorker] = {}
+OUTPUT_WAIT = 30.0  # seconds to wait for a finished job's last output line (normally instant)
 
 
 class LocalWorker:
     """One worker process of an app's worker environment, serving jobs one at a time."""
 
     def __init__(self, python: Path) -> None:
-        self.process = subprocess.Popen(
-            [str(python), "-m", "agi_jupyter.core.runner", "--serve"], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1, start_new_session=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        events_read, events_write = os.pipe()
+        try:
+            self.process = subprocess.Popen(
+                [str(python), "-m", "agi_jupyter.core.runner", "--serve", "--events-fd", str(events_write)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+                start_new_session=True, pass_fds=(events_write,), env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        except BaseException:
+            os.close(events_read)
+            raise
+        finally:
+            os.close(events_write)
+        self.events = os.fdopen(events_read, "r", encoding="utf-8")
         self.busy = threading.Lock()
+        self._output = _OutputReader(self.process)
 
     @property
     def alive(self) -> bool:
@@ -42,19 +55,23 @@ class LocalWorker:
 
     def run(self, job: dict[str, Any], on_event: Callable[[dict[str, Any]], None],
             on_line: Callable[[str], None]) -> int:
-        """Send ``job``; pass events and log lines on until the job's ``done`` event; its status."""
-        assert self.process.stdin is not None and self.process.stdout is not None
-        self.process.stdin.write(json.dumps(job) + "\n")
-        self.process.stdin.flush()
-        for line in self.process.stdout:
-            if not line.startswith(EVENT_PREFIX):
-                on_line(line.rstrip("\n"))
-                continue
-            event = json.loads(line[len(EVENT_PREFIX):])
-            if event["event"] == "done":
-                return int(event["status"])
-            on_event(event)
-        return self.process.wait() or -1
+        """Send ``job``; pass events and output lines on until the job's ``done`` event; its status."""
+        assert self.process.stdin is not None
+        mark = f"agi-end-of-output-{secrets.token_hex(16)}"
+        self._output.follow(on_line, mark)
+        try:
+            self.process.stdin.write(json.dumps({**job, "end_mark": mark}) + "\n")
+            self.process.stdin.flush()
+            for line in self.events:
+                event = json.loads(line)
+                if event["event"] == "done":
+                    self._output.wait_for_mark(OUTPUT_WAIT)
+                    return int(event["status"])
+                on_event(event)
+            self._output.wait_for_end(OUTPUT_WAIT)  # the process died: keep its last words
+            return self.process.wait() or -1
+        finally:
+            self._output.follow(None, "")
 
     def kill(self) -> bool:
         """Kill the process and its pool children; True once the whole group is gone."""
@@ -74,6 +91,58 @@ class LocalWorker:
                 return True
             time.sleep(0.05)
         return False
+
+
+class _OutputReader:
+    """Reads the worker's stdout and stderr in a thread and hands each line to the current job.
+
+    Between jobs (no job follows the output) lines go to this module's logger.
+    """
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.process = process
+        self.lock = threading.Lock()
+        self.on_line: Callable[[str], None] | None = None
+        self.mark = ""
+        self.marked = threading.Event()
+        self.thread = threading.Thread(target=self._read, name=f"agi-local-output-{process.pid}", daemon=True)
+        self.thread.start()
+
+    def follow(self, on_line: Callable[[str], None] | None, mark: str) -> None:
+        with self.lock:
+            self.on_line, self.mark = on_line, mark
+            self.marked.clear()
+
+    def wait_for_mark(self, timeout: float) -> None:
+        if not self.marked.wait(timeout):
+            logger.warning("local worker %s: its end-of-output mark did not arrive within %s s",
+                           self.process.pid, timeout)
+
+    def wait_for_end(self, timeout: float) -> None:
+        self.thread.join(timeout)
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for raw in self.process.stdout:
+            line = raw.rstrip("\n")
+            with self.lock:
+                on_line, mark = self.on_line, self.mark
+            if mark and line.endswith(mark):
+                line = line[:-len(mark)]  # output without a final newline precedes the mark
+                if line:
+                    self._deliver(on_line, line)
+                self.marked.set()
+                continue
+            self._deliver(on_line, line)
+
+    def _deliver(self, on_line: Callable[[str], None] | None, line: str) -> None:
+        if on_line is None:
+            logger.info("local worker %s (between runs): %s", self.process.pid, line)
+            return
+        try:
+            on_line(line)
+        except Exception:  # a broken view must not stop the reader (and block the worker)
+            logger.debug("output line callback failed", exc_info=True)
 
 
 def acquire(python: Path, key: tuple[str, ...]) -> tuple[LocalWorker, bool]:

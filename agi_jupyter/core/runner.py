@@ -1,10 +1,18 @@
 """What runs inside a worker process: one worker slot's chunks, through the app's hooks.
 
 The same :func:`run_slot` serves every mode. Locally it runs in a subprocess of the worker
-environment (``python -m agi_jupyter.core.runner``, a JSON job on stdin, JSON events on
-stdout); on Dask it runs as one task per worker slot and reports through Dask worker events.
-With the pool bit, work items go to a process (or thread) pool whose members each build their
-own worker and call ``pool_init`` once.
+environment (``python -m agi_jupyter.core.runner --events-fd N``, one JSON job per stdin line);
+on Dask it runs as one task per worker slot and reports through Dask worker events. With the
+pool bit, work items go to a process (or thread) pool whose members each build their own worker
+and call ``pool_init`` once.
+
+The event channel. A local runner sends its events (chunk done, log line, slot result, error,
+job done) as one JSON object per line on their own pipe, file descriptor ``N``, which only this
+module writes to; stdout and stderr carry nothing but the app's own output, shown as log lines.
+So app output, with or without newlines, from the worker, its pools or C code, can neither hide
+an event nor pass for one. Prints inside the runner process become ``log`` events. Before the
+``done`` event the runner writes the job's ``end_mark`` (a random string the engine chose) on
+stdout, so the engine knows the job's last output line has arrived.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ import contextlib
 import importlib
 import io
 import json
+import logging
 import os
 import sys
 import threading
@@ -24,7 +33,8 @@ from importlib.machinery import EXTENSION_SUFFIXES
 from types import SimpleNamespace
 from typing import Any
 
-EVENT_PREFIX = "\x1eagi-event "
+logger = logging.getLogger(__name__)
+
 Report = Callable[[dict[str, Any]], None]
 
 
@@ -277,36 +287,77 @@ def dask_slot(spec: dict[str, Any], slot: int, slot_count: int, chunks: list[dic
 
 
 # ----- local subprocess ------------------------------------------------------------------------
-def _emit(event: dict[str, Any]) -> None:
-    sys.__stdout__.write(EVENT_PREFIX + json.dumps(event) + "\n")
-    sys.__stdout__.flush()
+class EventChannel:
+    """The runner's side of the event pipe: one JSON line per event, whole lines only.
+
+    Several threads may report at once (thread pools print), hence the lock.
+    """
+
+    def __init__(self, stream: io.TextIOBase) -> None:
+        self.stream = stream
+        self.lock = threading.Lock()
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        line = json.dumps(event) + "\n"
+        with self.lock:
+            self.stream.write(line)
+            self.stream.flush()
 
 
-def run_job(job: dict[str, Any]) -> int:
-    """Run one job (all its slots), reporting on stdout; 0 on success."""
+def open_channel(descriptor: int | None) -> EventChannel:
+    """The event channel on ``descriptor`` (kept from the app's child processes), or on stdout.
+
+    Stdout is only for running a job by hand; the engine always passes a descriptor.
+    """
+    if descriptor is None:
+        return EventChannel(sys.__stdout__)
+    os.set_inheritable(descriptor, False)
+    return EventChannel(os.fdopen(descriptor, "w", encoding="utf-8", buffering=1))
+
+
+def run_job(job: dict[str, Any], emit: Report) -> int:
+    """Run one job (all its slots), reporting through ``emit``; 0 on success."""
     try:
-        with prints_as_events(_emit, -1):
-            results = run_slots(job["spec"], job["slot_count"], job["slots"], job["order"], _emit)
+        with prints_as_events(emit, -1):
+            results = run_slots(job["spec"], job["slot_count"], job["slots"], job["order"], emit)
         for result in results:
-            _emit({"event": "slot", **result})
+            emit({"event": "slot", **result})
     except Exception as error:
-        _emit({"event": "error", "message": str(error) if isinstance(error, WorkItemError) else
-               f"{error!r}\n{traceback.format_exc()}"})
+        emit({"event": "error", "message": str(error) if isinstance(error, WorkItemError) else
+              f"{error!r}\n{traceback.format_exc()}"})
         return 1
     return 0
 
 
-def main() -> int:
-    """``python -m agi_jupyter.core.runner [--serve]``: one JSON job per stdin line.
+def mark_end_of_output(mark: str) -> None:
+    """Write ``mark`` after everything the job wrote on stdout and stderr (see the module docstring)."""
+    for stream in (sys.__stderr__, sys.__stdout__):
+        stream.flush()
+    sys.__stdout__.write(mark + "\n")
+    sys.__stdout__.flush()
 
-    Without ``--serve`` the process runs the jobs and exits with the last status; with it, every
-    job ends with a ``done`` event and the process waits for the next line (a warm worker).
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m agi_jupyter.core.runner [--serve] [--events-fd N]``: one JSON job per stdin line.
+
+    Every job ends with a ``done`` event carrying its status; the process then waits for the
+    next line (a warm worker) and exits with the last status when stdin closes.
     """
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m agi_jupyter.core.runner")
+    parser.add_argument("--serve", action="store_true", help="kept for compatibility: always serves")
+    parser.add_argument("--events-fd", type=int, default=None, help="file descriptor of the event pipe")
+    options = parser.parse_args(argv)
+    emit = open_channel(options.events_fd)
     status = 0
     for line in sys.stdin:
         if line.strip():
-            status = run_job(json.loads(line))
-            _emit({"event": "done", "status": status})
+            job = json.loads(line)
+            status = run_job(job, emit)
+            if job.get("end_mark"):
+                mark_end_of_output(job["end_mark"])
+            emit({"event": "done", "status": status})
     return status
 
 
