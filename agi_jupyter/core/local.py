@@ -4,8 +4,10 @@ Starting a Python process and importing pandas costs about half a second; a note
 same app again and again, so the engine keeps one worker process per installed app alive and
 sends it one JSON job per run (``python -m agi_jupyter.core.runner``, one job per stdin line).
 Events come back on a pipe of their own, and stdout and stderr carry only the app's output (see
-:mod:`agi_jupyter.core.runner`). A new install (other code, other build) gets a new process;
-cancel kills the process group, pools included, and the next run starts a fresh one.
+:mod:`agi_jupyter.core.runner`). A new install (other code, other build) gets a new process,
+and the old install's process is stopped once idle: at once if no run uses it, else when its run
+ends, so a re-install never kills a busy run. Cancel kills the process group, pools included,
+and the next run starts a fresh one.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _warm: dict[tuple[str, ...], LocalWorker] = {}
+_retiring: set[LocalWorker] = set()  # workers of an older install, still busy with a run
 OUTPUT_WAIT = 30.0  # seconds to wait for a finished job's last output line (normally instant)
 
 
@@ -148,11 +151,12 @@ class _OutputReader:
 def acquire(python: Path, key: tuple[str, ...]) -> tuple[LocalWorker, bool]:
     """A warm idle worker for ``key`` (or a fresh one); the flag says whether it is the shared one.
 
-    The caller holds ``worker.busy`` until it calls :func:`release`.
+    The warm workers of an older install of the same app are retired (:func:`_retire`). The
+    caller holds ``worker.busy`` until it calls :func:`release`.
     """
     with _lock:
         for old_key in [k for k in _warm if k[0] == key[0] and k != key]:
-            _warm.pop(old_key).kill()  # an older install of the same app
+            _retire(_warm.pop(old_key))
         worker = _warm.get(key)
         if worker is None or not worker.alive:
             worker = _warm[key] = LocalWorker(python)
@@ -163,25 +167,44 @@ def acquire(python: Path, key: tuple[str, ...]) -> tuple[LocalWorker, bool]:
     return spare, False
 
 
+def _retire(worker: LocalWorker) -> None:
+    """Stop an older install's worker now if idle, else when its run releases it.
+
+    Killing it at once used to kill a run still using it (exit -9). Call with ``_lock`` held: no
+    new run can take the worker (it left ``_warm``), and :func:`release` checks under the lock.
+    """
+    if worker.busy.acquire(blocking=False):
+        worker.kill()
+        return
+    logger.info("local worker %s belongs to an older install: it stops when its run ends", worker.process.pid)
+    _retiring.add(worker)
+
+
 def release(worker: LocalWorker, shared: bool) -> None:
-    worker.busy.release()
-    if not shared:
+    """Give the worker back; a one-off or retired worker is stopped now that it is idle."""
+    with _lock:
+        worker.busy.release()
+        retired = worker in _retiring
+        _retiring.discard(worker)
+    if retired or not shared:
         worker.kill()
 
 
 def discard(worker: LocalWorker) -> None:
     """Forget a worker that was killed (cancel) or broke, so the next run starts a fresh one."""
     with _lock:
+        _retiring.discard(worker)
         for key in [k for k, v in _warm.items() if v is worker]:
             del _warm[key]
 
 
 @atexit.register
 def close_local_workers() -> int:
-    """Stop every warm worker process; returns how many there were."""
+    """Stop every warm (and retiring) worker process; returns how many there were."""
     with _lock:
-        workers = list(_warm.values())
+        workers = [*_warm.values(), *_retiring]
         _warm.clear()
+        _retiring.clear()
     for worker in workers:
         worker.kill()
     return len(workers)
