@@ -9,6 +9,7 @@ message per field.
 from __future__ import annotations
 
 import enum
+import logging
 import types
 import typing
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from pydantic import BaseModel, ValidationError
 from .env import AgiEnv
 from .errors import ArgsError
 from .settings import AppSettings, save_settings
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -79,16 +82,42 @@ def load_args(env: AgiEnv, overrides: dict[str, Any] | None = None) -> BaseModel
 def save_args(env: AgiEnv, values: dict[str, Any]) -> BaseModel:
     """Validate ``values`` (merged over the saved ones) and write only the keys that changed.
 
-    Nothing is written when validation fails, so the saved arguments stay usable.
+    The merged arguments are validated twice: at once, for a quick answer on bad input, and
+    again under the settings lock on what the file holds at that moment, because another
+    process may have saved other arguments since. Rules that span fields (``x_min < x_max``)
+    would otherwise pass in each process and fail in the stored combination. Nothing is
+    written when either check fails, so the saved arguments stay usable.
     """
-    settings = AppSettings.load(env.settings_path)
-    merged = {**settings.args, **values}
-    validated = validate_args(env.args_model(), merged, source=f"{env.settings_path} [args]")
+    model = env.args_model()
+    source = f"{env.settings_path} [args]"
+    snapshot = AppSettings.load(env.settings_path).args
+    validated = validate_args(model, {**snapshot, **values}, source=source)
     dumped = validated.model_dump(mode="json")
-    changes = {("args", name): dumped[name] for name in values if settings.args.get(name) != dumped[name]}
-    if changes:
-        save_settings(env.settings_path, changes)
-    return validated
+    changed = {name: dumped[name] for name in values if snapshot.get(name) != dumped[name]}
+    if not changed:
+        return validated
+    stored: list[BaseModel] = []
+
+    def check(updated: AppSettings) -> None:
+        stored.append(_validate_stored(model, updated.args, {**snapshot, **changed}, source))
+
+    save_settings(env.settings_path, {("args", name): value for name, value in changed.items()}, check=check)
+    return stored[-1]
+
+
+def _validate_stored(model: type[BaseModel], stored: dict[str, Any], expected: dict[str, Any],
+                     source: str) -> BaseModel:
+    """Validate the arguments a save would store; say so when another process changed them meanwhile."""
+    try:
+        return validate_args(model, stored, source=source)
+    except ArgsError as error:
+        if stored == expected:
+            raise
+        others = sorted(name for name in stored.keys() | expected.keys() if stored.get(name) != expected.get(name))
+        logger.info("%s: save refused, another process changed %s meanwhile", source, ", ".join(others))
+        raise ArgsError(f"{error} -- not saved: another process saved {', '.join(others)} since these values "
+                        "were checked, and together they are invalid; reload the arguments and try again",
+                        error.errors) from None
 
 
 def describe_args(model: type[BaseModel]) -> list[ArgField]:

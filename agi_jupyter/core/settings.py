@@ -10,10 +10,11 @@ malformed or invalid file is reported and never overwritten.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from tomlkit.items import InlineTable, Table
 
 from .errors import SettingsError
 from .modes import Mode
+
+logger = logging.getLogger(__name__)
 
 DELETE = object()
 """Value for :func:`save_settings` that removes a key."""
@@ -39,17 +42,22 @@ def check_host(host: str) -> str:
     text = host.strip()
     if not text:
         raise ValueError("host is empty")
-    try:
-        ipaddress.ip_address(text.strip("[]"))
+    if _is_ip_address(text.strip("[]")):
         return text
-    except ValueError:
-        pass
     labels = text.rstrip(".").split(".")
     if sum(label.isdigit() for label in labels) >= 2:
         raise ValueError(f"{host!r} is not a valid IP address")
     if len(text) > 253 or not all(_HOST_LABEL.match(label) for label in labels):
         raise ValueError(f"{host!r} is not a valid IP address or host name")
     return text
+
+
+def _is_ip_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def split_address(address: str) -> tuple[str, int | None]:
@@ -189,7 +197,12 @@ def validate_cluster(path: Path, text: str, document: tomlkit.TOMLDocument) -> C
                             key=key) from None
 
 
-def save_settings(path: Path | str, changes: Mapping[str | KeyPath, Any]) -> AppSettings:
+Check = Callable[["AppSettings"], None]
+"""Called under the lock with the settings as a save would leave them; raising refuses the save."""
+
+
+def save_settings(path: Path | str, changes: Mapping[str | KeyPath, Any], *,
+                  check: Check | None = None) -> AppSettings:
     """Apply ``changes`` to the settings file at ``path`` atomically, under a file lock.
 
     Keys are dotted paths (``"cluster.pool"``) or tuples (``("cluster", "workers")``, for keys
@@ -197,12 +210,16 @@ def save_settings(path: Path | str, changes: Mapping[str | KeyPath, Any]) -> App
     mapping becomes a table in the style of the item it replaces); :data:`DELETE` removes it.
     Keys not named in ``changes`` keep whatever the file holds now, including changes another
     process saved since this one loaded it.
+
+    ``check`` sees the merged result while the lock is held, so a rule that spans keys (such as
+    the app's args model) judges what will really be stored, not a snapshot another process
+    may have changed since; if it raises, nothing is written and its error propagates.
     """
     from filelock import FileLock, Timeout
 
     path = Path(path)
     try:
-        return _save_locked(path, changes, FileLock(str(lock_path(path)), timeout=30))
+        return _save_locked(path, changes, FileLock(str(lock_path(path)), timeout=30), check)
     except Timeout:
         raise SettingsError(f"{path}: another process holds {lock_path(path)} for over 30 s; nothing was saved",
                             path=path) from None
@@ -210,17 +227,36 @@ def save_settings(path: Path | str, changes: Mapping[str | KeyPath, Any]) -> App
         raise SettingsError(f"{path}: cannot write ({error.strerror or error}); nothing was saved", path=path) from None
 
 
-def _save_locked(path: Path, changes: Mapping[str | KeyPath, Any], lock: Any) -> AppSettings:
+def _save_locked(path: Path, changes: Mapping[str | KeyPath, Any], lock: Any, check: Check | None) -> AppSettings:
     with lock:
+        _remove_stale_temporaries(path)
         current = AppSettings.load(path)
         document = current.document
         for key, value in changes.items():
             _apply(document, _key_path(key), value)
         text = tomlkit.dumps(document)
         updated = AppSettings.from_text(path, text)  # never write what would not load
+        if check is not None:
+            check(updated)
         if text != current.text:
             atomic_write(path, text)
         return updated
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Delete temporary files a killed save left beside ``path``.
+
+    Every save of the settings file writes its temporary file while holding the lock, so a
+    temporary file seen by the lock holder belongs to a save that died before its rename.
+    Only the real file is ever read; this keeps the folder from filling with dead copies.
+    """
+    for stale in path.parent.glob(f"{temporary_prefix(path)}*"):
+        try:
+            stale.unlink()
+        except OSError:
+            logger.debug("cannot remove stale temporary file %s", stale, exc_info=True)
+        else:
+            logger.info("removed %s, left by a save that was interrupted", stale)
 
 
 def lock_path(path: Path) -> Path:
@@ -228,10 +264,19 @@ def lock_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.lock")
 
 
+def temporary_prefix(path: Path) -> str:
+    """Name prefix of the temporary files :func:`atomic_write` creates beside ``path``."""
+    return f".{path.name}.tmp-"
+
+
 def atomic_write(path: Path, text: str) -> None:
-    """Write via a temporary file in the same folder and ``os.replace``: readers never see half a file."""
+    """Write via a temporary file in the same folder and ``os.replace``: readers never see half a file.
+
+    The data is flushed to disk before the rename, and the folder after it, so even a crash
+    leaves either the old file or the new one under ``path``, never a mix or an empty file.
+    """
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    handle, temporary = tempfile.mkstemp(prefix=temporary_prefix(path), dir=path.parent)
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
             stream.write(text)
@@ -242,6 +287,22 @@ def atomic_write(path: Path, text: str) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+    _sync_folder(path.parent)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable; some platforms cannot open a folder, which is fine."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        logger.debug("cannot open %s to sync it", folder, exc_info=True)
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        logger.debug("cannot sync %s", folder, exc_info=True)
+    finally:
+        os.close(descriptor)
 
 
 def _key_path(key: str | KeyPath) -> KeyPath:
