@@ -2,44 +2,275 @@
 
 Layout under ``${AGI_SHARE_DIR}/service/<target>/queue/``::
 
-    pending/<id>.json             waiting
-    running/<id>@<claimer>.json   claimed by one loop (the claimer names loop and incarnation)
-    done/<id>.json                result: outputs, rows, timings
-    failed/<id>.json              error and traceback (also corrupt files and pickles, with why)
-    heartbeats/<worker>.json      one per loop (see heartbeat.py)
+    pending/<id>.json                           waiting
+    running/<id>@<claimer>.json                 claimed by one loop (the claimer names loop and incarnation)
+    running/<id>@recovering~<ns>-<token>.json   being put back in pending/ by a recovery that began at <ns>
+    running/<id>@publishing~<ns>-<token>.json   its result being written by the loop that held the claim
+    done/<id>.json                              result: outputs, rows, timings
+    failed/<id>.json                            error and traceback; also the record of a rejected entry
+    failed/<name>[.rejected]                    a rejected entry kept as found (pickles, directories, links,
+                                                unreadable or oversized files, foreign names), next to its record
+    duplicates/<id>@<claimer>-<token>.json      a result that came after its claim was gone: kept, not published
+    heartbeats/<worker>.json                    one per loop (see heartbeat.py)
+    <folder>/.<name>.<pid>.<token>.tmp          a file being written: never read, pruned when stale
 
-A loop claims a task by renaming it from pending/ to running/ (atomic on one file system: two
-loops can never both get it), publishes done/ or failed/, and only then removes its claim. A
-claim whose claimer died goes back to pending/ (or to failed/ after ``max_attempts``).
-Files are written to a temporary name and renamed, so readers never see half a file.
+**Identity.** A task is its file name, never its content: an id is ``<20 digits>-<8 hex>`` (what
+``new_task_id`` makes), and the ``id`` inside the file must equal the one in its name. Any other
+entry (foreign name, wrong shape, not a regular file, unreadable, not UTF-8, too large) is moved
+out of the way with a ``failed/`` record that names the file and says what is wrong. Every path
+built from queue data is checked to stay inside its folder.
+
+**Moves.** A loop claims a task by renaming it from pending/ to running/ (atomic on one file
+system: two loops can never both get it). To publish, it first renames its claim to a
+``publishing~`` name of its own: only the publisher whose rename succeeds writes ``done/`` or
+``failed/``, and it never replaces an existing result. A loop whose claim is gone (recovered while
+it stalled, or published by another) leaves its result in ``duplicates/`` instead. A claim whose
+claimer died is recovered the same way: renamed to a ``recovering~`` name, re-queued in pending/
+(or published to failed/ after ``max_attempts``), then dropped. Both in-between names stay in
+running/, so a process that dies half-way leaves a claim the next recovery finds; a recovery
+treats them as held for ``RECOVERY_GRACE_SECONDS`` after the time in their name, then as dead.
+A recovery that finds the task already elsewhere (pending/, another claim, a result) drops the
+leftover instead of running the task twice.
+
+Files are written to a temporary name, flushed to disk and renamed, so a reader or a crash sees
+the old file or the new one, never half of one.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import logging
+import math
 import os
+import re
+import stat
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+logger = logging.getLogger(__name__)
+
 TASK_SCHEMA = "agi.service.task.v1"
 RESULT_SCHEMA = "agi.service.result.v1"
-FOLDERS = ("pending", "running", "done", "failed", "heartbeats")
+FOLDERS = ("pending", "running", "done", "failed", "duplicates", "heartbeats")
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".pck")
+MAX_TASK_BYTES = 16 * 1024 * 1024
+RECOVERY_GRACE_SECONDS = 600.0
+STALE_TEMPORARY_SECONDS = 3600.0
+
+TASK_ID = re.compile(r"\d{20}-[0-9a-f]{8}")
+CLAIMER = re.compile(r"[A-Za-z0-9_~+-][A-Za-z0-9._~+-]{0,99}")
+TASK_NAME = re.compile(rf"(?P<id>{TASK_ID.pattern})\.json")
+CLAIM_NAME = re.compile(rf"(?P<id>{TASK_ID.pattern})@(?P<claimer>{CLAIMER.pattern})\.json")
+IN_TRANSIT = re.compile(r"(?:recovering|publishing)~(?P<nanoseconds>\d{1,20})-[0-9a-f]{6,32}")
+NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS, errno.EXDEV}
 
 
+class BadEntry(ValueError):
+    """A queue entry that cannot be a task; the message says what is wrong with it.
+
+    ``keep`` says whether the entry itself should be kept in failed/ (it was not read, so it may
+    hold something its author wants back) or only its record.
+    """
+
+    def __init__(self, problem: str, keep: bool = False) -> None:
+        super().__init__(problem)
+        self.keep = keep
+
+
+# ----- durable writes ------------------------------------------------------------------------------
 def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Atomic JSON write: a temporary file in the same folder, then rename."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:6]}.tmp")
-    temporary.write_text(json.dumps(data, default=str))
-    os.replace(temporary, path)
+    """Atomic, durable JSON write: a synced temporary file in the same folder, then rename.
+
+    The rename makes readers see the old or the new file; syncing before it makes a crash leave
+    the same, never an empty file.
+    """
+    temporary = _temporary_for(path)
+    try:
+        _write_synced(temporary, data)
+        os.replace(temporary, path)
+    except BaseException:
+        _discard(temporary)
+        raise
+    _sync_folder(path.parent)
 
 
+def _write_new(path: Path, data: dict[str, Any]) -> bool:
+    """Write ``path`` only if it does not exist yet; False when it did (nothing is replaced).
+
+    A hard link is the atomic "create unless present"; file systems without links fall back
+    to a check then a rename, which is enough for the rare duplicate it has to catch.
+    """
+    temporary = _temporary_for(path)
+    try:
+        _write_synced(temporary, data)
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return False
+        except OSError as error:
+            if error.errno not in NO_HARD_LINKS:
+                raise
+            logger.debug("no hard links in %s; checking then renaming", path.parent, exc_info=True)
+            if path.exists():
+                return False
+            os.replace(temporary, path)
+        _sync_folder(path.parent)
+        return True
+    finally:
+        _discard(temporary)
+
+
+def _write_synced(path: Path, data: dict[str, Any]) -> None:
+    text = json.dumps(data, default=str)  # serialise first: a TypeError leaves no file behind
+    with open(path, "w", encoding="utf-8") as stream:
+        stream.write(text)
+        stream.flush()
+        os.fsync(stream.fileno())
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` survive a power cut (best effort: not every system allows it)."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        logger.debug("cannot open %s to sync it", folder, exc_info=True)
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        logger.debug("cannot sync %s", folder, exc_info=True)
+    finally:
+        os.close(descriptor)
+
+
+def _temporary_for(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+
+
+def _discard(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass  # already renamed into place, the usual case
+    except OSError:
+        logger.debug("cannot remove temporary %s", path, exc_info=True)
+
+
+# ----- names and records ---------------------------------------------------------------------------
 def new_task_id() -> str:
     """Sortable by submission time, unique across processes."""
     return f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
+
+
+def _in_transit_name(kind: str) -> str:
+    """A claimer name for a recovery or a publication, stamped with when it began."""
+    return f"{kind}~{time.time_ns()}-{uuid.uuid4().hex[:12]}"
+
+
+def _inside(folder: Path, name: str) -> Path:
+    """``folder/name``, refused unless it resolves to a direct child of ``folder``.
+
+    Only the folder is resolved: the name itself must be one plain component, so neither
+    ``..`` nor a separator nor a link planted under that name can lead the write elsewhere.
+    """
+    base = os.path.realpath(folder)
+    candidate = os.path.normpath(os.path.join(base, name))
+    if not name or name in (".", "..") or os.path.dirname(candidate) != base or os.path.basename(candidate) != name:
+        raise ValueError(f"{name!r} is not a file name inside {folder}")
+    return folder / name
+
+
+def _safe_name(name: str) -> str:
+    """A name that cannot hide, climb or surprise: odd characters become ``_``."""
+    return re.sub(r"[^A-Za-z0-9._@~+-]", "_", name).lstrip(".")[:120] or "entry"
+
+
+def _record_stem(name: str) -> str:
+    """The failed/ record's name for an entry: its task id when the name carries one."""
+    match = re.match(TASK_ID.pattern, name)
+    if match and name[match.end():match.end() + 1] in ("@", ".") and name.endswith(".json"):
+        return match.group()
+    return _safe_name(name).rsplit(".", 1)[0] or "entry"
+
+
+def _check_task(data: Any, task_id: str) -> dict[str, Any]:
+    """The task record read from a file named ``task_id``, or BadEntry listing what is wrong."""
+    if not isinstance(data, dict):
+        raise BadEntry(f"a task is a JSON object, this is a JSON {type(data).__name__}")
+    problems = [problem for problem in (_schema_problem(data, task_id), _fields_problem(data)) if problem]
+    if problems:
+        raise BadEntry("; ".join(problems))
+    return data
+
+
+def _schema_problem(data: dict[str, Any], task_id: str) -> str:
+    if data.get("schema") != TASK_SCHEMA:
+        return f"schema is {data.get('schema')!r}, not {TASK_SCHEMA!r}"
+    if "id" not in data:
+        return "the id is missing"
+    if data["id"] != task_id:
+        return f"its id {data['id']!r} is not {task_id!r}, the id in its file name"
+    return ""
+
+
+def _fields_problem(data: dict[str, Any]) -> str:
+    problems = []
+    if not isinstance(data.get("label"), str):
+        problems.append(f"label must be text, not {type(data.get('label')).__name__}")
+    if not isinstance(data.get("items"), list):
+        problems.append(f"items must be a list, not {type(data.get('items')).__name__}")
+    params = data.get("params")
+    if not isinstance(params, dict) or not all(isinstance(key, str) for key in params):
+        problems.append(f"params must be an object with text keys, not {params!r:.80}")
+    attempts = data.get("attempts")
+    if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 0:
+        problems.append(f"attempts must be a count, not {attempts!r:.40}")
+    limit = data.get("time_limit")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, float))
+                              or not math.isfinite(limit) or limit <= 0):
+        problems.append(f"time_limit must be a positive number of seconds or null, not {limit!r:.40}")
+    return "; ".join(problems)
+
+
+def _read_entry(path: Path) -> Any:
+    """The JSON in a regular file of at most MAX_TASK_BYTES; BadEntry says why not.
+
+    Opened without following links and without blocking, so a link or a pipe dropped in the
+    queue is refused instead of read or waited on.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        with os.fdopen(os.open(path, flags), "rb") as stream:
+            status = os.fstat(stream.fileno())
+            if not stat.S_ISREG(status.st_mode):
+                raise BadEntry(f"not a regular file ({_kind(status.st_mode)})", keep=True)
+            raw = stream.read(MAX_TASK_BYTES + 1)
+    except OSError as error:
+        raise BadEntry(f"unreadable: {error.strerror or error}", keep=True) from error
+    if len(raw) > MAX_TASK_BYTES:
+        raise BadEntry(f"too large: over {MAX_TASK_BYTES} bytes", keep=True)
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise BadEntry(f"not UTF-8 text ({error.reason} at byte {error.start})") from error
+    except ValueError as error:
+        raise BadEntry(f"not valid JSON ({error})") from error
+
+
+def _kind(mode: int) -> str:
+    kinds = {stat.S_ISDIR: "a directory", stat.S_ISLNK: "a symbolic link", stat.S_ISFIFO: "a pipe",
+             stat.S_ISSOCK: "a socket", stat.S_ISCHR: "a device", stat.S_ISBLK: "a device"}
+    return next((name for test, name in kinds.items() if test(mode)), "not a file")
+
+
+def _entry_kind(path: Path) -> str:
+    """Empty for a regular file, else what the entry is (without following a link)."""
+    mode = os.lstat(path).st_mode
+    return "" if stat.S_ISREG(mode) else _kind(mode)
 
 
 class TaskQueue:
@@ -55,119 +286,341 @@ class TaskQueue:
 
     # ----- producer side ------------------------------------------------------------------
     def submit(self, items: list[Any] | None = None, params: dict[str, Any] | None = None,
-               label: str = "") -> str:
-        """Queue one task (work items + argument overrides); returns its id."""
+               label: str = "", time_limit: float | None = None) -> str:
+        """Queue one task (work items + argument overrides, optional time limit); returns its id.
+
+        The record is checked like a loop will check it, so a bad one is refused here, at once.
+        """
         task_id = new_task_id()
         task = {"schema": TASK_SCHEMA, "id": task_id, "label": label or task_id, "items": list(items or []),
-                "params": dict(params or {}), "attempts": 0, "submitted": time.time()}
-        json.dumps(task)  # refuse what is not JSON before anything is written
+                "params": dict(params or {}), "attempts": 0, "submitted": time.time(), "time_limit": time_limit}
+        _check_task(json.loads(json.dumps(task)), task_id)  # refuse what is not JSON or not a task
         write_json(self.folder("pending") / f"{task_id}.json", task)
         return task_id
 
     # ----- consumer side ------------------------------------------------------------------
     def claim(self, claimer: str) -> dict[str, Any] | None:
-        """Take the oldest pending task for ``claimer``; corrupt files and pickles go to failed/."""
-        for path in sorted(self.folder("pending").iterdir()):
-            if path.name.startswith("."):
-                continue
-            if path.suffix in PICKLE_SUFFIXES:
-                self._reject(path, "pickle files are not accepted: moved unread")
-                continue
-            target = self.folder("running") / f"{path.stem}@{claimer}.json"
+        """Take the oldest pending task for ``claimer``; anything that is not a task goes to failed/."""
+        if not CLAIMER.fullmatch(claimer) or IN_TRANSIT.fullmatch(claimer):
+            raise ValueError(f"{claimer!r} cannot name a claim (letters, digits, . _ ~ + -)")
+        for path in self._visible("pending"):
             try:
-                os.rename(path, target)
+                task = self._claim_entry(path, claimer)
             except FileNotFoundError:
-                continue  # another loop was faster
-            task = self._read_task(target)
+                logger.debug("pending/%s went away: another loop took it", path.name, exc_info=True)
+                continue
+            except (OSError, ValueError) as error:
+                logger.warning("skipping pending/%s for now: %s", path.name, error, exc_info=True)
+                continue
             if task is not None:
-                task["claim"] = target.name
                 return task
         return None
 
-    def _read_task(self, path: Path) -> dict[str, Any] | None:
-        try:
-            task = json.loads(path.read_text())
-            if not isinstance(task, dict) or task.get("schema") != TASK_SCHEMA or "id" not in task:
-                raise ValueError(f"not a {TASK_SCHEMA} task")
-            return task
-        except (ValueError, UnicodeDecodeError) as error:
-            self._reject(path, f"corrupt task file: {error}")
+    def _claim_entry(self, path: Path, claimer: str) -> dict[str, Any] | None:
+        name_problem = self._name_problem(path, TASK_NAME)
+        if name_problem:
+            self._reject(path, name_problem, keep=True)
             return None
+        task_id = TASK_NAME.fullmatch(path.name)["id"]
+        target = _inside(self.folder("running"), f"{task_id}@{claimer}.json")
+        try:
+            os.rename(path, target)
+        except FileNotFoundError:
+            return None  # another loop was faster
+        try:
+            task = _check_task(_read_entry(target), task_id)
+        except BadEntry as problem:
+            self._reject(target, f"corrupt task file pending/{path.name}: {problem}", keep=problem.keep)
+            return None
+        task["claim"] = target.name
+        return task
 
-    def _reject(self, path: Path, reason: str) -> None:
-        task_id = path.name.removeprefix(".recovering-").split("@")[0].rsplit(".", 1)[0]
+    def _name_problem(self, path: Path, pattern: re.Pattern[str]) -> str:
+        """Why an entry cannot be a task file of its folder, from its name and kind alone."""
+        where = f"{path.parent.name}/{path.name}"
         if path.suffix in PICKLE_SUFFIXES:
-            os.replace(path, self.folder("failed") / path.name)
-        else:
-            path.unlink(missing_ok=True)
-        write_json(self.folder("failed") / f"{task_id}.json",
-                   {"schema": RESULT_SCHEMA, "id": task_id, "status": "failed", "error": reason,
-                    "file": path.name, "finished": time.time()})
+            return f"pickle files are not accepted: moved unread ({where})"
+        if not pattern.fullmatch(path.name):
+            return (f"corrupt task file {where}: its name is not a task id ({new_task_id()} for example)"
+                    f" followed by {'@<claimer>' if pattern is CLAIM_NAME else ''}.json; moved unread")
+        kind = _entry_kind(path)
+        return f"corrupt task file {where}: not a regular file ({kind}); moved as found" if kind else ""
 
-    def publish(self, task: dict[str, Any], result: dict[str, Any], failed: bool = False) -> Path:
-        """Write the task's result to done/ (or failed/), then drop its claim."""
-        folder = self.folder("failed" if failed else "done")
-        path = folder / f"{task['id']}.json"
-        write_json(path, {"schema": RESULT_SCHEMA, "id": task["id"], "status": "failed" if failed else "done",
-                          "task": {k: v for k, v in task.items() if k != "claim"}, **result})
-        claim = task.get("claim", "")
-        (self.folder("running") / claim).unlink(missing_ok=True) if claim else None
-        return path
+    def _reject(self, path: Path, reason: str, keep: bool) -> None:
+        """Take a bad entry out of its folder and write why into failed/.
+
+        A kept entry is moved first (the rename also decides which of several processes handles
+        it); a dropped one is one this process already holds, so its record is written first.
+        """
+        failed = self.folder("failed")
+        if keep:
+            kept = _safe_name(path.name)
+            kept = kept + ".rejected" if not kept.endswith(PICKLE_SUFFIXES) else kept
+            try:
+                os.rename(path, self._unused(failed, kept))
+            except FileNotFoundError:
+                return  # another process took it
+        logger.warning("rejected %s: %s", path, reason)
+        stem = _record_stem(path.name)
+        record = {"schema": RESULT_SCHEMA, "id": stem, "status": "failed", "error": reason, "file": path.name,
+                  "finished": time.time()}
+        if not _write_new(_inside(failed, f"{stem}.json"), record):
+            write_json(self._unused(failed, f"{stem}-rejected.json"), record)
+        if not keep:
+            path.unlink(missing_ok=True)
+
+    def _unused(self, folder: Path, name: str) -> Path:
+        """``folder/name``, or with a random token when that is taken."""
+        path = _inside(folder, name)
+        if not os.path.lexists(path):
+            return path
+        stem, dot, suffix = name.rpartition(".")
+        return _inside(folder, f"{stem or suffix}-{uuid.uuid4().hex[:8]}{dot}{suffix if stem else ''}")
+
+    def publish(self, task: dict[str, Any], result: dict[str, Any], failed: bool = False) -> Path | None:
+        """Write the task's result to done/ (or failed/) if this caller still holds its claim.
+
+        Returns the result's path, or None when the claim was gone or a result already existed:
+        the result then goes to duplicates/ and nothing published is replaced.
+        """
+        task_id, claim = self._claim_of(task)
+        held = _inside(self.folder("running"), claim)
+        publishing = _inside(self.folder("running"), f"{task_id}@{_in_transit_name('publishing')}.json")
+        try:
+            os.rename(held, publishing)  # only one publisher can take the claim away
+        except FileNotFoundError:
+            return self._duplicate(task_id, claim, task, result, failed,
+                                   f"claim running/{claim} was gone: recovered, or published by another")
+        status = "failed" if failed else "done"
+        target = _inside(self.folder(status), f"{task_id}.json")
+        record = {"schema": RESULT_SCHEMA, "id": task_id, "status": status,
+                  "task": {key: value for key, value in task.items() if key != "claim"}, **result}
+        try:
+            landed = _write_new(target, record)
+        except OSError:
+            self._give_back(publishing, held)
+            raise
+        self._drop(publishing)
+        if not landed:
+            return self._duplicate(task_id, claim, task, result, failed, f"{status}/{task_id}.json already existed")
+        return target
+
+    def _claim_of(self, task: dict[str, Any]) -> tuple[str, str]:
+        """The task's id and claim name, refused unless the claim names this task's file."""
+        claim = task.get("claim")
+        match = CLAIM_NAME.fullmatch(claim) if isinstance(claim, str) else None
+        if match is None or match["id"] != task.get("id"):
+            raise ValueError(f"publish needs a task from claim(): claim {claim!r} and id {task.get('id')!r}"
+                             " do not name a claim in running/")
+        return match["id"], claim
+
+    def _duplicate(self, task_id: str, claim: str, task: dict[str, Any], result: dict[str, Any], failed: bool,
+                   why: str) -> None:
+        """Keep a result that must not be published, with why, in duplicates/ (best effort)."""
+        logger.warning("task %s: result not published, kept in duplicates/: %s", task_id, why)
+        claimer = CLAIM_NAME.fullmatch(claim)["claimer"]
+        record = {"schema": RESULT_SCHEMA, "id": task_id, "status": "duplicate",
+                  "would_be": "failed" if failed else "done",
+                  "task": {key: value for key, value in task.items() if key != "claim"}, **result, "duplicate": why}
+        try:
+            name = f"{task_id}@{claimer}-{uuid.uuid4().hex[:8]}.json"  # several may arrive at once
+            write_json(_inside(self.folder("duplicates"), name), record)
+        except OSError:
+            logger.warning("task %s: could not keep the duplicate result", task_id, exc_info=True)
+        return None
+
+    def _give_back(self, holding: Path, original: Path) -> None:
+        """Undo a take-over after a failed step, so the next recovery need not wait for the grace."""
+        try:
+            os.rename(holding, original)
+        except OSError:
+            logger.warning("could not rename %s back to %s; it is recovered after %.0f s",
+                           holding.name, original.name, RECOVERY_GRACE_SECONDS, exc_info=True)
+
+    def _drop(self, path: Path) -> None:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            logger.debug("%s was already gone", path, exc_info=True)
+        except OSError:
+            logger.warning("could not remove %s; the next recovery drops it", path, exc_info=True)
 
     # ----- recovery and housekeeping ------------------------------------------------------
     def claims(self) -> list[tuple[Path, str]]:
-        """Every running claim with its claimer."""
-        return [(path, path.stem.split("@", 1)[1]) for path in self.folder("running").glob("*@*.json")]
+        """Every running claim with its claimer (in-between names included: they are claims too)."""
+        found = []
+        for path in self._visible("running"):
+            match = CLAIM_NAME.fullmatch(path.name)
+            if match is not None:
+                found.append((path, match["claimer"]))
+        return found
 
-    def recover(self, is_alive: Callable[[str], bool], max_attempts: int = 3) -> list[str]:
-        """Put tasks whose claimer died back in pending/ (failed/ after max_attempts); their ids."""
+    def recover(self, is_alive: Callable[[str], bool], max_attempts: int = 3, *,
+                now: float | None = None) -> list[str]:
+        """Put tasks whose claimer died back in pending/ (failed/ after max_attempts); their ids.
+
+        ``now`` (seconds) decides when an in-between claim left by a recovery or a publication
+        counts as abandoned; it defaults to the clock.
+        """
+        now = time.time() if now is None else now
+        self._adopt_old_holdings()
         recovered = []
-        for path, claimer in self.claims():
-            if is_alive(claimer):
-                continue
-            holding = self.root / f".recovering-{path.name}"
+        for path in self._visible("running"):
             try:
-                os.rename(path, holding)  # exactly one recoverer wins a claim
+                task_id = self._recover_entry(path, is_alive, max_attempts, now)
             except FileNotFoundError:
+                logger.debug("running/%s went away: published or recovered by another", path.name, exc_info=True)
                 continue
-            task = self._read_task(holding)
-            if task is None:
+            except (OSError, ValueError) as error:
+                logger.warning("could not recover running/%s yet: %s", path.name, error, exc_info=True)
                 continue
-            task["attempts"] = int(task.get("attempts", 0)) + 1
-            if task["attempts"] >= max_attempts:
-                task["claim"] = holding.name
-                self.publish(task, {"error": f"claimer {claimer} died; gave up after {task['attempts']} attempts",
-                                    "finished": time.time()}, failed=True)
-                holding.unlink(missing_ok=True)
-            else:
-                write_json(self.folder("pending") / f"{task['id']}.json", task)
-                holding.unlink(missing_ok=True)
-            recovered.append(task["id"])
+            if task_id:
+                recovered.append(task_id)
         return recovered
 
+    def _recover_entry(self, path: Path, is_alive: Callable[[str], bool], max_attempts: int, now: float
+                       ) -> str | None:
+        problem = self._name_problem(path, CLAIM_NAME)
+        if problem:
+            self._reject(path, problem, keep=True)
+            return None
+        match = CLAIM_NAME.fullmatch(path.name)
+        if self._held(match["claimer"], is_alive, now):
+            return None
+        holding = _inside(self.folder("running"), f"{match['id']}@{_in_transit_name('recovering')}.json")
+        try:
+            os.rename(path, holding)  # exactly one recoverer wins a claim
+        except FileNotFoundError:
+            return None
+        try:
+            return self._requeue(holding, path, match["claimer"], max_attempts)
+        except OSError:
+            self._give_back(holding, path)
+            raise
+
+    def _held(self, claimer: str, is_alive: Callable[[str], bool], now: float) -> bool:
+        transit = IN_TRANSIT.fullmatch(claimer)
+        if transit is None:
+            return is_alive(claimer)
+        return now - int(transit["nanoseconds"]) / 1e9 < RECOVERY_GRACE_SECONDS
+
+    def _requeue(self, holding: Path, original: Path, claimer: str, max_attempts: int) -> str | None:
+        """Send a recovered claim back to pending/ (or to failed/); its id, None if nothing moved."""
+        task_id = holding.name.split("@", 1)[0]
+        try:
+            task = _check_task(_read_entry(holding), task_id)
+        except BadEntry as problem:
+            self._reject(holding, f"corrupt task file running/{original.name}: {problem}", keep=problem.keep)
+            return None
+        if self._settled_elsewhere(task_id, holding):
+            logger.info("task %s is already elsewhere in the queue: dropping the leftover %s", task_id, original.name)
+            self._drop(holding)
+            return None
+        task = {**task, "attempts": task["attempts"] + 1}
+        if task["attempts"] >= max_attempts:
+            landed = self.publish({**task, "claim": holding.name}, {
+                "error": f"claimer {claimer} died; gave up after {task['attempts']} attempts",
+                "finished": time.time()}, failed=True)
+            return task_id if landed else None
+        if not _write_new(_inside(self.folder("pending"), f"{task_id}.json"), task):
+            logger.warning("task %s was already back in pending/", task_id)
+        self._drop(holding)
+        logger.info("task %s: claimer %s died, back in pending/ (attempt %d)", task_id, claimer, task["attempts"])
+        return task_id
+
+    def _settled_elsewhere(self, task_id: str, holding: Path) -> bool:
+        """Whether the task exists outside ``holding``: looked up in the order tasks move."""
+        if os.path.lexists(self.folder("pending") / f"{task_id}.json"):
+            return True
+        if any(path != holding for path in self.folder("running").glob(f"{task_id}@*.json")):
+            return True
+        return any(os.path.lexists(self.folder(name) / f"{task_id}.json") for name in ("done", "failed"))
+
+    def _adopt_old_holdings(self) -> None:
+        """Claims an older version hid as ``.recovering-*`` in the queue root go back to running/."""
+        for path in self.root.glob(".recovering-*"):
+            name = path.name.removeprefix(".recovering-")
+            try:
+                if CLAIM_NAME.fullmatch(name):
+                    os.rename(path, self._unused(self.folder("running"), name))
+                else:
+                    self._reject(path, f"corrupt task file {path.name}: left by an older recovery", keep=True)
+            except OSError:
+                logger.warning("could not adopt %s", path, exc_info=True)
+
     def counts(self) -> dict[str, int]:
-        return {name: sum(1 for p in self.folder(name).iterdir() if not p.name.startswith("."))
-                for name in ("pending", "running", "done", "failed")}
+        return {name: len(self._visible(name)) for name in ("pending", "running", "done", "failed")}
+
+    def _visible(self, name: str) -> list[Path]:
+        """The folder's entries in name order, without the hidden ones being written."""
+        try:
+            names = os.listdir(self.folder(name))
+        except FileNotFoundError:
+            logger.debug("queue folder %s is missing", name, exc_info=True)
+            return []
+        return [self.folder(name) / entry for entry in sorted(names) if not entry.startswith(".")]
 
     def prune(self, ttl_hours: dict[str, float], max_files: dict[str, int], now: float | None = None
               ) -> dict[str, int]:
         """Remove done/failed/heartbeat files older than their TTL or beyond their max count.
 
-        pending/ and running/ are never touched. Returns how many files each folder lost.
+        pending/ and running/ are never touched. duplicates/ follows failed/'s limits unless
+        given its own. Several processes may prune at once: a file another one removed is
+        skipped, and each removal is counted by the one process that made it. Returns how many
+        files each of done, failed and heartbeats lost.
         """
         now = time.time() if now is None else now
-        removed = {}
-        for name in ("done", "failed", "heartbeats"):
-            files = sorted(_visible(self.folder(name).iterdir()), key=lambda p: p.stat().st_mtime)
-            limit = now - ttl_hours[name] * 3600
-            expired = [p for p in files if p.stat().st_mtime < limit]
-            kept = [p for p in files if p.stat().st_mtime >= limit]
-            excess = kept[: max(0, len(kept) - max_files[name])]
-            for path in expired + excess:
-                path.unlink(missing_ok=True)
-            removed[name] = len(expired) + len(excess)
+        removed = {name: self._prune_folder(name, ttl_hours[name], max_files[name], now)
+                   for name in ("done", "failed", "heartbeats")}
+        duplicates = self._prune_folder("duplicates", ttl_hours.get("duplicates", ttl_hours["failed"]),
+                                        max_files.get("duplicates", max_files["failed"]), now)
+        stale = sum(self._prune_temporaries(name, now) for name in FOLDERS)
+        if duplicates or stale:
+            logger.info("pruned %d duplicate results and %d stale temporary files", duplicates, stale)
         return removed
 
+    def _prune_folder(self, name: str, ttl_hours: float, max_files: int, now: float) -> int:
+        aged = sorted(_aged_files(self.folder(name), hidden=False))
+        limit = now - ttl_hours * 3600
+        expired = [path for mtime, path in aged if mtime < limit]
+        kept = [path for mtime, path in aged if mtime >= limit]
+        excess = kept[: max(0, len(kept) - max_files)]
+        return sum(_remove(path) for path in expired + excess)
 
-def _visible(paths: Iterable[Path]) -> list[Path]:
-    return [path for path in paths if not path.name.startswith(".")]
+    def _prune_temporaries(self, name: str, now: float) -> int:
+        """Temporary files a crashed writer left behind (any writer finishes in far less time)."""
+        return sum(_remove(path) for mtime, path in _aged_files(self.folder(name), hidden=True)
+                   if path.name.endswith(".tmp") and mtime < now - STALE_TEMPORARY_SECONDS)
+
+
+def _aged_files(folder: Path, hidden: bool) -> list[tuple[float, Path]]:
+    """(modification time, path) of the files (and links) in ``folder``, hidden ones or the others.
+
+    Directories are left alone; an entry that vanishes while being looked at is skipped.
+    """
+    aged = []
+    try:
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:
+        logger.debug("no folder %s to prune", folder, exc_info=True)
+        return []
+    for entry in entries:
+        if entry.name.startswith(".") != hidden:
+            continue
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                continue
+            aged.append((entry.stat(follow_symlinks=False).st_mtime, Path(entry.path)))
+        except FileNotFoundError:
+            logger.debug("%s went away while pruning", entry.path, exc_info=True)
+    return aged
+
+
+def _remove(path: Path) -> bool:
+    """Remove one file; False when another process already did."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        logger.debug("%s was removed by another process", path, exc_info=True)
+        return False
+    return True
