@@ -271,6 +271,15 @@ def test_a_recovery_in_progress_is_not_taken_by_another_recoverer(layout) -> Non
     assert queue.recover(ALL_DEAD) == [] and holding.exists()
 
 
+def test_a_claim_hidden_by_the_previous_recovery_code_is_recovered(layout) -> None:
+    queue, _ = layout
+    task_id = queue.submit(["x"])
+    queue.claim("w~dead")
+    [(claim, _claimer)] = queue.claims()
+    os.rename(claim, queue.root / f".recovering-{claim.name}")  # where the old recover() stranded it
+    assert queue.recover(ALL_DEAD) == [task_id] and queue.claim("w~next")["attempts"] == 1
+
+
 # ----- item 5: a bad entry never kills a loop ------------------------------------------------------
 BAD_RECORDS: dict[str, tuple[Callable[[str], Any], str]] = {
     "params-list": (lambda i: task_record(i, params=["x"]), "params"),
@@ -379,6 +388,24 @@ def test_submit_carries_the_time_limit_to_the_claimed_task(layout) -> None:
     assert {"schema", "id", "label", "items", "params", "attempts", "submitted", "claim"} <= set(first)
     with pytest.raises(ValueError):
         queue.submit(["c"], time_limit=0)
+
+
+def test_submit_refuses_a_task_too_large_for_a_loop_to_read(monkeypatch, layout) -> None:
+    queue, _ = layout
+    monkeypatch.setattr(queue_module, "MAX_TASK_BYTES", 4096)
+    with pytest.raises(ValueError, match="too large"):
+        queue.submit(["x" * 100] * 100)
+    assert queue.counts()["pending"] == 0
+
+
+def test_prune_removes_temporary_files_a_crashed_writer_left_and_only_stale_ones(layout) -> None:
+    queue, _ = layout
+    now = time.time()
+    stale = place(queue.folder("pending") / ".a.json.1.deadbeef.tmp", "{")
+    os.utime(stale, (now - 2 * queue_module.STALE_TEMPORARY_SECONDS,) * 2)
+    fresh = place(queue.folder("running") / ".b.json.1.deadbeef.tmp", "{")
+    queue.prune({"done": 1, "failed": 1, "heartbeats": 1}, {"done": 9, "failed": 9, "heartbeats": 9}, now=now)
+    assert not stale.exists() and fresh.exists()
 
 
 def test_write_json_syncs_the_file_before_renaming_it(monkeypatch, tmp_path: Path) -> None:

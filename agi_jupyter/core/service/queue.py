@@ -62,7 +62,7 @@ RECOVERY_GRACE_SECONDS = 600.0
 STALE_TEMPORARY_SECONDS = 3600.0
 
 TASK_ID = re.compile(r"\d{20}-[0-9a-f]{8}")
-CLAIMER = re.compile(r"[A-Za-z0-9_~+-][A-Za-z0-9._~+-]{0,99}")
+CLAIMER = re.compile(r"[A-Za-z0-9_~+-][A-Za-z0-9._~+-]{0,149}")
 TASK_NAME = re.compile(rf"(?P<id>{TASK_ID.pattern})\.json")
 CLAIM_NAME = re.compile(rf"(?P<id>{TASK_ID.pattern})@(?P<claimer>{CLAIMER.pattern})\.json")
 IN_TRANSIT = re.compile(r"(?:recovering|publishing)~(?P<nanoseconds>\d{1,20})-[0-9a-f]{6,32}")
@@ -294,7 +294,10 @@ class TaskQueue:
         task_id = new_task_id()
         task = {"schema": TASK_SCHEMA, "id": task_id, "label": label or task_id, "items": list(items or []),
                 "params": dict(params or {}), "attempts": 0, "submitted": time.time(), "time_limit": time_limit}
-        _check_task(json.loads(json.dumps(task)), task_id)  # refuse what is not JSON or not a task
+        text = json.dumps(task)  # refuse what is not JSON before anything is written
+        _check_task(json.loads(text), task_id)
+        if len(text.encode()) > MAX_TASK_BYTES:
+            raise ValueError(f"task too large: {len(text.encode())} bytes, a loop reads at most {MAX_TASK_BYTES}")
         write_json(self.folder("pending") / f"{task_id}.json", task)
         return task_id
 
