@@ -155,7 +155,8 @@ def test_newest_output_ignores_hidden_temporary_and_other_files(apps_path: Path)
     assert newest_output(env, {"data_out": "elsewhere"}) is None
 
 
-def test_preview_and_export_read_every_format(tmp_path: Path) -> None:
+def test_preview_and_export_read_every_format(tmp_path: Path, isolated_roots: Path) -> None:
+    exports = isolated_roots / "export"  # without an app, exports stay under ${AGILAB_EXPORT_ABS}
     frame = pd.DataFrame({"n": range(25), "name": [f"row{i}" for i in range(25)], "value": [i / 4 for i in range(25)]})
     files = {"data.parquet": lambda p: frame.to_parquet(p), "data.csv": lambda p: frame.to_csv(p, index=False),
              "records.json": lambda p: p.write_text(json.dumps(frame.to_dict("records"))),
@@ -166,14 +167,14 @@ def test_preview_and_export_read_every_format(tmp_path: Path) -> None:
         shown = preview(path, rows=5)
         assert shown.shape == (25, 3) and shown.columns == ["n", "name", "value"], name
         assert len(shown.head) == 5 and shown.dtypes["n"] == "int64", name
-        result = export(path, ["value", "n"], tmp_path / "out" / f"{name}.csv")
+        result = export(path, ["value", "n"], exports / "out" / f"{name}.csv")
         assert result.rows == 25 and result.columns == ["value", "n"]
         assert pd.read_csv(result.path).equals(frame[["value", "n"]]), name
     with pytest.raises(DataError, match=r"unknown column\(s\) 'nope'.*the data has: n, name, value"):
-        export(frame, ["n", "nope"], tmp_path / "x.csv")
+        export(frame, ["n", "nope"], exports / "x.csv")
     with pytest.raises(DataError, match="no columns selected"):
-        export(frame, [], tmp_path / "x.csv")
+        export(frame, [], exports / "x.csv")
     (tmp_path / "broken.parquet").write_text("not parquet")
     with pytest.raises(DataError, match="broken.parquet: cannot be read as parquet"):
         preview(tmp_path / "broken.parquet")
-    assert not (tmp_path / "x.csv").exists()
+    assert not (exports / "x.csv").exists()

@@ -4,10 +4,19 @@ This is what LOAD DATA and EXPORT of the Data tab call, and what a notebook cell
 directly. Outputs are the files workers wrote under the app's ``data_out``; an export goes to
 ``${AGILAB_EXPORT_ABS}/<target>/export.csv`` by default and is written atomically, so a failed
 export never damages the one saved before.
+
+An export is confined and non-destructive: its target must lie inside the app's export dir
+(after ``..`` and symbolic links are resolved), must not lie in the app's output folder (an
+export there would overwrite an output, or pass for one on the next LOAD DATA), and never
+replaces an existing file unless the caller says ``overwrite=True`` (the Data tab's
+"overwrite" box). The no-overwrite write is a hard link of the finished temporary file, which
+fails if the name appeared meanwhile, so two exports racing for one name cannot both win.
 """
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
 import tempfile
 from collections.abc import Mapping
@@ -16,12 +25,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .env import AgiEnv
+from .env import AgiEnv, root_path
 from .errors import AgiError
 
 if TYPE_CHECKING:
     import pandas as pd
     from pydantic import BaseModel
+
+logger = logging.getLogger(__name__)
 
 OUTPUT_SUFFIXES = (".parquet", ".csv", ".json")
 
@@ -195,51 +206,107 @@ def _csv_head(path: Path, rows: int) -> tuple[pd.DataFrame, int, int, Any]:
 
 
 # ----- export -------------------------------------------------------------------------------------
-def export_target(target: Path | str | None = None, env: AgiEnv | None = None) -> Path:
-    """Where an export goes, checked before anything is read or written.
+def export_target(target: Path | str | None = None, env: AgiEnv | None = None, *, overwrite: bool = False,
+                  source: Path | str | None = None) -> Path:
+    """Where an export goes, checked before anything is read or written; the resolved path.
 
     ``None`` -> ``env.export_path``; a relative path resolves under ``env.export_dir``. The
-    target must name a .csv file, not a folder, and its folder must be creatable.
+    target must stay inside that export dir (without an app, ``${AGILAB_EXPORT_ABS}``), must
+    not be in the app's output folder nor be ``source`` (the file being exported), must name
+    a .csv file whose folder can be created, and must not exist yet unless ``overwrite``.
     """
+    requested = _requested(target, env)
+    folder = export_folder(env)
+    path = requested.resolve()
+    shown = _shown(target, path)
+    if path == folder or not path.is_relative_to(folder):
+        raise DataError(f"export target {shown} is outside the export dir {folder}: "
+                        "give a file name such as export.csv, or a path inside that folder")
+    _check_file_name(path, shown)
+    _check_not_an_output(path, shown, env, source)
+    _check_writable(path, shown)
+    if not overwrite and (path.exists() or requested.is_symlink()):
+        raise DataError(f"export target {shown} already exists: tick \"overwrite\" (or pass overwrite=True) "
+                        "to replace it, or choose another name")
+    return path
+
+
+def export_folder(env: AgiEnv | None = None) -> Path:
+    """The folder exports must stay in: the app's export dir, or the export root without an app."""
+    folder = env.export_dir if env is not None else root_path("AGILAB_EXPORT_ABS")
+    return folder.resolve()
+
+
+def _requested(target: Path | str | None, env: AgiEnv | None) -> Path:
     if target is None or not str(target).strip():
         if env is None:
             raise DataError("no export target: give a .csv path or an app environment")
         return env.export_path
     path = Path(str(target).strip()).expanduser()
-    if not path.is_absolute():
-        path = (env.export_dir if env is not None else Path.cwd()) / path
+    return path if path.is_absolute() else export_folder(env) / path
+
+
+def _shown(target: Path | str | None, path: Path) -> str:
+    """The target as the user typed it, and where it leads when that differs."""
+    typed = str(target).strip() if target is not None and str(target).strip() else ""
+    return f"{path}" if not typed or typed == str(path) else f"{typed!r} ({path})"
+
+
+def _check_file_name(path: Path, shown: str) -> None:
     if path.is_dir():
-        raise DataError(f"export target {path} is a folder: give a file path ending in .csv")
+        raise DataError(f"export target {shown} is a folder: give a file path ending in .csv")
     if path.suffix.lower() != ".csv":
-        raise DataError(f"export target {path} is not a .csv file: give a path ending in .csv")
+        raise DataError(f"export target {shown} is not a .csv file: give a path ending in .csv")
+
+
+def _check_not_an_output(path: Path, shown: str, env: AgiEnv | None, source: Path | str | None) -> None:
+    """An export must not overwrite, or sit among, the files the app's runs write."""
+    if source is not None and path == Path(source).resolve():
+        raise DataError(f"export target {shown} is the file being exported (an app output): choose another name")
+    if env is None:
+        return
+    outputs = output_folder(env).resolve()
+    if path.is_relative_to(outputs):
+        raise DataError(f"export target {shown} is inside the app output folder {outputs}: an export there "
+                        "would replace an app output or be taken for one; choose a path outside it")
+
+
+def _check_writable(path: Path, shown: str) -> None:
     for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():
-                raise DataError(f"export target {path} cannot be written: {parent} is a file, not a folder")
+                raise DataError(f"export target {shown} cannot be written: {parent} is a file, not a folder")
             if not os.access(parent, os.W_OK | os.X_OK):
-                raise DataError(f"export target {path} cannot be written: no permission to write in {parent}")
-            break
-    return path
+                raise DataError(f"export target {shown} cannot be written: no permission to write in {parent}")
+            return
 
 
 def export(frame_or_path: pd.DataFrame | Path | str, columns: list[str], target: Path | str | None = None,
-           env: AgiEnv | None = None) -> ExportResult:
-    """Write ``columns`` of a frame (or of an output file) to CSV, atomically.
+           env: AgiEnv | None = None, *, overwrite: bool = False) -> ExportResult:
+    """Write ``columns`` of a frame (or of an output file) to CSV, atomically and confined.
 
-    The file appears whole or not at all: it is written to a temporary file beside the target
-    and moved over it, so a failure leaves an existing export untouched.
+    The target is checked by :func:`export_target` (inside the export dir, not an app output,
+    not an existing file unless ``overwrite``). The file appears whole or not at all: it is
+    written to a temporary file beside the target and then moved (``overwrite``) or linked
+    (otherwise) into place, so a failure leaves an existing export untouched.
     """
     wanted = list(dict.fromkeys(str(column) for column in columns))
     if not wanted:
         raise DataError("no columns selected: choose at least one column to export (or Select all)")
-    path = export_target(target, env)
-    frame = load_frame(frame_or_path) if isinstance(frame_or_path, (str, os.PathLike)) else frame_or_path
+    source = frame_or_path if isinstance(frame_or_path, (str, os.PathLike)) else None
+    path = export_target(target, env, overwrite=overwrite, source=source)
+    frame = load_frame(frame_or_path) if source is not None else frame_or_path
     available = [str(column) for column in frame.columns]
     unknown = [column for column in wanted if column not in available]
     if unknown:
         raise DataError(f"unknown column(s) {', '.join(map(repr, unknown))}; "
                         f"the data has: {', '.join(available)}")
     selected = frame.loc[:, wanted]
+    _write_csv(selected, path, overwrite)
+    return ExportResult(path=path, rows=len(selected), columns=wanted)
+
+
+def _write_csv(selected: pd.DataFrame, path: Path, overwrite: bool) -> None:
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -250,12 +317,29 @@ def export(frame_or_path: pd.DataFrame | Path | str, columns: list[str], target:
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
             selected.to_csv(stream, index=False)
         os.chmod(temporary, mode)
-        os.replace(temporary, path)
+        if overwrite:
+            os.replace(temporary, path)
+        else:
+            _place_new(Path(temporary), path)
     except OSError as error:
-        Path(temporary).unlink(missing_ok=True)
         raise DataError(f"export target {path} cannot be written ({error.strerror or error}); "
                         "an existing export there is unchanged") from None
-    except BaseException:
+    finally:
         Path(temporary).unlink(missing_ok=True)
-        raise
-    return ExportResult(path=path, rows=len(selected), columns=wanted)
+
+
+def _place_new(temporary: Path, path: Path) -> None:
+    """Give the finished file its name only if no file has that name: never replace one."""
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        raise DataError(f"export target {path} already exists (written meanwhile by someone else): "
+                        "tick \"overwrite\" (or pass overwrite=True) to replace it") from None
+    except OSError as error:
+        if error.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+            raise
+        logger.debug("%s: no hard links here, checking the name before the rename", path.parent, exc_info=True)
+        if path.exists():
+            raise DataError(f"export target {path} already exists: tick \"overwrite\" (or pass overwrite=True) "
+                            "to replace it") from None
+        os.replace(temporary, path)

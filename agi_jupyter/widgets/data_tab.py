@@ -4,11 +4,16 @@ The tab is a view over :mod:`agi_jupyter.core.data`: the same functions a cell w
 The preview survives re-running the cell that shows the Orchestrator: the tab remembers the
 file it last loaded for the app (per kernel), and a fresh tab previews it, or the newest
 output, at once without a click (a preview reads only the first rows).
+
+EXPORT writes only inside the app's export dir and never onto an app output; it replaces an
+existing export only when the "overwrite" box is ticked. Each refusal shows inline at once,
+before anything is read or written.
 """
 
 from __future__ import annotations
 
 import html
+import logging
 import threading
 from pathlib import Path
 
@@ -16,6 +21,8 @@ import ipywidgets as widgets
 
 from ..core.data import DataError, ExportResult, Preview, export, export_target, newest_output, preview
 from .common import Context, Message, error_text
+
+logger = logging.getLogger(__name__)
 
 PREVIEW_ROWS = 10
 
@@ -43,6 +50,8 @@ class DataTab(widgets.VBox):
         self.columns.observe(self._columns_changed, names="value")
         self.target = widgets.Text(value=str(context.env.export_path), description="export to",
                                    continuous_update=False, layout=widgets.Layout(width="100%"))
+        self.overwrite = widgets.Checkbox(value=False, description="overwrite an existing export", indent=False,
+                                          tooltip="replace the target file if it already exists")
         self.export = widgets.Button(description="EXPORT", icon="file-export",
                                      tooltip="write the selected columns to the target CSV file")
         self.export.on_click(lambda _: self.start_export())
@@ -53,7 +62,7 @@ class DataTab(widgets.VBox):
         super().__init__([
             widgets.HBox([self.load]), self.summary, self.dtypes, self.preview,
             widgets.HTML("<b>Prepare data for export</b>"), widgets.HBox([self.columns, self.select_all]),
-            self.target, widgets.HBox([self.export]), self.message])
+            self.target, widgets.HBox([self.export, self.overwrite]), self.message])
 
     # ----- loading ----------------------------------------------------------------------------
     def _restore(self) -> None:
@@ -66,6 +75,7 @@ class DataTab(widgets.VBox):
             if path is not None:
                 self._show(preview(path, self.rows))
         except Exception as error:  # noqa: BLE001 - a broken file must not break the widget
+            logger.debug("cannot restore the preview of %s", self._key(), exc_info=True)
             self.message.show(error_text(error), "warn")
 
     def _key(self) -> str:
@@ -129,20 +139,21 @@ class DataTab(widgets.VBox):
         """Check the selection and target at once (inline error, nothing written), then export."""
         env = self.context.env
         columns = list(self.columns.value)
+        overwrite = bool(self.overwrite.value)
         if self.current is None:
             self.message.show("nothing loaded: LOAD DATA first (RUN the app if it has no output yet)", "error")
             return False
         try:
             if not columns:
                 raise DataError("no columns selected: choose at least one column to export (or Select all)")
-            target = export_target(self.target.value, env)
+            target = export_target(self.target.value, env, overwrite=overwrite, source=self.current.path)
         except DataError as error:
             self.message.show(f"not exported: {error}", "error")
             return False
         source = self.current.path
         self.message.show(f"exporting {len(columns)} column(s) to {target}...")
         return self.context.actions.start(
-            "export-data", lambda: export(source, columns, target, env), on_done=self._exported,
+            "export-data", lambda: export(source, columns, target, env, overwrite=overwrite), on_done=self._exported,
             on_error=lambda error: self.message.show(f"not exported: {error_text(error)}", "error"),
             controls=[self.export])
 
