@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
 RUN_SCHEMA = "agi.run.v1"
+LOST_WORKER_CHECK = 1.0  # seconds between looks for a lost Dask worker while slots are pending
 
 
 @dataclass
@@ -258,10 +259,12 @@ def _run_dask(context: _Context, handle: Any, args: dict[str, Any]) -> tuple[lis
 
     from .cluster import slot_workers
     from .runner import dask_slot
+    from .service.serve import check_run_capacity
     from .shipping import ship_app
 
     client = handle.client
     addresses = slot_workers(client, context.workers)
+    check_run_capacity(client, addresses)  # service loops hold threads: refuse rather than wait forever
     if context.mode & Mode.RAPIDS:
         _require_cudf_on(client, sorted(set(addresses)))
     ship_app(client, context.env, context.sink)
@@ -293,33 +296,74 @@ def _run_dask(context: _Context, handle: Any, args: dict[str, Any]) -> tuple[lis
 
 def _collect(client: Any, futures: list[Any], parts: list[dict[str, Any]], addresses: list[str],
              context: _Context, stop_event: Any) -> list[dict[str, Any]]:
-    """Slot results as they finish; the first failure cancels the other slots and is raised."""
-    from distributed import as_completed
+    """Slot results as they finish; the first failure (or lost worker) cancels the other slots and is raised.
 
+    A slot is pinned to its Dask worker, so when that worker dies (killed, out of memory, host
+    gone) Dask cannot run the slot anywhere else and would wait forever: every
+    ``LOST_WORKER_CHECK`` seconds of waiting, the pending slots' workers are looked up on the
+    scheduler, and a missing one fails the run with its address.
+    """
     slot_of = {future.key: part["slot"] for future, part in zip(futures, parts)}
-    results = []
-    for future in as_completed(futures, loop=client.loop):
-        slot = slot_of[future.key]
+    results: list[dict[str, Any]] = []
+    pending = list(futures)
+    changed = threading.Event()
+    for future in futures:
+        future.add_done_callback(lambda _: changed.set())
+    while pending:
+        changed.wait(LOST_WORKER_CHECK)
+        changed.clear()  # set again by any slot finishing from here on
         if context.control.cancelled:
             raise RunError("run cancelled: its Dask tasks were cancelled")
-        if future.status == "error":
-            stop_event.set()  # the other slots stop between items (and DAG waits give up)
-            client.cancel([f for f in futures if f is not future], force=True)
-            raise RunError(f"worker {addresses[slot]} (slot {slot}) failed: {future.exception()}")
-        if future.status == "cancelled":
-            raise RunError(f"slot {slot} on {addresses[slot]} was cancelled")
-        results.append(future.result())
+        finished = [future for future in pending if future.done()]
+        pending = [future for future in pending if not future.done()]
+        for future in finished:
+            results.append(_slot_result(client, future, slot_of[future.key], futures, addresses, stop_event))
+        if pending and not finished:
+            _check_workers(client, [slot_of[future.key] for future in pending], futures, addresses, stop_event)
     return sorted(results, key=lambda result: result["slot"])
 
 
+def _slot_result(client: Any, future: Any, slot: int, futures: list[Any], addresses: list[str],
+                 stop_event: Any) -> dict[str, Any]:
+    """A finished slot's result, or the RunError that stops the run."""
+    if future.status == "error":
+        _stop_others(client, future, futures, stop_event)
+        raise RunError(f"worker {addresses[slot]} (slot {slot}) failed: {future.exception()}")
+    if future.status == "cancelled":
+        raise RunError(f"slot {slot} on {addresses[slot]} was cancelled")
+    return future.result()
+
+
+def _check_workers(client: Any, slots: list[int], futures: list[Any], addresses: list[str],
+                   stop_event: Any) -> None:
+    """Fail the run, naming the worker, when a pending slot's Dask worker has left the cluster."""
+    present = set(client.scheduler_info()["workers"])
+    lost = [slot for slot in slots if addresses[slot] not in present]
+    if lost:
+        _stop_others(client, None, futures, stop_event)
+        names = ", ".join(f"{addresses[slot]} (slot {slot})" for slot in lost)
+        raise RunError(f"Dask worker {names} was lost mid-run (its process died or left the cluster): "
+                       "the run stopped; outputs of its unfinished chunks were not written")
+
+
+def _stop_others(client: Any, failed: Any, futures: list[Any], stop_event: Any) -> None:
+    stop_event.set()  # the other slots stop between items (and DAG waits give up)
+    client.cancel([future for future in futures if future is not failed], force=True)
+
+
 def _cancel_dask(client: Any, futures: list[Any], stop_event: Any, addresses: list[str]) -> bool:
-    """Ask slots to stop between items, cancel their tasks, and check that nothing still executes."""
+    """Ask slots to stop between items, cancel their tasks, and check that nothing still executes.
+
+    Only workers still in the cluster are asked (a lost worker executes nothing, and asking it
+    would wait for a connection timeout).
+    """
     stop_event.set()
     client.cancel(futures, force=True)
     keys = {future.key for future in futures}
     deadline = time.monotonic() + 4.5
     while time.monotonic() < deadline:
-        running = client.run(_executing_keys, workers=sorted(set(addresses)))
+        present = sorted(set(addresses) & set(client.scheduler_info()["workers"]))
+        running = client.run(_executing_keys, workers=present) if present else {}
         if not keys & {key for found in running.values() for key in found}:
             return True
         time.sleep(0.1)
