@@ -223,7 +223,7 @@ def prometheus_text(app: str, payload: dict[str, Any], verdict: Any, snapshot_ti
     rows = payload.get("worker_health", [])
     metrics: list[tuple[str, str, list[tuple[dict[str, str], Any]]]] = [
         ("agi_service_up", "1 when the service is running or idle, else 0.",
-         [({"app": app}, status in ("running", "idle"))]),
+         [({"app": app}, status == "running")]),
         ("agi_service_status", "1 for the service's current status.",
          [({"app": app, "status": name}, name == status) for name in STATUSES]
          + ([] if status in STATUSES else [({"app": app, "status": str(status)}, 1)])),

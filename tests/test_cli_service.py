@@ -27,7 +27,7 @@ from agi_jupyter.cli import main
 from agi_jupyter.cli_service import format_snapshot
 from agi_jupyter.core import cluster
 from agi_jupyter.core.service.health import snapshot, worker_row, write_snapshot
-from agi_jupyter.core.service.heartbeat import heartbeat_name, read_heartbeats, write_heartbeat
+from agi_jupyter.core.service.heartbeat import heartbeat_path, read_heartbeats, write_heartbeat
 from agi_jupyter.core.service.queue import TaskQueue, write_json
 from agi_jupyter.core.settings import AppSettings
 
@@ -66,7 +66,7 @@ def beat(env: AgiEnv, worker: str, *, state: str = "running", age: float = 0.0, 
     folder = queue_of(env).folder("heartbeats")
     write_heartbeat(folder, worker, state, "0123456789", slot)
     if age:
-        path = folder / f"{heartbeat_name(worker)}.json"
+        path = heartbeat_path(folder, worker, "0123456789")
         data = json.loads(path.read_text())
         data["timestamp"] -= age
         write_json(path, data)
@@ -112,11 +112,11 @@ def parse_prometheus(text: str) -> list[tuple[str, dict[str, str], float]]:
 
 
 # ----- the gate's exit codes ----------------------------------------------------------------
-def test_no_snapshot_is_a_stopped_service_exit_4_unless_idle_is_allowed(
+def test_no_snapshot_is_an_idle_service_exit_4_unless_idle_is_allowed(
         env: AgiEnv, capsys: pytest.CaptureFixture[str]) -> None:
     status, payload, err = health(capsys, env)
-    assert status == 4 and payload["status"] == "stopped" and payload["workers_running_count"] == 0
-    assert payload["gate"] == {"code": 4, "passed": False, "reason": "service is stopped and allow_idle is false",
+    assert status == 4 and payload["status"] == "idle" and payload["workers_running_count"] == 0
+    assert payload["gate"] == {"code": 4, "passed": False, "reason": "service is idle and allow_idle is false",
                                "figures": payload["gate"]["figures"]}
     assert payload["path"] == str(env.service_dir / "health.json") and payload["snapshot_timestamp"] is None
     assert "health gate failed (exit 4)" in err
@@ -124,14 +124,23 @@ def test_no_snapshot_is_a_stopped_service_exit_4_unless_idle_is_allowed(
     assert status == 0 and payload["gate"]["passed"] and payload["gate"]["figures"]["allow_idle"] is True
 
 
-def test_healthy_idle_service_exits_4_or_0_with_allow_idle(env: AgiEnv, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_healthy_service_with_an_empty_queue_is_running_and_passes(
+        env: AgiEnv, capsys: pytest.CaptureFixture[str]) -> None:
     written = serving(env)
     status, payload, _ = health(capsys, env)
-    assert status == 4 and payload["status"] == "idle"
+    assert status == 0 and payload["status"] == "running" and payload["queue"]["pending"] == 0
     assert payload["workers_healthy"] == list(WORKERS) and payload["workers_unhealthy_count"] == 0
     assert payload["snapshot_timestamp"] == written["timestamp"]
     assert [row["heartbeat_state"] for row in payload["worker_health"]] == ["running", "running"]
     assert all(0 <= row["heartbeat_age_sec"] < 5 for row in payload["worker_health"])
+
+
+def test_a_stopped_service_exits_4_unless_idle_is_allowed(env: AgiEnv, capsys: pytest.CaptureFixture[str]) -> None:
+    written = serving(env)
+    write_json(env.service_dir / "health.json", {**written, "status": "stopped"})
+    status, payload, _ = health(capsys, env)
+    assert status == 4 and payload["status"] == "stopped"
+    assert payload["gate"]["reason"] == "service is stopped and allow_idle is false"
     assert health(capsys, env, "--allow-idle")[0] == 0
 
 
@@ -169,7 +178,7 @@ def test_a_stopped_heartbeat_is_a_finished_loop(env: AgiEnv, capsys: pytest.Capt
     assert status == 2
     assert row_of(payload, WORKERS[0]) | {"heartbeat_age_sec": 0} == {
         "worker": WORKERS[0], "healthy": False, "reason": "loop-finished", "future_state": "running",
-        "heartbeat_state": "stopped", "heartbeat_age_sec": 0}
+        "heartbeat_state": "stopped", "heartbeat_age_sec": 0, "task": None, "task_seconds": None}
 
 
 def test_restarts_over_the_rate_exit_5(env: AgiEnv, capsys: pytest.CaptureFixture[str]) -> None:
@@ -180,8 +189,7 @@ def test_restarts_over_the_rate_exit_5(env: AgiEnv, capsys: pytest.CaptureFixtur
     figures = payload["gate"]["figures"]
     assert figures["restart_rate"] == 0.5 and figures["max_restart_rate"] == 0.25
     assert payload["gate"]["reason"] == "restart rate 0.50 (1/2) > max_restart_rate 0.25"
-    assert health(capsys, env, "--max-restart-rate", "0.6")[0] == 4  # the rate passes; the service is idle
-    status, payload, _ = health(capsys, env, "--max-restart-rate", "0.6", "--allow-idle")
+    status, payload, _ = health(capsys, env, "--max-restart-rate", "0.6")
     assert status == 0 and payload["gate"]["figures"]["max_restart_rate"] == 0.6
 
 
@@ -200,7 +208,7 @@ def test_thresholds_come_from_the_settings_and_the_command_line_overrides_them(
     serving(env)
     status, payload, _ = health(capsys, env)
     assert status == 0 and payload["gate"]["figures"]["allow_idle"] is True
-    assert health(capsys, env, "--no-allow-idle")[0] == 4
+    assert health(capsys, env, "--no-allow-idle")[0] == 0  # a running service passes either way
     beat(env, WORKERS[0], age=60.0)
     assert health(capsys, env)[0] == 3  # 1 unhealthy is tolerated by the settings; degraded is not
     assert health(capsys, env, "--max-unhealthy", "0")[0] == 2
@@ -209,9 +217,9 @@ def test_thresholds_come_from_the_settings_and_the_command_line_overrides_them(
 def test_health_output_reads_a_snapshot_elsewhere(env: AgiEnv, capsys: pytest.CaptureFixture[str]) -> None:
     serving(env, path=env.data_path("monitor/flight-health.json"))
     status, payload, _ = health(capsys, env, "--health-output", "monitor/flight-health.json", "--allow-idle")
-    assert status == 0 and payload["status"] == "idle"
+    assert status == 0 and payload["status"] == "running"
     assert payload["path"] == str(env.data_path("monitor/flight-health.json"))
-    assert health(capsys, env, "--allow-idle")[1]["status"] == "stopped"  # nothing at the default place
+    assert health(capsys, env, "--allow-idle")[1]["status"] == "idle"  # nothing at the default place
 
 
 # ----- failures exit 1 ----------------------------------------------------------------------
@@ -338,7 +346,7 @@ def test_serve_start_then_health_reads_its_snapshot_then_stop(
     status, out, err = cli(capsys, "serve", "flight", "start", *where, "--heartbeat-timeout", "2", "--json")
     assert status == 0, err
     started = json.loads(out)
-    assert started["schema"] == "agi.service.health.v1" and started["status"] == "idle"
+    assert started["schema"] == "agi.service.health.v1" and started["status"] == "running"
     assert started["workers_healthy_count"] == 2 and started["heartbeat_timeout_sec"] == 2.0
     assert started["path"] == str(env.service_dir / "health.json")
     assert "using a local cluster" in err and "they end when it exits" in err
@@ -400,15 +408,15 @@ def test_serve_on_a_lasting_cluster_beats_passes_health_and_stops(
         if (status == 0 and beating) or time.monotonic() > deadline:
             break
         time.sleep(0.3)
-    assert status == 0 and beating and payload["status"] == "idle", payload
+    assert status == 0 and beating and payload["status"] == "running", payload
     assert sorted(payload["workers_healthy"]) == workers and all(
         row["heartbeat_age_sec"] <= 3 for row in payload["worker_health"])
-    assert health(capsys, env)[0] == 4  # idle, and the settings do not allow it
+    assert health(capsys, env)[0] == 0  # running with an empty queue passes the default gate
 
     status, out, err = cli(capsys, "serve", "flight", "status", *where, "--heartbeat-timeout", "3")
     assert status == 0, err
     lines = out.splitlines()
-    assert lines[0] == "flight_project: idle (workers: 2 healthy, 0 unhealthy, 0 restarted)"
+    assert lines[0] == "flight_project: running (workers: 2 healthy, 0 unhealthy, 0 restarted)"
     assert sorted(line.split()[0] for line in lines[3:5]) == workers
     assert all(line.split()[1:4] == ["yes", "-", "running"] for line in lines[3:5])
 
@@ -433,7 +441,7 @@ def test_serve_on_a_lasting_cluster_beats_passes_health_and_stops(
         if payload.get("workers_healthy_count") == 2 or time.monotonic() > deadline:
             break
         time.sleep(0.3)
-    assert status == 0 and payload["status"] == "idle" and sorted(payload["workers_healthy"]) == workers
+    assert status == 0 and payload["status"] == "running" and sorted(payload["workers_healthy"]) == workers
     assert "still beat" not in err
     status, out, err = cli(capsys, "serve", "flight", "stop", *where, "--json")
     assert status == 0 and sorted(json.loads(out)["stopped"]) == workers

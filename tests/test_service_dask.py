@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import os
 import re
@@ -63,6 +64,15 @@ def wait_for(env: AgiEnv, condition: Callable[[dict[str, Any]], bool], limit: fl
         time.sleep(0.2)
 
 
+def process_exists(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie counts as ended)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
+
+
 def restart_reasons(seen: list[dict[str, Any]]) -> list[str]:
     return [reason for payload in seen for reason in payload["restart_reasons"].values()]
 
@@ -85,10 +95,11 @@ def test_start_is_idempotent_and_writes_a_complete_snapshot(probe: AgiEnv) -> No
     for name in ("running", "pending", "restarted", "healthy", "unhealthy"):
         expected |= {f"workers_{name}", f"workers_{name}_count"}
     assert set(saved) == expected and saved["schema"] == "agi.service.health.v1"
-    assert saved["status"] == health["status"] == "idle" and saved["queue"] == {"pending": 0, "running": 0,
+    assert saved["status"] == health["status"] == "running" and saved["queue"] == {"pending": 0, "running": 0,
                                                                                    "done": 0, "failed": 0}
     row = saved["worker_health"][0]
-    assert set(row) == {"worker", "healthy", "reason", "future_state", "heartbeat_state", "heartbeat_age_sec"}
+    assert set(row) == {"worker", "healthy", "reason", "future_state", "heartbeat_state", "heartbeat_age_sec",
+                        "task", "task_seconds"}
     assert row["future_state"] == "running" and row["heartbeat_state"] == "running"
     custom = serve(probe, "health", health_output_path="service/custom_health.json")
     assert custom["path"] == str(probe.share_dir / "service" / "custom_health.json")
@@ -156,8 +167,10 @@ def test_loop_without_heartbeats_is_stale_then_restarted(probe: AgiEnv) -> None:
         wait_for(probe, lambda p: bool(p["restart_reasons"]), seen=seen)
         [reason] = restart_reasons(seen)
         assert re.fullmatch(r"stale-heartbeat\(\d+\.\ds\)", reason) and float(reason[16:-2]) > TIMEOUT
+        assert not process_exists(pid), "the stuck loop's worker process was not ended: it could resume its task"
     finally:
-        os.kill(pid, signal.SIGCONT)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
     wait_for(probe, lambda p: p["workers_healthy_count"] == 2 and not p["restart_reasons"])
     asyncio.run(AGI.submit(probe, items=["thawed"]))
     wait_for(probe, lambda p: p["queue"]["done"] >= 1)

@@ -113,9 +113,11 @@ def payload(status_rows: list[tuple[bool, str]], *, queue: dict | None = None, r
 
 @pytest.mark.parametrize("snap, limits, code, words", [
     (payload([(True, "running")] * 2, queue={"pending": 1}), {}, 0, "running"),
-    (payload([(True, "running")] * 2), {}, 4, "idle"),
-    (payload([(True, "running")] * 2), {"allow_idle": True}, 0, "idle"),
-    (payload([], started=False), {}, 4, "stopped"),
+    (payload([(True, "running")] * 2), {}, 0, "running"),  # a healthy service with an empty queue is running
+    (payload([], started=False), {}, 4, "idle"),
+    (payload([], started=False), {"allow_idle": True}, 0, "idle"),
+    ({**payload([], started=False), "status": "stopped"}, {}, 4, "stopped"),
+    ({**payload([], started=False, restarted={"w": "loop-error"}), "status": "stopped"}, {}, 4, "stopped"),
     (payload([(True, "running"), (False, "running")]), {}, 2, "1 unhealthy"),
     (payload([(True, "running"), (False, "running")]), {"max_unhealthy": 1}, 3, "degraded"),
     (payload([(False, "running")] * 2), {"max_unhealthy": 2}, 3, "error"),

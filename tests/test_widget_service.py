@@ -59,10 +59,10 @@ def poll_status(tab: ServiceTab, condition: Callable[[dict[str, Any]], bool], li
         time.sleep(0.2)
 
 
-def healthy_and_idle(payload: dict[str, Any]) -> bool:
+def all_loops_ready(payload: dict[str, Any]) -> bool:
     rows = payload["worker_health"]
     return (len(rows) == 2 and all(row["healthy"] and row["heartbeat_state"] == "running" for row in rows)
-            and payload["status"] == "idle")
+            and payload["status"] == "running")
 
 
 def test_start_shows_the_health_of_two_workers_and_runs_the_request_its_snippet_shows(tab: ServiceTab) -> None:
@@ -77,7 +77,7 @@ def test_start_shows_the_health_of_two_workers_and_runs_the_request_its_snippet_
     assert tab.last_request == ServeRequest(action="start", heartbeat_timeout=5.0, done_max_files=50)
     assert tab.snippet.snippet.code == make_snippet(env, "serve", tab.last_request).code
     assert "heartbeat_timeout=5.0" in tab.snippet.code.value
-    payload = poll_status(tab, healthy_and_idle)
+    payload = poll_status(tab, all_loops_ready)
     assert tab.started.count("start") == 1 and tab.last_request.action == "status"
     assert tab.snippet.snippet.code == make_snippet(env, "serve", tab.last_request).code
     assert payload["heartbeat_timeout_sec"] == 5.0
@@ -85,7 +85,7 @@ def test_start_shows_the_health_of_two_workers_and_runs_the_request_its_snippet_
     for column in ("worker", "healthy", "reason", "future_state", "heartbeat_state", "heartbeat_age_sec"):
         assert f"<th>{column}</th>" in tab.table.value
     assert all(row["worker"] in tab.table.value for row in payload["worker_health"])
-    assert str(env.service_dir / "health.json") in tab.summary.value and "status <b>idle</b>" in tab.summary.value
+    assert str(env.service_dir / "health.json") in tab.summary.value and "status <b>running</b>" in tab.summary.value
     again = ServiceTab(Context(env, cell_id=None))  # re-running the cell shows the last snapshot
     assert again.payload is None and again.table.value.count("<tr>") == 3
     stopped = click(tab, tab.stop)
@@ -95,7 +95,7 @@ def test_start_shows_the_health_of_two_workers_and_runs_the_request_its_snippet_
 
 def test_submit_queues_one_task_per_chunk_and_the_loops_do_them(tab: ServiceTab) -> None:
     click(tab, tab.start)
-    poll_status(tab, healthy_and_idle)
+    poll_status(tab, all_loops_ready)
     click(tab, tab.submit)
     assert len(tab.task_ids) == 4 and tab.message.text.startswith("queued 4 task(s)")
     assert "task_ids = await AGI.submit(env, request)" in tab.snippet.snippet.code
@@ -109,8 +109,12 @@ def test_submit_queues_one_task_per_chunk_and_the_loops_do_them(tab: ServiceTab)
 def test_health_gate_fails_an_idle_service_until_allow_idle_is_saved(tab: ServiceTab) -> None:
     env = tab.context.env
     click(tab, tab.start)
-    poll_status(tab, healthy_and_idle)
+    poll_status(tab, all_loops_ready)
     assert tab.allow_idle.value is False
+    click(tab, tab.health)
+    assert tab.verdict.passed and tab.verdict_view.text == "PASS: service is running"  # an empty queue is fine
+    click(tab, tab.stop)
+    assert tab.payload["status"] == "stopped"
     click(tab, tab.health)
     assert tab.payload["status"] == "idle" and tab.last_request.action == "health"
     assert tab.verdict.code == 4 and not tab.verdict.passed

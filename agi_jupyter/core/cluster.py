@@ -66,13 +66,15 @@ class ClusterHandle:
 
 def select_client(scheduler: str | None = None, *, required: bool = False,
                   workers: Mapping[str, int] | None = None, timeout: float = 10.0,
-                  on_line: LineCallback | None = None) -> ClusterHandle:
+                  on_line: LineCallback | None = None, start: bool = True) -> ClusterHandle | None:
     """The Dask client to run on, reusing whatever already exists.
 
     Order: the kernel's default client; the ``scheduler`` address (``required`` when the user
     gave it explicitly: an unreachable one is then an error, while a loopback address that
     only came from settings falls through); a cluster listed by dask-labextension; else our
     local cluster, sized to the loopback slots of ``workers``. ``on_line`` hears each decision.
+    With ``start=False`` (questions such as a service STATUS) no cluster is started just to
+    answer: the result is then ``None`` when nothing is running.
     """
     say = on_line or (lambda line: None)
     kernel = _kernel_client(say)
@@ -85,6 +87,8 @@ def select_client(scheduler: str | None = None, *, required: bool = False,
     client = _labextension_client(say)
     if client is not None:
         return _handle(client, "labextension")
+    if not start:
+        return running_local()
     return local_cluster(loopback_slots(workers or {}))
 
 

@@ -52,3 +52,8 @@ class InstallError(AgiError):
 
 class RunError(AgiError):
     """A run failed: the message names the worker, the item and carries the remote traceback."""
+
+
+class ServiceError(AgiError):
+    """A service action cannot be done here: the service runs where this process cannot reach, its
+    lock is held too long, or a run would wait behind its loops forever."""

@@ -17,6 +17,10 @@ from .queue import write_json
 
 HEALTH_SCHEMA = "agi.service.health.v1"
 STATUSES = ("running", "idle", "degraded", "error", "stopped")
+"""What monitors read: ``running`` a service is started and all its loops are alive (with or
+without work); ``degraded`` some loops unhealthy; ``error`` none healthy or the client gone;
+``idle`` no service is started; ``stopped`` the answer to STOP. A process that cannot see the
+service says ``unknown`` (not a status of the snapshot: it writes none)."""
 
 PASS, OTHER, UNHEALTHY, DEGRADED, IDLE, RESTARTS = 0, 1, 2, 3, 4, 5
 """Gate exit codes: pass; any other failure; unhealthy workers over the limit; error, degraded or
@@ -25,22 +29,23 @@ unknown status; idle (or stopped) while idle is not allowed; restart rate over t
 
 def worker_row(worker: str, healthy: bool, reason: str, future_state: str, heartbeat: dict[str, Any] | None,
                now: float) -> dict[str, Any]:
-    """One row of the health table."""
+    """One row of the health table; ``task``/``task_seconds`` say what the loop works on, and for how long."""
     age = None if heartbeat is None else round(max(0.0, now - float(heartbeat["timestamp"])), 1)
+    task = None if heartbeat is None else heartbeat.get("task")
+    started = None if heartbeat is None else heartbeat.get("task_started")
     return {"worker": worker, "healthy": healthy, "reason": reason, "future_state": future_state,
-            "heartbeat_state": None if heartbeat is None else heartbeat.get("state"), "heartbeat_age_sec": age}
+            "heartbeat_state": None if heartbeat is None else heartbeat.get("state"), "heartbeat_age_sec": age,
+            "task": task, "task_seconds": None if not task or started is None else round(now - float(started), 1)}
 
 
-def overall_status(rows: list[dict[str, Any]], queue: dict[str, int], started: bool) -> str:
-    """running / idle / degraded / error / stopped, from the worker rows and the queue."""
+def overall_status(rows: list[dict[str, Any]], started: bool) -> str:
+    """running / idle / degraded / error from the worker rows (``stopped`` is set by STOP itself)."""
     if not started or not rows:
-        return "stopped"
+        return "idle"
     healthy = sum(row["healthy"] for row in rows)
     if healthy == 0:
         return "error"
-    if healthy < len(rows):
-        return "degraded"
-    return "running" if queue.get("pending", 0) or queue.get("running", 0) else "idle"
+    return "degraded" if healthy < len(rows) else "running"
 
 
 def snapshot(*, app: str, target: str, rows: list[dict[str, Any]], queue: dict[str, int], started: bool,
@@ -52,7 +57,7 @@ def snapshot(*, app: str, target: str, rows: list[dict[str, Any]], queue: dict[s
     running = [row["worker"] for row in rows if row["future_state"] == "running"]
     payload: dict[str, Any] = {
         "schema": HEALTH_SCHEMA, "timestamp": time.time(), "app": app, "target": target,
-        "status": overall_status(rows, queue, started),
+        "status": overall_status(rows, started),
         "workers_running": running, "workers_pending": pending, "workers_restarted": sorted(restarted),
         "workers_healthy": healthy, "workers_unhealthy": unhealthy,
         "queue": {name: queue.get(name, 0) for name in ("pending", "running", "done", "failed")},
@@ -85,13 +90,16 @@ def refresh(payload: dict[str, Any], beats: dict[str, dict[str, Any]], queue: di
             healthy, reason = False, f"stale-heartbeat({now - float(beat['timestamp']):.1f}s)"
         rows.append(worker_row(row["worker"], healthy, reason, row["future_state"], beat, now))
     restarted = payload.get("restart_reasons", {})
+    recorded = payload.get("status")
     fresh = snapshot(app=payload.get("app", ""), target=payload.get("target", ""), rows=rows, queue=queue,
-                     started=payload.get("status") != "stopped", restarted=restarted, timeout=timeout,
+                     started=recorded not in ("idle", "stopped"), restarted=restarted, timeout=timeout,
                      queue_dir=Path(payload.get("queue_dir", "")), cleanup=payload.get("cleanup", {}),
                      client_status=payload.get("client_status"), pending=payload.get("workers_pending", []))
     fresh["workers_running"] = [row["worker"] for row in rows if row["healthy"]
                                 and row["worker"] in payload.get("workers_running", [])]
     fresh["workers_running_count"] = len(fresh["workers_running"])
+    if recorded == "stopped":
+        fresh["status"] = "stopped"
     return fresh
 
 
@@ -133,9 +141,9 @@ def gate(payload: dict[str, Any], thresholds: ServiceHealthSettings) -> GateResu
                           figures)
     if status in ("error", "degraded"):
         return GateResult(DEGRADED, f"service status is {status}", figures)
+    if status in ("idle", "stopped") and not thresholds.allow_idle:
+        return GateResult(IDLE, f"service is {status} and allow_idle is false", figures)
     if rate > thresholds.max_restart_rate:
         return GateResult(RESTARTS, f"restart rate {rate:.2f} ({restarted}/{running}) > max_restart_rate "
                           f"{thresholds.max_restart_rate}", figures)
-    if status in ("idle", "stopped") and not thresholds.allow_idle:
-        return GateResult(IDLE, f"service is {status} and allow_idle is false", figures)
     return GateResult(PASS, f"service is {status}", figures)

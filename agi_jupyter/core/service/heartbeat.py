@@ -1,23 +1,36 @@
 """Heartbeats: each service loop says it is alive, what it is doing, and which incarnation it is.
 
-A loop writes ``heartbeats/<worker>.json`` at least every third of the heartbeat timeout, from a
-background thread so that a long task does not look like a dead loop. Its state is
-``running`` (idle, waiting for work), ``processing`` (a task is in hand) or ``stopped``.
+A loop writes ``heartbeats/<worker>~<incarnation>.json`` (the file is named after the loop's
+*claimer* name, see :func:`claimer_name`) at least every third of the heartbeat timeout, from a
+background thread so that a long task does not look like a dead loop. Its state is ``running``
+(idle, waiting for work), ``processing`` (a task is in hand: ``task`` and ``task_started`` say
+which and since when), ``task-timeout`` (the task in hand ran past its time limit and was failed)
+or ``stopped``.
+
+One file per incarnation is what makes claims safe to recover: a claim in ``running/`` is held
+by the claimer its name carries, and that claimer is alive exactly while its own heartbeat file
+is fresh and not ``stopped`` (:func:`claimer_alive`). Another service on the same app, in
+another kernel, sees the same files and so never takes a task from a loop that still works on it.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import threading
 import time
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from .queue import write_json
 
+logger = logging.getLogger(__name__)
+
 HEARTBEAT_SCHEMA = "agi.service.heartbeat.v1"
+ALIVE_STATES = ("running", "processing")
 
 
 def heartbeat_name(worker: str) -> str:
@@ -25,31 +38,80 @@ def heartbeat_name(worker: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", worker.split("://", 1)[-1]).strip("_")
 
 
-def write_heartbeat(folder: Path, worker: str, state: str, incarnation: str, slot: int) -> None:
-    write_json(folder / f"{heartbeat_name(worker)}.json",
+def claimer_name(worker: str, incarnation: str) -> str:
+    """Who holds a claim: the loop's worker and incarnation (the part after ``~``)."""
+    return f"{heartbeat_name(worker)}~{incarnation}"
+
+
+def incarnation_of(claimer: str) -> str:
+    return claimer.rsplit("~", 1)[-1]
+
+
+def heartbeat_path(folder: Path, worker: str, incarnation: str) -> Path:
+    return folder / f"{claimer_name(worker, incarnation)}.json"
+
+
+def write_heartbeat(folder: Path, worker: str, state: str, incarnation: str, slot: int, *,
+                    timeout: float | None = None, task: str | None = None,
+                    task_started: float | None = None, time_limit: float | None = None) -> None:
+    write_json(heartbeat_path(folder, worker, incarnation),
                {"schema": HEARTBEAT_SCHEMA, "worker": worker, "state": state, "pid": os.getpid(),
-                "incarnation": incarnation, "slot": slot, "timestamp": time.time()})
+                "incarnation": incarnation, "slot": slot, "timestamp": time.time(), "timeout": timeout,
+                "task": task, "task_started": task_started, "time_limit": time_limit})
 
 
-def read_heartbeats(folder: Path) -> dict[str, dict[str, Any]]:
-    """Latest heartbeat per worker address (unreadable files are skipped)."""
+def read_beats(folder: Path) -> dict[str, dict[str, Any]]:
+    """Every heartbeat by claimer name (unreadable files are skipped)."""
     beats = {}
     for path in folder.glob("*.json"):
         try:
             beat = json.loads(path.read_text())
-            beats[beat["worker"]] = beat
+            float(beat["timestamp"]), beat["worker"]  # noqa: B018 - the fields every reader needs
         except (OSError, ValueError, KeyError, TypeError):
+            logger.debug("skipping unreadable heartbeat %s", path, exc_info=True)
             continue
+        beats[path.stem] = beat
     return beats
+
+
+def read_heartbeats(folder: Path) -> dict[str, dict[str, Any]]:
+    """Latest heartbeat per worker address (of all the incarnations that ran there)."""
+    latest: dict[str, dict[str, Any]] = {}
+    for beat in read_beats(folder).values():
+        known = latest.get(beat["worker"])
+        if known is None or float(beat["timestamp"]) > float(known["timestamp"]):
+            latest[beat["worker"]] = beat
+    return latest
+
+
+def claimer_alive(claimer: str, beats: dict[str, dict[str, Any]], timeout: float,
+                  now: float | None = None) -> bool:
+    """Whether the loop named ``claimer`` still beats: its file is fresh and not stopped.
+
+    A beat carries the timeout its own service judges it by; the longer of that and ``timeout``
+    wins, so a service with a short timeout never declares another service's loop dead early.
+    """
+    beat = beats.get(claimer)
+    if beat is None or beat.get("state") not in ALIVE_STATES:
+        return False
+    now = time.time() if now is None else now
+    limit = max(timeout, float(beat.get("timeout") or 0.0))
+    return now - float(beat["timestamp"]) <= limit
 
 
 class Heartbeat:
     """Background writer of one loop's heartbeat; ``state`` may change at any time."""
 
-    def __init__(self, folder: Path, worker: str, incarnation: str, slot: int, interval: float) -> None:
+    def __init__(self, folder: Path, worker: str, incarnation: str, slot: int, timeout: float,
+                 on_overdue: Callable[[str, float], None] | None = None) -> None:
         self.folder, self.worker, self.incarnation, self.slot = folder, worker, incarnation, slot
-        self.interval = interval
+        self.timeout = timeout
+        self.on_overdue = on_overdue  # called once, from the beat thread, with the task and its limit
+        self.interval = timeout / 3
         self.state = "running"
+        self.task: str | None = None
+        self.task_started: float | None = None
+        self.time_limit: float | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"agi-heartbeat-{slot}", daemon=True)
 
@@ -61,19 +123,46 @@ class Heartbeat:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(self.interval + 1)
-        self.state = "stopped"
+        self.state, self.task = "stopped", None
         self.write()
 
     def set(self, state: str) -> None:
         self.state = state
         self.write()
 
+    def working(self, task: str, time_limit: float | None) -> None:
+        """A task is in hand from now on, for at most ``time_limit`` seconds."""
+        self.task, self.task_started, self.time_limit = task, time.time(), time_limit
+        self.set("processing")
+
+    def idle(self) -> None:
+        self.task = self.task_started = self.time_limit = None
+        self.set("running")
+
+    def overdue(self) -> bool:
+        """The task in hand ran past its limit."""
+        return (self.task is not None and self.time_limit is not None and self.task_started is not None
+                and time.time() - self.task_started > self.time_limit)
+
     def write(self) -> None:
         try:
-            write_heartbeat(self.folder, self.worker, self.state, self.incarnation, self.slot)
-        except OSError:
-            pass  # a full disk must not kill the loop; the missing beat will show in STATUS
+            write_heartbeat(self.folder, self.worker, self.state, self.incarnation, self.slot, timeout=self.timeout,
+                            task=self.task, task_started=self.task_started, time_limit=self.time_limit)
+        except OSError:  # a full disk must not kill the loop; the missing beat will show in STATUS
+            logger.debug("heartbeat of %s not written", self.worker, exc_info=True)
 
     def _beat(self) -> None:
         while not self._stop.wait(self.interval):
+            if self.state == "processing" and self.overdue():
+                self._time_out()
             self.write()
+
+    def _time_out(self) -> None:
+        """Fail the overdue task (through ``on_overdue``) and say so: STATUS restarts this loop."""
+        task, limit = self.task, self.time_limit
+        self.state = "task-timeout"
+        if self.on_overdue is not None and task is not None and limit is not None:
+            try:
+                self.on_overdue(task, limit)
+            except Exception:  # noqa: BLE001 - the beat must go on; STATUS still sees task-timeout
+                logger.warning("could not fail overdue task %s", task, exc_info=True)

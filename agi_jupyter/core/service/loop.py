@@ -3,30 +3,35 @@
 It sets the app's worker up once (start, work_init, pool_init), then repeatedly claims a task,
 runs its items through ``process_chunk`` and publishes the result. Between tasks it waits on its
 own Dask event, which ``submit`` sets, so a new task starts at once; the wait times out every
-heartbeat interval as the polling fallback. It stops when its incarnation's Dask event is set.
+heartbeat interval as the polling fallback. It stops when its incarnation's Dask event is set,
+after the task in hand (STOP never abandons a task half done).
+
+Two rules keep results apart and honest:
+
+- a task's outputs are labelled ``<label>-<task id>``, so two tasks of the same chunk with
+  different params never write the same file;
+- a task has a time limit (its own ``time_limit`` or the service's ``task_timeout``). When it
+  runs past it, the heartbeat thread fails the task with a timeout reason and marks the loop
+  ``task-timeout``; the next STATUS restarts the loop (and its Dask worker, which ends the hung
+  code). Should the hung code finish after all, its publish finds the claim gone and is recorded
+  as a duplicate instead of replacing the timeout verdict.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 import traceback
 from pathlib import Path
 from typing import Any
 
 from ..runner import make_worker
-from .heartbeat import Heartbeat
+from .heartbeat import Heartbeat, claimer_name, incarnation_of
 from .queue import TaskQueue
 
+logger = logging.getLogger(__name__)
 
-def claimer_name(worker: str, incarnation: str) -> str:
-    """Who holds a claim: the loop's worker and incarnation (the part after ``~``)."""
-    from .heartbeat import heartbeat_name
-
-    return f"{heartbeat_name(worker)}~{incarnation}"
-
-
-def incarnation_of(claimer: str) -> str:
-    return claimer.rsplit("~", 1)[-1]
+__all__ = ["claimer_name", "incarnation_of", "service_loop"]
 
 
 def service_loop(spec: dict[str, Any], slot: int, slot_count: int, service: dict[str, Any]) -> dict[str, Any]:
@@ -39,21 +44,31 @@ def service_loop(spec: dict[str, Any], slot: int, slot_count: int, service: dict
     claimer = claimer_name(address, incarnation)
     stop = Event(service["stop_event"])
     wake = Event(service["wake_event"])
-    interval = service["heartbeat_timeout"] / 3
+    timeout = service["heartbeat_timeout"]
+    in_hand: dict[str, Any] = {}
     workers: dict[str, Any] = {}
     done = failed = 0
-    with Heartbeat(queue.folder("heartbeats"), address, incarnation, slot, interval) as beat:
+
+    def time_out(task_id: str, limit: float) -> None:
+        task = in_hand.get("task")
+        if task is not None and task["id"] == task_id:
+            queue.publish(task, {"worker": address, "claimer": claimer, "finished": time.time(),
+                                 "error": f"task-timeout: ran longer than its limit of {limit:g} s"}, failed=True)
+
+    with Heartbeat(queue.folder("heartbeats"), address, incarnation, slot, timeout, on_overdue=time_out) as beat:
         workers[""] = _ready_worker(spec, slot, slot_count, {})
         try:
             while not stop.is_set():
                 task = queue.claim(claimer)
                 if task is None:
-                    _idle(workers[""], wake, interval)
+                    _idle(workers[""], wake, timeout / 3)
                     continue
-                beat.set("processing")
+                in_hand["task"] = task
+                beat.working(task["id"], task.get("time_limit") or service.get("task_timeout"))
                 ok = _serve_one(queue, task, spec, slot, slot_count, workers, address, claimer)
+                in_hand.clear()
                 done, failed = done + ok, failed + (not ok)
-                beat.set("running")
+                beat.idle()
         finally:
             for worker in workers.values():
                 worker.stop()
@@ -80,25 +95,28 @@ def _idle(worker: Any, wake: Any, interval: float) -> None:
     try:
         if wake.wait(timeout=interval):
             wake.clear()
-    except Exception:  # a scheduler hiccup: poll the folder again
-        pass
+    except Exception:  # noqa: BLE001 - a scheduler hiccup: poll the folder again
+        logger.debug("wake event unavailable; polling the queue", exc_info=True)
 
 
 def _serve_one(queue: TaskQueue, task: dict[str, Any], spec: dict[str, Any], slot: int, slot_count: int,
                workers: dict[str, Any], address: str, claimer: str) -> bool:
+    """Run one task and publish its result; any error (bad params included) fails only this task."""
     started = time.time()
-    key = repr(sorted(task.get("params", {}).items()))
+    base = {"worker": address, "claimer": claimer, "started": started}
     try:
-        worker = workers.get(key) if task.get("params") else workers[""]
+        params = task.get("params") or {}
+        key = repr(sorted(params.items()))
+        worker = workers.get(key) if params else workers[""]
         if worker is None:
-            worker = workers[key] = _ready_worker(spec, slot, slot_count, task["params"])
+            worker = workers[key] = _ready_worker(spec, slot, slot_count, params)
         worker.outputs = []
-        frame = worker.process_chunk(task.get("items", []), task.get("label", task["id"]))
-        queue.publish(task, {"worker": address, "claimer": claimer, "started": started, "finished": time.time(),
-                             "seconds": round(time.time() - started, 6), "outputs": [str(p) for p in worker.outputs],
+        frame = worker.process_chunk(task.get("items", []), f"{task.get('label') or 'task'}-{task['id']}")
+        queue.publish(task, {**base, "finished": time.time(), "seconds": round(time.time() - started, 6),
+                             "outputs": [str(path) for path in worker.outputs],
                              "rows": 0 if frame is None else int(len(frame))})
         return True
-    except Exception as error:
-        queue.publish(task, {"worker": address, "claimer": claimer, "started": started, "finished": time.time(),
-                             "error": repr(error), "traceback": traceback.format_exc()}, failed=True)
+    except Exception as error:  # noqa: BLE001 - the task failed, the loop goes on
+        queue.publish(task, {**base, "finished": time.time(), "error": repr(error),
+                             "traceback": traceback.format_exc()}, failed=True)
         return False

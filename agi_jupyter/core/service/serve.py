@@ -4,28 +4,52 @@ The running service lives in this module (one per scheduler and app), so re-runn
 that shows the Orchestrator finds the same loops. Every action prunes old files, checks each
 loop (Dask future state + heartbeat), restarts unhealthy loops with the reason, recovers tasks
 claimed by loops that died, and writes the health snapshot.
+
+Exactly once, across processes:
+
+- START, STOP and every recovery of one app run under a cross-process file lock
+  (``service/<target>/.serve.lock``), so two kernels never recover the same claims at once;
+- a claim is recovered only when its claimer is dead: its incarnation is known dead (its Dask
+  future ended, or its worker was restarted) or its own heartbeat is older than the timeout.
+  A loop of another service, in another kernel, keeps its claims while it beats;
+- a loop stuck past the timeout (``stale-heartbeat``) or past its task's time limit
+  (``task-timeout``) is restarted together with its Dask worker process when the worker has a
+  nanny, so the stuck code cannot resume and finish the task a second time;
+- STOP lets the task in hand finish, waits up to ``stop_timeout``, and names the tasks still
+  executing after that: their claims stay, so no later START runs them again.
+
+A process that cannot see the service (a CLI without the notebook's client) neither starts a
+cluster to answer nor overwrites ``health.json``: it reports ``unknown`` with the recorded
+snapshot, re-judged by the heartbeats.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from ..env import AgiEnv
-from ..errors import AgiError
+from ..errors import AgiError, ServiceError
 from ..logs import LineCallback
 from ..requests import ServeRequest, SubmitRequest
 from .health import snapshot, worker_row, write_snapshot
-from .heartbeat import read_heartbeats
-from .loop import incarnation_of, service_loop
+from .heartbeat import claimer_alive, incarnation_of, read_beats, read_heartbeats
+from .loop import service_loop
 from .queue import TaskQueue
+
+logger = logging.getLogger(__name__)
 
 _lock = threading.RLock()
 _services: dict[tuple[str, str], Service] = {}
+LOCK_TIMEOUT = 120.0  # START ships code and launches loops: seconds on a busy machine
+DEAD_STATES = ("finished", "error", "lost")  # a loop future in one of these runs no code any more
+STUCK = ("stale-heartbeat", "task-timeout")  # reasons whose loop may still hold a thread: restart the worker
 
 
 @dataclass
@@ -49,7 +73,9 @@ class Service:
     spec: dict[str, Any]
     timeout: float
     slot_count: int = 1
+    task_timeout: float | None = None
     loops: dict[int, Loop] = field(default_factory=dict)
+    dead: set[str] = field(default_factory=set)  # incarnations known to run no code any more
 
     def wake_event(self, incarnation: str) -> str:
         return f"agi-service-{self.env.target}-wake-{incarnation}"
@@ -71,32 +97,90 @@ def health_path(env: AgiEnv, request: ServeRequest) -> Path:
 def serve(env: AgiEnv, request: ServeRequest, on_line: LineCallback | None = None) -> dict[str, Any]:
     """Run one service action and return the health snapshot it wrote (with ``path``)."""
     say = on_line or (lambda line: None)
-    with _lock:
+    with _lock, app_lock(env):
         handle = _client(env, request, say)
-        key = (handle.address, env.target)
-        service = _services.get(key) or _adopt(env, handle)
-        if service is not None:
-            _services[key] = service
+        service = _find(env, handle)
         queue = TaskQueue(queue_dir(env))
+        if service is None and request.action != "start" and _beating_elsewhere(env, queue, request):
+            return _unseen(env, request, say)
         if request.action == "start":
             if service and service.loops:
                 say(f"service of {env.app} already running on {len(service.loops)} loop(s)")
             else:
-                service = _services[key] = _start(env, request, handle, queue, say)
+                service = _services[(handle.address, env.target)] = _start(env, request, handle, queue, say)
         if request.action == "stop":
-            stopped = _stop(service, request, queue, say) if service else []
-            _services.pop(key, None)
-            _forget(env, handle)
-            payload = _payload(env, request, None, queue, {}, say)
-            payload["stopped"] = stopped
-            if request.close_cluster and handle.owned:
-                from ..cluster import close_local_cluster
-
-                close_local_cluster()
-                say("closed the local Dask cluster the engine had started")
-            return write_snapshot(payload, health_path(env, request))
+            return _stop_action(env, request, handle, service, queue, say)
         restarted = _restart_unhealthy(service, queue, request, say) if service else {}
+        if service is None:
+            _recover(queue, request, set(), say)
         return write_snapshot(_payload(env, request, service, queue, restarted, say), health_path(env, request))
+
+
+@contextmanager
+def app_lock(env: AgiEnv) -> Iterator[None]:
+    """Serialise service actions on one app across processes (kernels, CLIs)."""
+    from filelock import FileLock, Timeout
+
+    env.service_dir.mkdir(parents=True, exist_ok=True)
+    path = env.service_dir / ".serve.lock"
+    try:
+        with FileLock(str(path), timeout=LOCK_TIMEOUT):
+            yield
+    except Timeout:
+        raise ServiceError(f"another process has held the service lock of {env.app} for {LOCK_TIMEOUT:g} s "
+                           f"({path}); wait for its START/STOP to finish, or remove the file if no process "
+                           "is running one") from None
+
+
+def _find(env: AgiEnv, handle: Any) -> Service | None:
+    """This process's service for the app on ``handle``'s scheduler, or one recorded there."""
+    if handle is None:
+        return None
+    key = (handle.address, env.target)
+    service = _services.get(key) or _adopt(env, handle)
+    if service is not None:
+        _services[key] = service
+    return service
+
+
+def _stop_action(env: AgiEnv, request: ServeRequest, handle: Any, service: Service | None, queue: TaskQueue,
+                 say: LineCallback) -> dict[str, Any]:
+    stopped, executing = _stop(service, request, queue, say) if service else ([], [])
+    if handle is not None:
+        _services.pop((handle.address, env.target), None)
+        _forget(env, handle)
+    payload = _payload(env, request, None, queue, {}, say)
+    payload.update(status="stopped", stopped=stopped, still_running=executing)
+    if request.close_cluster and handle is not None and handle.owned:
+        from ..cluster import close_local_cluster
+
+        close_local_cluster()
+        say("closed the local Dask cluster the engine had started")
+    return write_snapshot(payload, health_path(env, request))
+
+
+def _beating_elsewhere(env: AgiEnv, queue: TaskQueue, request: ServeRequest) -> list[str]:
+    """Loops of this app that beat although no service here knows them (another process's)."""
+    ours = {loop.incarnation for service in _services.values() if service.env.target == env.target
+            for loop in service.loops.values()}
+    beats, now = read_beats(queue.folder("heartbeats")), time.time()
+    return sorted(name for name in beats if incarnation_of(name) not in ours
+                  and claimer_alive(name, beats, request.heartbeat_timeout, now))
+
+
+def _unseen(env: AgiEnv, request: ServeRequest, say: LineCallback) -> dict[str, Any]:
+    """What a process that cannot reach the running service can say: ``unknown``, and the record.
+
+    It writes nothing: the snapshot on disk belongs to the process that runs the service.
+    """
+    if request.action == "stop":
+        raise ServiceError(f"the service of {env.app} runs on a Dask cluster this process cannot reach: stop it "
+                           "from the process that started it, or pass the scheduler it runs on (--scheduler / "
+                           "scheduler=...)")
+    recorded = read_health(env, request.health_output_path)
+    say(f"the service of {env.app} was started by another process on a cluster this one cannot reach; "
+        f"showing its recorded snapshot ({recorded['status']}, re-judged by the heartbeats)")
+    return {**recorded, "status": "unknown", "recorded_status": recorded["status"]}
 
 
 def read_health(env: AgiEnv, health_output_path: str | None = None) -> dict[str, Any]:
@@ -122,9 +206,10 @@ def submit(env: AgiEnv, request: SubmitRequest, on_line: LineCallback | None = N
     """Queue tasks (durably, as files) and wake the loops; returns the task ids."""
     queue = TaskQueue(queue_dir(env))
     if request.items is not None:
-        ids = [queue.submit(request.items, request.params, request.label)]
+        ids = [queue.submit(request.items, request.params, request.label, time_limit=request.time_limit)]
     else:
-        ids = [queue.submit(chunk.items, request.params, chunk.label) for chunk in _plan_chunks(env, request)]
+        ids = [queue.submit(chunk.items, request.params, chunk.label, time_limit=request.time_limit)
+               for chunk in _plan_chunks(env, request)]
     with _lock:
         services = [s for (_, target), s in _services.items() if target == env.target]
     for service in services:
@@ -141,7 +226,8 @@ def _client(env: AgiEnv, request: ServeRequest, say: LineCallback) -> Any:
 
     settings = AppSettings.load(env.settings_path).cluster
     return select_client(request.scheduler or settings.scheduler, required=request.scheduler is not None,
-                         workers=request.workers or settings.workers, on_line=say)
+                         workers=request.workers or settings.workers, on_line=say,
+                         start=request.action == "start")
 
 
 def _start(env: AgiEnv, request: ServeRequest, handle: Any, queue: TaskQueue, say: LineCallback) -> Service:
@@ -159,7 +245,8 @@ def _start(env: AgiEnv, request: ServeRequest, handle: Any, queue: TaskQueue, sa
     args = load_args(env, request.params).model_dump(mode="json")
     cython = bool(settings.cython and record.compiled)
     service = Service(env, handle, dict(request.workers or settings.workers),
-                      worker_spec(env, args, cython=cython), request.heartbeat_timeout)
+                      worker_spec(env, args, cython=cython), request.heartbeat_timeout,
+                      task_timeout=request.task_timeout)
     addresses = loop_workers(handle.client, service.workers)
     if len(addresses) < len(slot_workers(handle.client, service.workers)):
         say(f"several slots share a Dask worker: one loop per Dask worker ({len(addresses)} loops); "
@@ -168,17 +255,29 @@ def _start(env: AgiEnv, request: ServeRequest, handle: Any, queue: TaskQueue, sa
     for slot, worker in enumerate(addresses):
         service.loops[slot] = _launch(service, slot, worker)
     _publish(service)
-    recovered = queue.recover(lambda claimer: False, request.max_attempts)  # no loop of ours held them
-    say(f"service of {env.app} started: {len(service.loops)} loop(s) on {handle.address}"
-        + (f"; {len(recovered)} orphaned task(s) back in pending/" if recovered else ""))
+    say(f"service of {env.app} started: {len(service.loops)} loop(s) on {handle.address}")
+    _recover(queue, request, set(), say)
     return service
+
+
+def _recover(queue: TaskQueue, request: ServeRequest, dead: set[str], say: LineCallback) -> list[str]:
+    """Put back the claims of dead claimers: known dead (``dead`` incarnations) or silent too long."""
+    beats, now = read_beats(queue.folder("heartbeats")), time.time()
+
+    def alive(claimer: str) -> bool:
+        return incarnation_of(claimer) not in dead and claimer_alive(claimer, beats, request.heartbeat_timeout, now)
+
+    recovered = queue.recover(alive, request.max_attempts)
+    if recovered:
+        say(f"recovered {len(recovered)} task(s) claimed by loops that died: {', '.join(recovered)}")
+    return recovered
 
 
 def _launch(service: Service, slot: int, worker: str) -> Loop:
     incarnation = uuid.uuid4().hex[:10]
     settings = {"queue_dir": str(queue_dir(service.env)), "incarnation": incarnation,
                 "stop_event": service.stop_event(incarnation), "wake_event": service.wake_event(incarnation),
-                "heartbeat_timeout": service.timeout}
+                "heartbeat_timeout": service.timeout, "task_timeout": service.task_timeout}
     future = service.handle.client.submit(
         service_loop, service.spec, slot, service.slot_count, settings, workers=[worker],
         allow_other_workers=False, pure=False, key=f"agi-service-{service.env.target}-{slot}-{incarnation}")
@@ -221,6 +320,8 @@ def _loop_health(service: Service, loop: Loop, beats: dict[str, dict[str, Any]],
     if beat is None:
         return (now - loop.started < service.timeout), ("" if now - loop.started < service.timeout
                                                        else "missing-heartbeat"), None
+    if beat.get("state") == "task-timeout":
+        return False, f"task-timeout({float(beat.get('time_limit') or 0):g}s)", beat
     age = now - float(beat["timestamp"])
     if age > service.timeout:
         return False, f"stale-heartbeat({age:.1f}s)", beat
@@ -229,27 +330,40 @@ def _loop_health(service: Service, loop: Loop, beats: dict[str, dict[str, Any]],
 
 def _restart_unhealthy(service: Service, queue: TaskQueue, request: ServeRequest, say: LineCallback
                        ) -> dict[str, str]:
-    beats = read_heartbeats(queue.folder("heartbeats"))
+    beats = _beats_by_worker(queue, service)
     now = time.time()
     states = future_states(service)
-    sick = {slot: reason for slot, loop in service.loops.items()
+    sick = {slot: (reason, states[loop.future.key]) for slot, loop in service.loops.items()
             for healthy, reason, _ in [_loop_health(service, loop, beats, now, states[loop.future.key])]
             if not healthy}
     restarted: dict[str, str] = {}
     if sick:
-        addresses = _current_slot_workers(service, loop_workers)
-        for slot, reason in sorted(sick.items()):
+        for slot, (reason, state) in sorted(sick.items()):
             old = service.loops[slot]
-            _retire(service, old)
+            _retire(service, old, reason, say)
+            if state in DEAD_STATES:
+                service.dead.add(old.incarnation)
+        addresses = _current_slot_workers(service, loop_workers)
+        for slot, (reason, _) in sorted(sick.items()):
+            old = service.loops[slot]
             service.loops[slot] = _launch(service, slot, addresses[slot])
             restarted[old.worker] = reason
             say(f"restarted the loop of slot {slot} on {addresses[slot]} ({reason})")
         _publish(service)
-    current = {loop.incarnation for loop in service.loops.values()}
-    recovered = queue.recover(lambda claimer: incarnation_of(claimer) in current, request.max_attempts)
-    if recovered:
-        say(f"recovered {len(recovered)} task(s) from loops that died")
+    _recover(queue, request, service.dead, say)
     return restarted
+
+
+def _beats_by_worker(queue: TaskQueue, service: Service | None) -> dict[str, dict[str, Any]]:
+    """Each loop's own heartbeat, by its worker address (the latest one for workers without a loop)."""
+    beats = read_heartbeats(queue.folder("heartbeats"))
+    if service is not None:
+        own = read_beats(queue.folder("heartbeats"))
+        for loop in service.loops.values():
+            for beat in own.values():
+                if beat.get("incarnation") == loop.incarnation:
+                    beats[loop.worker] = beat
+    return beats
 
 
 def loop_workers(client: Any, workers: dict[str, int]) -> list[str]:
@@ -314,11 +428,23 @@ def _forget(env: AgiEnv, handle: Any) -> None:
         pass
 
 
-def _retire(service: Service, loop: Loop) -> None:
+def _retire(service: Service, loop: Loop, reason: str, say: LineCallback) -> None:
+    """End a loop. A stuck one (``STUCK`` reasons) takes its Dask worker process with it, so the
+    code it is stuck in can never resume and finish its task a second time."""
     from distributed import Event
 
-    Event(service.stop_event(loop.incarnation), client=service.handle.client).set()
-    service.handle.client.cancel([loop.future], force=True)
+    client = service.handle.client
+    Event(service.stop_event(loop.incarnation), client=client).set()
+    client.cancel([loop.future], force=True)
+    if reason.startswith(STUCK):
+        try:
+            client.restart_workers([loop.worker], timeout=max(30.0, 3 * service.timeout), raise_for_error=True)
+            service.dead.add(loop.incarnation)
+            say(f"restarted the Dask worker {loop.worker}: its loop was stuck ({reason})")
+        except Exception as error:  # noqa: BLE001 - e.g. a worker without a nanny: the heartbeat decides
+            logger.info("could not restart the Dask worker %s: %s", loop.worker, error, exc_info=True)
+            say(f"could not restart the Dask worker {loop.worker} ({error}); its claims are recovered once "
+                "its heartbeat is older than the timeout")
 
 
 def _wake(service: Service) -> None:
@@ -329,7 +455,14 @@ def _wake(service: Service) -> None:
         Event(service.wake_event(loop.incarnation), client=service.handle.client).set()
 
 
-def _stop(service: Service, request: ServeRequest, queue: TaskQueue, say: LineCallback) -> list[str]:
+def _stop(service: Service, request: ServeRequest, queue: TaskQueue, say: LineCallback
+          ) -> tuple[list[str], list[str]]:
+    """Ask every loop to stop after its task in hand; wait up to ``stop_timeout``.
+
+    Returns the workers whose loops were stopped and the ids of the tasks still executing then.
+    Those tasks keep their claims (their loops still beat and stop right after them), so a later
+    START does not run them again.
+    """
     from distributed import Event, as_completed
 
     client = service.handle.client
@@ -337,19 +470,23 @@ def _stop(service: Service, request: ServeRequest, queue: TaskQueue, say: LineCa
     for loop in loops:
         Event(service.stop_event(loop.incarnation), client=client).set()
     _wake(service)
-    waiting = as_completed([loop.future for loop in loops], loop=client.loop, timeout=request.stop_timeout)
     try:
-        for _ in waiting:
+        for _ in as_completed([loop.future for loop in loops], loop=client.loop, timeout=request.stop_timeout):
             pass
-    except Exception:  # the timeout: what is still running gets cancelled below
-        pass
+    except TimeoutError:
+        logger.debug("loops of %s still running after %s s", service.env.app, request.stop_timeout)
     late = [loop for loop in loops if loop.future.status in ("pending", "running")]
+    claimers = {loop.incarnation for loop in late}
+    executing = sorted(path.name.split("@", 1)[0] for path, claimer in queue.claims()
+                       if incarnation_of(claimer) in claimers)
     if late:
         client.cancel([loop.future for loop in late], force=True)
-        say(f"{len(late)} loop(s) did not stop within {request.stop_timeout} s and were cancelled")
+    if executing:
+        say(f"{len(executing)} task(s) still executing after {request.stop_timeout:g} s: {', '.join(executing)}; "
+            "their loops stop right after them and keep their claims, so they run once")
     service.loops.clear()
     say(f"service of {service.env.app} stopped ({len(loops)} loop(s))")
-    return [loop.worker for loop in loops]
+    return [loop.worker for loop in loops], executing
 
 
 def _payload(env: AgiEnv, request: ServeRequest, service: Service | None, queue: TaskQueue,
@@ -358,7 +495,7 @@ def _payload(env: AgiEnv, request: ServeRequest, service: Service | None, queue:
                            "heartbeats": request.heartbeat_ttl_hours},
                           {"done": request.done_max_files, "failed": request.failed_max_files,
                            "heartbeats": request.heartbeat_max_files})
-    beats = read_heartbeats(queue.folder("heartbeats"))
+    beats = _beats_by_worker(queue, service)
     now = time.time()
     rows, pending = [], []
     states = future_states(service) if service else {}
@@ -388,3 +525,39 @@ def running_services() -> list[tuple[str, str]]:
     """(scheduler address, target) of every service this kernel runs."""
     with _lock:
         return [key for key, service in _services.items() if service.loops]
+
+
+def loops_by_worker(client: Any) -> dict[str, list[str]]:
+    """Dask worker address -> the apps whose service loops occupy a thread there (from the
+    scheduler's record, so services started by other processes count too)."""
+    try:
+        records = client.get_metadata(["agi-service"], default=None) or {}
+    except Exception:  # noqa: BLE001 - a scheduler that cannot answer records no service
+        logger.debug("no service record on the scheduler", exc_info=True)
+        return {}
+    occupied: dict[str, list[str]] = {}
+    for target, record in records.items():
+        for loop in (record or {}).get("loops", []):
+            occupied.setdefault(loop["worker"], []).append(target)
+    return occupied
+
+
+def check_run_capacity(client: Any, addresses: list[str]) -> None:
+    """Refuse, before anything is submitted, a run whose slots would wait behind service loops.
+
+    A service loop holds one worker thread for as long as the service runs; a slot sent to a
+    worker whose every thread holds a loop would wait forever without a word.
+    """
+    occupied = loops_by_worker(client)
+    if not occupied:
+        return
+    threads = client.nthreads()
+    for address in dict.fromkeys(addresses):
+        apps = occupied.get(address, [])
+        if apps and threads.get(address, 1) - len(apps) < 1:
+            names = ", ".join(sorted(set(apps)))
+            raise ServiceError(
+                f"the Dask worker {address} has no free thread: the service loops of {names} occupy it, so this "
+                f"run would wait forever. Stop the service first (Service tab STOP, `await AGI.serve(env, "
+                f"action='stop')` or `agi-jupyter serve {sorted(set(apps))[0]} stop`), or give the workers more "
+                "threads.")
