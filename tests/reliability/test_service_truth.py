@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -99,7 +100,8 @@ def test_a_second_service_never_reruns_a_task_the_first_one_still_runs(
     for _ in range(5):
         serve(probe, "status", **second)
         time.sleep(0.3)
-    wait_for(probe, lambda p: p["queue"]["done"] == 1, **first)
+    wait_for(probe, lambda p: p["queue"]["done"] == 1 and p["queue"]["running"] + p["queue"]["pending"] == 0,
+             **first)
     assert executions(probe)["slow"] == 1, "a task still executing was taken from its live claimer"
     assert list(results(probe, "done")) == [task]
     serve(probe, "stop", **second)
@@ -174,12 +176,21 @@ def test_run_refuses_workers_whose_threads_all_hold_service_loops(probe: AgiEnv)
     serve(probe, "start")
     wait_for(probe, lambda p: p["workers_healthy_count"] == 2)
 
-    async def run() -> Any:
-        return await asyncio.wait_for(AGI.run(probe, RunRequest(mode=Mode.DASK)), 60)
+    outcome: dict[str, Any] = {}
 
-    with pytest.raises(ServiceError) as refused:
-        asyncio.run(run())
-    assert "probe" in str(refused.value) and "stop" in str(refused.value).lower()
+    def run() -> None:
+        try:
+            outcome["result"] = asyncio.run(AGI.run(probe, RunRequest(mode=Mode.DASK)))
+        except Exception as error:  # noqa: BLE001 - the test reads it below
+            outcome["error"] = error
+
+    runner = threading.Thread(target=run, daemon=True)  # a RUN that waits forever must not hang the test
+    runner.start()
+    runner.join(60)
+    assert not runner.is_alive(), "RUN waits behind the service loops without a word"
+    refused = outcome.get("error")
+    assert isinstance(refused, ServiceError), outcome
+    assert "probe" in str(refused) and "stop" in str(refused).lower()
     assert executions(probe) == collections.Counter()  # nothing was submitted
     serve(probe, "stop")
     result = asyncio.run(AGI.run(probe, RunRequest(mode=Mode.DASK)))
