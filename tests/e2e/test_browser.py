@@ -61,6 +61,8 @@ def run_cell(page, notebook, index: int, attempts: int = 3) -> None:  # noqa: AN
             break
         except Exception:  # noqa: BLE001 - retried, then the last wait below fails loudly
             continue
+    # done when the prompt shows a count: the kernel indicator can say idle before the cell starts
+    page.wait_for_function("el => /\\[\\d+\\]/.test(el.innerText)", arg=prompt.element_handle(), timeout=120_000)
     wait_idle(page)
     assert re.search(r"\[\d+\]", prompt.inner_text()), f"cell {index} did not run: {prompt.inner_text()!r}"
 
