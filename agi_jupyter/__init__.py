@@ -9,8 +9,6 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
-
 _PUBLIC = {
     "AGI": "agi_jupyter.core.engine",
     "AgiEnv": "agi_jupyter.core.env",
@@ -27,6 +25,7 @@ _PUBLIC = {
 __all__ = sorted(_PUBLIC)
 
 if TYPE_CHECKING:
+    from ._version import __version__
     from .core.engine import AGI
     from .core.env import AgiEnv
     from .core.errors import AgiError
@@ -36,6 +35,11 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":  # read from the installed metadata on first use (agi_jupyter/_version.py)
+        from ._version import __version__
+
+        globals()[name] = __version__
+        return __version__
     module = _PUBLIC.get(name)
     if module is None:
         raise AttributeError(f"module 'agi_jupyter' has no attribute {name!r}")
@@ -45,4 +49,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_PUBLIC))
+    return sorted(set(globals()) | set(_PUBLIC) | {"__version__"})

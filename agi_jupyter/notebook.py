@@ -29,13 +29,16 @@ from typing import Any
 
 import comm
 
+from ._version import __version__
+
 __all__ = ["CELL_TARGET", "PROTOCOL_VERSION", "CellInserter", "Request", "current_cell_id"]
 
 CELL_TARGET = "agi_jupyter.cells"
 """The comm target the JupyterLab extension registers on every notebook's kernel."""
 
-PROTOCOL_VERSION = "0.1.0"
-"""The version a current extension reports in its ``pong``."""
+PROTOCOL_VERSION = __version__
+"""The version a current extension reports in its ``pong``: the package's own version (one source,
+``labextension/package.json``; see agi_jupyter/_version.py)."""
 
 DEFAULT_TIMEOUT = 3.0
 """Seconds to wait for the extension before telling the caller nobody answered."""
