@@ -6,6 +6,10 @@ and a notebook cannot disagree (``serve`` and ``health`` live in :mod:`agi_jupyt
 Engine log lines stream to stderr as they come; stdout carries only the answer (a short human
 summary, or exactly one JSON document with ``--json``), so ``agi-jupyter run APP --json | jq`` works.
 
+``--verbose`` (INFO) and ``--debug`` (DEBUG, with tracebacks of product errors) make the
+``agi_jupyter`` loggers speak on stderr, given before or after the subcommand; by default only
+warnings do. They never change stdout.
+
 Exit codes: 0 success; 1 a product error (``error: <message>`` on stderr, no traceback) or an
 unexpected failure (with its traceback); 2 a usage error (argparse's own); 130 interrupted
 (Ctrl-C cancels a run's worker processes first). ``health`` exits with its gate code instead
@@ -17,18 +21,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import logging
 import sys
 import traceback
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
+from .cli_table import format_columns
 from .core.errors import AgiError
 
 if TYPE_CHECKING:
     from .core.modes import Mode
     from .core.run import RunResult
+
+logger = logging.getLogger(__name__)
+PACKAGE_LOGGER = "agi_jupyter"
+LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,12 +51,21 @@ def main(argv: list[str] | None = None) -> int:
         code = int(stop.code or 0)
         given = sys.argv[1:] if argv is None else argv
         return 1 if code == 2 and given[:1] == ["health"] else code  # health's 2 means "unhealthy"
+    with logging_to_stderr(options.log_level):
+        return _execute(options)
+
+
+def _execute(options: argparse.Namespace) -> int:
+    """Run the parsed subcommand, turning failures into exit codes; always close the engine."""
+    logger.debug("agi-jupyter %s with %s", options.name, _given(options))
     try:
         return options.command(options)
     except AgiError as error:
+        logger.debug("%s failed", options.name, exc_info=True)  # where a product error came from, with --debug
         print(f"error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
+        logger.debug("%s interrupted", options.name, exc_info=True)
         print("error: interrupted", file=sys.stderr)
         return 130
     except Exception:  # noqa: BLE001 - a bug: show where, and still close the cluster
@@ -55,12 +75,39 @@ def main(argv: list[str] | None = None) -> int:
         _close_engine()
 
 
+@contextlib.contextmanager
+def logging_to_stderr(level: int) -> Iterator[None]:
+    """The ``agi_jupyter`` loggers at ``level`` on stderr for one command, then as they were.
+
+    Restoring matters because ``main`` also runs inside other processes (tests, a notebook):
+    a second call must not add a second handler, and the host's logging must be left alone.
+    The handler writes to the ``sys.stderr`` of this call (a caller's capture included).
+    """
+    package = logging.getLogger(PACKAGE_LOGGER)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    previous = package.level
+    package.setLevel(level)
+    package.addHandler(handler)
+    try:
+        yield
+    finally:
+        package.removeHandler(handler)
+        package.setLevel(previous)
+
+
+def _given(options: argparse.Namespace) -> dict[str, Any]:
+    """The options as given, for a debug line (the handler function is not an option)."""
+    return {name: value for name, value in vars(options).items() if name != "command"}
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``agi-jupyter`` parser: install, distrib, run, doctor, serve, health."""
     from .cli_service import add_commands
 
     parser = argparse.ArgumentParser(prog="agi-jupyter", description="Install, distribute, run and serve "
                                      "agi-jupyter apps; check a service's health.")
+    _verbosity_options(parser, default=logging.WARNING)
     commands = parser.add_subparsers(dest="name", required=True, metavar="COMMAND")
     install = _command(commands, "install", _install, "provision the app's worker environment")
     install.add_argument("--modes", metavar="MODE", help="modes to prepare for: 0-15, a token like _d_p, "
@@ -83,10 +130,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _verbosity_options(parser: argparse.ArgumentParser, *, default: Any) -> None:
+    """``-v/--verbose`` and ``--debug``: the level of the ``agi_jupyter`` loggers on stderr.
+
+    Every subcommand accepts them too, with ``default=SUPPRESS`` there so that a subcommand which
+    was not given one keeps the level set before it (``agi-jupyter --debug run ...``).
+    """
+    levels = parser.add_mutually_exclusive_group()
+    levels.add_argument("-v", "--verbose", dest="log_level", action="store_const", const=logging.INFO,
+                        default=default, help="log what the engine does (INFO) on stderr")
+    levels.add_argument("--debug", dest="log_level", action="store_const", const=logging.DEBUG,
+                        default=default, help="log everything (DEBUG) on stderr, tracebacks of errors included")
+
+
 def _command(commands: Any, name: str, handler: Callable[[argparse.Namespace], int], text: str, *,
              where: bool = True, json_output: bool = True) -> argparse.ArgumentParser:
     parser = commands.add_parser(name, help=text, description=text)
     parser.set_defaults(command=handler)
+    _verbosity_options(parser, default=argparse.SUPPRESS)
     parser.add_argument("app", metavar="APP", help="app name (flight or flight_project) or its folder")
     parser.add_argument("--apps-path", metavar="DIR", help="folder of *_project apps (default: AGI_APPS_PATH, "
                         "else the bundled examples)")
@@ -233,8 +294,7 @@ def format_table(table: dict[str, Any]) -> str:
             continue
         rows.append((row["token"], row["label"], f"{row['seconds']:.3f}", row["timing"], str(row["order"]),
                      f"{row['delta']:.3f}", f"{row['delta_percent']:.1f}"))
-    widths = [max(len(str(row[column])) for row in rows) for column in range(len(header))]
-    return "\n".join("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows)
+    return format_columns(rows)
 
 
 def _print_json(data: Any) -> int:
@@ -302,4 +362,9 @@ def _close_engine() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # ``python -m agi_jupyter.cli`` runs this file as __main__; run the package's own module instead,
+    # the one cli_service imports, so that there is one set of globals and the loggers are named
+    # agi_jupyter.cli (a "__main__" logger would escape --verbose and --debug).
+    from agi_jupyter.cli import main as package_main
+
+    sys.exit(package_main())

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
+import logging
 import sys
 import time
 from typing import Any
 
 from .cli import _arg_option, _await, _command, _env, _log, _print_json, _where, parse_assignments
+from .cli_table import format_columns
 from .core.errors import AgiError
+
+logger = logging.getLogger(__name__)
 
 SERVE_TEXT = "start, check or stop the service's persistent worker loops (service mode)"
 SERVE_EPILOG = (
@@ -30,11 +33,9 @@ SERVE_EPILOG = (
 HEALTH_TEXT = "check the service health snapshot against [cluster.service_health]; exit with the gate code"
 HEALTH_EPILOG = (
     "Needs no Dask: the last snapshot is re-judged by the heartbeats on disk. Exit codes: 0 pass; "
-    "1 any other failure (unknown app, unreadable snapshot, invalid override, usage error); "
-    "2 unhealthy workers over --max-unhealthy; 3 status error, degraded or unknown; "
+    "1 any other failure (unknown app, unreadable snapshot, invalid override, unwritable --textfile, "
+    "usage error); 2 unhealthy workers over --max-unhealthy; 3 status error, degraded or unknown; "
     "4 idle or stopped while idle is not allowed; 5 restart rate over --max-restart-rate.")
-QUEUES = ("pending", "running", "done", "failed")
-WORKER_STATES = ("healthy", "unhealthy", "running", "pending", "restarted")
 OPTIONS = {"allow_idle": "--allow-idle", "max_unhealthy": "--max-unhealthy", "max_restart_rate": "--max-restart-rate"}
 
 
@@ -55,6 +56,8 @@ def add_commands(commands: Any) -> None:
     health.add_argument("--health-output", metavar="PATH", help="the snapshot to check (as for serve)")
     health.add_argument("--format", choices=("json", "prometheus"), default="json",
                         help="stdout: the snapshot and verdict as JSON, or Prometheus text exposition")
+    health.add_argument("--textfile", metavar="PATH", help="also write the Prometheus text there, atomically "
+                        "(for node_exporter's textfile collector: a *.prom file in its directory)")
     health.add_argument("--allow-idle", action=argparse.BooleanOptionalAction, default=None,
                         help="whether an idle or stopped service passes (default: the settings)")
     health.add_argument("--max-unhealthy", metavar="N", help="unhealthy workers tolerated (default: the settings)")
@@ -96,6 +99,7 @@ def _lifetime_note(payload: dict[str, Any]) -> str:
         local = owned is not None and bool(set(owned.nthreads()) & set(payload.get("workers_healthy", [])
                                                                         + payload.get("workers_unhealthy", [])))
     except Exception:  # noqa: BLE001 - a note must not fail the command
+        logger.debug("cannot tell whether the loops run on this command's cluster", exc_info=True)
         local = False
     if local:
         return ("note: the loops run on a local Dask cluster this command started; they end when it exits "
@@ -118,6 +122,8 @@ def loops_elsewhere(env: Any, payload: dict[str, Any]) -> list[str]:
 
 def format_snapshot(payload: dict[str, Any]) -> str:
     """A health snapshot for humans: status, queue, one line per worker, restarts."""
+    from .core.service.metrics import QUEUES
+
     queue = payload.get("queue", {})
     counts = ", ".join(f"{payload.get(f'workers_{name}_count', 0)} {name}"
                        for name in ("healthy", "unhealthy", "restarted"))
@@ -126,8 +132,7 @@ def format_snapshot(payload: dict[str, Any]) -> str:
     header = ("worker", "healthy", "reason", "future_state", "heartbeat_state", "heartbeat_age_sec")
     rows = [header] + [tuple(_cell(row.get(column)) for column in header) for row in payload.get("worker_health", [])]
     if len(rows) > 1:
-        widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
-        lines += ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+        lines.append(format_columns(rows))
     lines += [f"restarted {worker}: {reason}" for worker, reason in (payload.get("restart_reasons") or {}).items()]
     if payload.get("stopped"):
         lines.append("stopped loops on: " + ", ".join(payload["stopped"]))
@@ -145,13 +150,14 @@ def _cell(value: Any) -> str:
 # ----- health -------------------------------------------------------------------------------
 def _health(options: argparse.Namespace) -> int:
     from .core.requests import ServeRequest
-    from .core.service import gate, read_health
+    from .core.service import ServiceHealthCollector, gate, read_health
     from .core.service.health import STATUSES
     from .core.service.serve import health_path
 
     env = _env(options)
     thresholds = health_thresholds(env, options)
     path = health_path(env, ServeRequest(health_output_path=options.health_output))
+    logger.info("checking %s against %s", path, thresholds.model_dump())
     saved = _read_saved(path)
     try:
         payload = read_health(env, options.health_output)
@@ -162,9 +168,8 @@ def _health(options: argparse.Namespace) -> int:
     verdict = gate(payload, thresholds)
     _log(f"health gate {'passed' if verdict.passed else 'failed'} (exit {verdict.code}): {verdict.reason}")
     snapshot_time = saved.get("timestamp") if saved is not None else None
-    if options.format == "prometheus":
-        sys.stdout.write(prometheus_text(env.app, payload, verdict, snapshot_time))
-    else:
+    _prometheus(options, ServiceHealthCollector(env.app, payload, verdict, snapshot_time))
+    if options.format == "json":
         _print_json({**payload, "snapshot_timestamp": snapshot_time,
                      "gate": {"code": verdict.code, "passed": verdict.passed, "reason": verdict.reason,
                               "figures": verdict.figures}})
@@ -205,6 +210,7 @@ def _read_saved(path: Any) -> dict[str, Any] | None:
     try:
         saved = json.loads(path.read_text())
     except FileNotFoundError:
+        logger.info("no snapshot at %s: the service counts as idle", path)
         return None
     except (OSError, ValueError) as error:
         raise AgiError(f"{path}: not a readable health snapshot ({error})") from None
@@ -213,66 +219,16 @@ def _read_saved(path: Any) -> dict[str, Any] | None:
     return saved
 
 
-# ----- Prometheus text exposition -----------------------------------------------------------
-def prometheus_text(app: str, payload: dict[str, Any], verdict: Any, snapshot_time: float | None) -> str:
-    """The snapshot and verdict as Prometheus gauges (text exposition format 0.0.4)."""
-    from .core.service.health import STATUSES
+# ----- Prometheus ---------------------------------------------------------------------------
+def _prometheus(options: argparse.Namespace, collector: Any) -> None:
+    """The gauges on stdout (``--format prometheus``) and/or atomically in ``--textfile``."""
+    from .core.service.metrics import exposition, write_textfile
 
-    status = payload.get("status")
-    queue = payload.get("queue", {})
-    rows = payload.get("worker_health", [])
-    metrics: list[tuple[str, str, list[tuple[dict[str, str], Any]]]] = [
-        ("agi_service_up", "1 when the service is running or idle, else 0.",
-         [({"app": app}, status == "running")]),
-        ("agi_service_status", "1 for the service's current status.",
-         [({"app": app, "status": name}, name == status) for name in STATUSES]
-         + ([] if status in STATUSES else [({"app": app, "status": str(status)}, 1)])),
-        ("agi_service_workers", "Service loops by state.",
-         [({"app": app, "state": name}, payload.get(f"workers_{name}_count", 0)) for name in WORKER_STATES]),
-        ("agi_service_queue_tasks", "Task files in each queue folder.",
-         [({"app": app, "queue": name}, queue.get(name, 0)) for name in QUEUES]),
-        ("agi_service_worker_healthy", "1 when the worker's loop is healthy.",
-         [({"app": app, "worker": str(row.get("worker"))}, bool(row.get("healthy"))) for row in rows]),
-        ("agi_service_worker_heartbeat_age_seconds", "Age of the worker loop's last heartbeat.",
-         [({"app": app, "worker": str(row.get("worker"))}, row["heartbeat_age_sec"]) for row in rows
-          if row.get("heartbeat_age_sec") is not None]),
-        ("agi_service_restart_rate", "Restarted loops per running loop.",
-         [({"app": app}, verdict.figures.get("restart_rate", 0.0))]),
-        ("agi_service_gate_code", "HEALTH gate exit code: 0 pass, 2 unhealthy, 3 degraded/error/unknown, "
-         "4 idle not allowed, 5 restart rate.", [({"app": app}, verdict.code)]),
-        ("agi_service_gate_passed", "1 when the HEALTH gate passes.", [({"app": app}, verdict.passed)]),
-        ("agi_service_snapshot_timestamp_seconds", "Unix time the health snapshot was written.",
-         [({"app": app}, snapshot_time)] if isinstance(snapshot_time, (int, float)) else []),
-    ]
-    lines = []
-    for name, text, samples in metrics:
-        if not samples:
-            continue
-        lines += [f"# HELP {name} {_escape_help(text)}", f"# TYPE {name} gauge"]
-        lines += [f"{name}{_labels(labels)} {_sample_value(value)}" for labels, value in samples]
-    return "\n".join(lines) + "\n"
-
-
-def _labels(labels: dict[str, str]) -> str:
-    return "{" + ",".join(f'{key}="{_escape_label(value)}"' for key, value in labels.items()) + "}"
-
-
-def _escape_label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _escape_help(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\n", "\\n")
-
-
-def _sample_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, int):
-        return str(value)
-    number = float(value)
-    if math.isnan(number):
-        return "NaN"
-    if math.isinf(number):
-        return "+Inf" if number > 0 else "-Inf"
-    return repr(number)
+    if options.textfile:  # first: a file that cannot be written fails the command before stdout says anything
+        try:
+            write_textfile(options.textfile, collector)
+        except OSError as error:
+            raise AgiError(f"--textfile {options.textfile}: cannot write the metrics ({error})") from None
+        logger.info("wrote the service gauges to %s", options.textfile)
+    if options.format == "prometheus":
+        sys.stdout.write(exposition(collector))

@@ -14,6 +14,7 @@ from engine_helpers import SMALL
 
 from agi_jupyter import AgiEnv
 from agi_jupyter.cli import format_table, main, parse_assignments, parse_workers
+from agi_jupyter.cli_table import format_columns
 from agi_jupyter.core import local
 from agi_jupyter.core.errors import AgiError
 
@@ -94,6 +95,13 @@ def test_benchmark_table_ranks_rows_and_shows_failures_with_their_error() -> Non
     assert lines[1].split() == ["__c_", "2:", "cython", "0.500", "500", "ms", "1", "0.000", "0.0"]
     assert lines[2].split()[-3:] == ["2", "1.500", "300.0"]
     assert "failed" in lines[3] and lines[3].endswith("no cudf here")
+
+
+def test_one_table_layout_for_every_cli_table() -> None:
+    """Columns as wide as their widest cell, two spaces apart, no trailing blanks; cells via str."""
+    text = format_columns([("name", "n", "note"), ("a", 12, ""), ("longer", None, "x")])
+    assert text.splitlines() == ["name    n     note", "a       12", "longer  None  x"]
+    assert format_columns([]) == ""
 
 
 def test_values_are_json_when_they_parse_else_strings() -> None:

@@ -302,6 +302,34 @@ def test_prometheus_for_a_stopped_service_skips_unknown_ages(env: AgiEnv, capsys
                         "agi_service_worker_healthy"}
 
 
+def test_textfile_holds_what_stdout_shows_replacing_the_last_one_atomically(
+        env: AgiEnv, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """node_exporter's textfile collector reads the file at any moment: it is replaced whole."""
+    collector_dir = tmp_path / "textfile_collector"
+    collector_dir.mkdir()
+    path = collector_dir / "agi_flight.prom"
+    path.write_text("# the previous check\n")
+    serving(env)
+    where = ["health", "flight", "--apps-path", str(env.apps_path), "--textfile", str(path)]
+    status, out, _ = cli(capsys, *where, "--format", "prometheus")
+    assert status == 0 and path.read_text() == out
+    assert [entry.name for entry in collector_dir.iterdir()] == ["agi_flight.prom"]  # no temporary left
+    beat(env, WORKERS[1], age=30.0, slot=1)
+    status, out, _ = cli(capsys, *where)  # JSON on stdout; the metrics still go to the file
+    assert status == 2 and json.loads(out)["gate"]["code"] == 2
+    value = {(name, labels.get("worker")): number for name, labels, number in parse_prometheus(path.read_text())}
+    assert value[("agi_service_gate_code", None)] == 2 and value[("agi_service_worker_healthy", WORKERS[1])] == 0
+
+
+def test_an_unwritable_textfile_exits_1_before_stdout_says_anything(
+        env: AgiEnv, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-dir" / "agi.prom"
+    status, out, err = cli(capsys, "health", "flight", "--apps-path", str(env.apps_path), "--allow-idle",
+                           "--format", "prometheus", "--textfile", str(missing))
+    assert status == 1 and out == "" and "Traceback" not in err
+    assert err.splitlines()[-1].startswith(f"error: --textfile {missing}: cannot write the metrics (")
+
+
 # ----- serve --------------------------------------------------------------------------------
 def test_the_serve_summary_shows_status_queue_workers_and_restarts(env: AgiEnv) -> None:
     serving(env, restarted={WORKERS[1]: "loop-error"})
