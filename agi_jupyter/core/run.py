@@ -240,9 +240,13 @@ def _run_local(context: _Context, args: dict[str, Any]) -> list[dict[str, Any]]:
         elif kind == "error":
             errors.append(event["message"])
 
+    finished = False
     try:
         status = worker.run(job, on_event, context.sink)
-    finally:
+        finished = True
+    finally:  # a job left mid-stream (an error here) leaves its events behind: never reuse that process
+        if not finished and worker.alive:
+            worker.kill()
         if context.control.cancelled or not worker.alive:
             local.discard(worker)
         local.release(worker, shared)
@@ -337,7 +341,7 @@ def _slot_result(client: Any, future: Any, slot: int, futures: list[Any], addres
 def _check_workers(client: Any, slots: list[int], futures: list[Any], addresses: list[str],
                    stop_event: Any) -> None:
     """Fail the run, naming the worker, when a pending slot's Dask worker has left the cluster."""
-    present = set(client.scheduler_info()["workers"])
+    present = set(client.nthreads())  # every worker (scheduler_info() lists only a few on some versions)
     lost = [slot for slot in slots if addresses[slot] not in present]
     if lost:
         _stop_others(client, None, futures, stop_event)
@@ -362,7 +366,7 @@ def _cancel_dask(client: Any, futures: list[Any], stop_event: Any, addresses: li
     keys = {future.key for future in futures}
     deadline = time.monotonic() + 4.5
     while time.monotonic() < deadline:
-        present = sorted(set(addresses) & set(client.scheduler_info()["workers"]))
+        present = sorted(set(addresses) & set(client.nthreads()))
         running = client.run(_executing_keys, workers=present) if present else {}
         if not keys & {key for found in running.values() for key in found}:
             return True

@@ -106,3 +106,17 @@ def test_an_empty_folder_is_filled_and_reused(env: AgiEnv) -> None:
     stamps = {path: Path(path).stat().st_mtime_ns for path in first}
     assert plan_files(env, flights=3, seed=5) == first
     assert {path: Path(path).stat().st_mtime_ns for path in first} == stamps  # reused, not rewritten
+
+
+def test_a_manifest_listing_files_outside_its_folder_deletes_nothing(env: AgiEnv, tmp_path: Path) -> None:
+    folder = data_in(env)
+    folder.mkdir(parents=True)
+    precious = tmp_path / "precious.csv"
+    precious.write_text("mine\n")
+    generated = plan_files(env, flights=2, seed=1)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["files"] += [str(precious), "../../precious.csv"]
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    plan_files(env, flights=1, seed=2)  # regenerating would remove what the manifest lists
+    assert precious.read_text() == "mine\n"
+    assert all(Path(path).exists() for path in generated)

@@ -112,6 +112,7 @@ class Heartbeat:
         self.task: str | None = None
         self.task_started: float | None = None
         self.time_limit: float | None = None
+        self._guard = threading.RLock()  # the loop and the beat thread: one consistent state, one write at a time
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"agi-heartbeat-{slot}", daemon=True)
 
@@ -127,17 +128,20 @@ class Heartbeat:
         self.write()
 
     def set(self, state: str) -> None:
-        self.state = state
-        self.write()
+        with self._guard:
+            self.state = state
+            self.write()
 
     def working(self, task: str, time_limit: float | None) -> None:
         """A task is in hand from now on, for at most ``time_limit`` seconds."""
-        self.task, self.task_started, self.time_limit = task, time.time(), time_limit
-        self.set("processing")
+        with self._guard:
+            self.task, self.task_started, self.time_limit = task, time.time(), time_limit
+            self.set("processing")
 
     def idle(self) -> None:
-        self.task = self.task_started = self.time_limit = None
-        self.set("running")
+        with self._guard:
+            self.task = self.task_started = self.time_limit = None
+            self.set("running")
 
     def overdue(self) -> bool:
         """The task in hand ran past its limit."""
@@ -145,6 +149,10 @@ class Heartbeat:
                 and time.time() - self.task_started > self.time_limit)
 
     def write(self) -> None:
+        with self._guard:
+            self._write()
+
+    def _write(self) -> None:
         try:
             write_heartbeat(self.folder, self.worker, self.state, self.incarnation, self.slot, timeout=self.timeout,
                             task=self.task, task_started=self.task_started, time_limit=self.time_limit)
@@ -153,16 +161,20 @@ class Heartbeat:
 
     def _beat(self) -> None:
         while not self._stop.wait(self.interval):
-            if self.state == "processing" and self.overdue():
-                self._time_out()
-            self.write()
+            with self._guard:  # decide on one snapshot: the loop may move to its next task meanwhile
+                overdue = self.state == "processing" and self.overdue()
+                task, limit = self.task, self.time_limit
+                if overdue:
+                    self.state = "task-timeout"  # STATUS restarts this loop (and ends the hung code)
+                self.write()
+            if overdue and task is not None and limit is not None:
+                self._time_out(task, limit)
 
-    def _time_out(self) -> None:
-        """Fail the overdue task (through ``on_overdue``) and say so: STATUS restarts this loop."""
-        task, limit = self.task, self.time_limit
-        self.state = "task-timeout"
-        if self.on_overdue is not None and task is not None and limit is not None:
-            try:
-                self.on_overdue(task, limit)
-            except Exception:  # noqa: BLE001 - the beat must go on; STATUS still sees task-timeout
-                logger.warning("could not fail overdue task %s", task, exc_info=True)
+    def _time_out(self, task: str, limit: float) -> None:
+        """Fail the overdue task through ``on_overdue`` (it checks the task is still the one in hand)."""
+        if self.on_overdue is None:
+            return
+        try:
+            self.on_overdue(task, limit)
+        except Exception:  # noqa: BLE001 - the beat must go on; STATUS still sees task-timeout
+            logger.warning("could not fail overdue task %s", task, exc_info=True)

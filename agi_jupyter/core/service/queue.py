@@ -563,17 +563,18 @@ class TaskQueue:
             return []
         return [self.folder(name) / entry for entry in sorted(names) if not entry.startswith(".")]
 
-    def prune(self, ttl_hours: dict[str, float], max_files: dict[str, int], now: float | None = None
-              ) -> dict[str, int]:
+    def prune(self, ttl_hours: dict[str, float], max_files: dict[str, int], now: float | None = None,
+              keep: frozenset[str] = frozenset()) -> dict[str, int]:
         """Remove done/failed/heartbeat files older than their TTL or beyond their max count.
 
         pending/ and running/ are never touched. duplicates/ follows failed/'s limits unless
         given its own. Several processes may prune at once: a file another one removed is
         skipped, and each removal is counted by the one process that made it. Returns how many
-        files each of done, failed and heartbeats lost.
+        files each of done, failed and heartbeats lost. Files named in ``keep`` (the heartbeats of
+        live loops: they are the leases of their claims) are never removed.
         """
         now = time.time() if now is None else now
-        removed = {name: self._prune_folder(name, ttl_hours[name], max_files[name], now)
+        removed = {name: self._prune_folder(name, ttl_hours[name], max_files[name], now, keep)
                    for name in ("done", "failed", "heartbeats")}
         duplicates = self._prune_folder("duplicates", ttl_hours.get("duplicates", ttl_hours["failed"]),
                                         max_files.get("duplicates", max_files["failed"]), now)
@@ -582,8 +583,9 @@ class TaskQueue:
             logger.info("pruned %d duplicate results and %d stale temporary files", duplicates, stale)
         return removed
 
-    def _prune_folder(self, name: str, ttl_hours: float, max_files: int, now: float) -> int:
-        aged = sorted(_aged_files(self.folder(name), hidden=False))
+    def _prune_folder(self, name: str, ttl_hours: float, max_files: int, now: float,
+                      keep: frozenset[str] = frozenset()) -> int:
+        aged = sorted(item for item in _aged_files(self.folder(name), hidden=False) if item[1].name not in keep)
         limit = now - ttl_hours * 3600
         expired = [path for mtime, path in aged if mtime < limit]
         kept = [path for mtime, path in aged if mtime >= limit]

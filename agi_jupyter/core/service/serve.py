@@ -30,6 +30,7 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -47,7 +48,8 @@ logger = logging.getLogger(__name__)
 
 _lock = threading.RLock()
 _services: dict[tuple[str, str], Service] = {}
-LOCK_TIMEOUT = 120.0  # START ships code and launches loops: seconds on a busy machine
+_stopping: set[str] = set()  # incarnations this process stopped that may still finish their task in hand
+LOCK_TIMEOUT = 900.0  # longer than any action holds it: STOP may wait stop_timeout (<= 600 s) for tasks
 DEAD_STATES = ("finished", "error", "lost")  # a loop future in one of these runs no code any more
 STUCK = ("stale-heartbeat", "task-timeout")  # reasons whose loop may still hold a thread: restart the worker
 
@@ -128,27 +130,49 @@ def app_lock(env: AgiEnv) -> Iterator[None]:
             yield
     except Timeout:
         raise ServiceError(f"another process has held the service lock of {env.app} for {LOCK_TIMEOUT:g} s "
-                           f"({path}); wait for its START/STOP to finish, or remove the file if no process "
-                           "is running one") from None
+                           f"({path}): wait for its START/STOP to finish and try again (the lock is released "
+                           "by itself when that process ends)") from None
 
 
 def _find(env: AgiEnv, handle: Any) -> Service | None:
-    """This process's service for the app on ``handle``'s scheduler, or one recorded there."""
+    """This process's service for the app, reconciled with the scheduler's record.
+
+    The record wins when another process (a CLI, another kernel) restarted loops since this one
+    last looked: acting on a stale copy would launch a second loop for a slot and orphan one.
+    A service this process runs on another scheduler than ``handle``'s is found too.
+    """
     if handle is None:
-        return None
+        return _own_elsewhere(env)
     key = (handle.address, env.target)
-    service = _services.get(key) or _adopt(env, handle)
+    known, recorded = _services.get(key), _adopt(env, handle)
+    service = recorded if recorded is not None and (known is None or _incarnations(known) != _incarnations(recorded)) \
+        else known
     if service is not None:
+        if known is not None and service is not known:
+            service.dead |= known.dead
+            logger.info("the service record of %s changed since this process looked; adopted it", env.app)
         _services[key] = service
-    return service
+        return service
+    return _own_elsewhere(env)
+
+
+def _own_elsewhere(env: AgiEnv) -> Service | None:
+    """This process's running service for the app on any scheduler (the request named none)."""
+    running = [service for (_, target), service in list(_services.items()) if target == env.target and service.loops]
+    return running[0] if len(running) == 1 else None
+
+
+def _incarnations(service: Service) -> set[str]:
+    return {loop.incarnation for loop in service.loops.values()}
 
 
 def _stop_action(env: AgiEnv, request: ServeRequest, handle: Any, service: Service | None, queue: TaskQueue,
                  say: LineCallback) -> dict[str, Any]:
     stopped, executing = _stop(service, request, queue, say) if service else ([], [])
-    if handle is not None:
-        _services.pop((handle.address, env.target), None)
-        _forget(env, handle)
+    handles = {item.address: item for item in (service.handle if service else None, handle) if item is not None}
+    for where in handles.values():
+        _services.pop((where.address, env.target), None)
+        _forget(env, where)
     payload = _payload(env, request, None, queue, {}, say)
     payload.update(status="stopped", stopped=stopped, still_running=executing)
     if request.close_cluster and handle is not None and handle.owned:
@@ -161,8 +185,8 @@ def _stop_action(env: AgiEnv, request: ServeRequest, handle: Any, service: Servi
 
 def _beating_elsewhere(env: AgiEnv, queue: TaskQueue, request: ServeRequest) -> list[str]:
     """Loops of this app that beat although no service here knows them (another process's)."""
-    ours = {loop.incarnation for service in _services.values() if service.env.target == env.target
-            for loop in service.loops.values()}
+    ours = _stopping | {loop.incarnation for service in list(_services.values()) if service.env.target == env.target
+                        for loop in service.loops.values()}
     beats, now = read_beats(queue.folder("heartbeats")), time.time()
     return sorted(name for name in beats if incarnation_of(name) not in ours
                   and claimer_alive(name, beats, request.heartbeat_timeout, now))
@@ -210,8 +234,7 @@ def submit(env: AgiEnv, request: SubmitRequest, on_line: LineCallback | None = N
     else:
         ids = [queue.submit(chunk.items, request.params, chunk.label, time_limit=request.time_limit)
                for chunk in _plan_chunks(env, request)]
-    with _lock:
-        services = [s for (_, target), s in _services.items() if target == env.target]
+    services = [s for (_, target), s in list(_services.items()) if target == env.target]  # no lock: STOP may hold it
     for service in services:
         _wake(service)
     if on_line:
@@ -290,7 +313,8 @@ def future_states(service: Service) -> dict[str, str]:
     client_side = {loop.future.key: loop.future.status for loop in service.loops.values()}
     try:
         on_scheduler = service.handle.client.run_on_scheduler(_task_states, keys)
-    except Exception:  # scheduler unreachable: the client's view is all there is
+    except Exception:  # noqa: BLE001 - scheduler unreachable: the client's view is all there is
+        logger.debug("no task states from the scheduler", exc_info=True)
         on_scheduler = {}
     names = {"processing": "running", "memory": "finished", "erred": "error", "forgotten": "lost",
              "released": "cancelled", "waiting": "pending", "queued": "pending", "no-worker": "pending"}
@@ -343,12 +367,17 @@ def _restart_unhealthy(service: Service, queue: TaskQueue, request: ServeRequest
             _retire(service, old, reason, say)
             if state in DEAD_STATES:
                 service.dead.add(old.incarnation)
-        addresses = _current_slot_workers(service, loop_workers)
+        busy = {loop.worker for slot, loop in service.loops.items() if slot not in sick}
+        free = [worker for worker in _current_slot_workers(service, loop_workers) if worker not in busy]
         for slot, (reason, _) in sorted(sick.items()):
             old = service.loops[slot]
-            service.loops[slot] = _launch(service, slot, addresses[slot])
+            if not free:  # e.g. a worker without a nanny is gone: the slot stays down, and says so
+                say(f"no free Dask worker for the loop of slot {slot} ({reason}); it stays down until one joins")
+                continue
+            worker = free.pop(0)
+            service.loops[slot] = _launch(service, slot, worker)
             restarted[old.worker] = reason
-            say(f"restarted the loop of slot {slot} on {addresses[slot]} ({reason})")
+            say(f"restarted the loop of slot {slot} on {worker} ({reason})")
         _publish(service)
     _recover(queue, request, service.dead, say)
     return restarted
@@ -398,7 +427,7 @@ def _publish(service: Service) -> None:
     kernel) find them."""
     service.handle.client.set_metadata(_registry_key(service.env), {
         "workers": service.workers, "spec": service.spec, "timeout": service.timeout,
-        "slot_count": service.slot_count,
+        "slot_count": service.slot_count, "task_timeout": service.task_timeout,
         "loops": [{"slot": loop.slot, "worker": loop.worker, "incarnation": loop.incarnation, "key": loop.future.key,
                    "started": loop.started} for loop in service.loops.values()]})
 
@@ -414,7 +443,8 @@ def _adopt(env: AgiEnv, handle: Any) -> Service | None:
     if not record or not record.get("loops"):
         return None
     service = Service(env, handle, dict(record["workers"]), record["spec"], float(record["timeout"]),
-                      int(record["slot_count"]))
+                      int(record["slot_count"]),
+                      task_timeout=record.get("task_timeout", ServeRequest.model_fields["task_timeout"].default))
     for loop in record["loops"]:
         service.loops[loop["slot"]] = Loop(loop["slot"], loop["worker"], loop["incarnation"],
                                            Future(loop["key"], client=handle.client), float(loop["started"]))
@@ -424,8 +454,8 @@ def _adopt(env: AgiEnv, handle: Any) -> Service | None:
 def _forget(env: AgiEnv, handle: Any) -> None:
     try:
         handle.client.set_metadata(_registry_key(env), None)
-    except Exception:  # a scheduler that cannot answer: nothing to forget there
-        pass
+    except Exception:  # noqa: BLE001 - a scheduler that cannot answer: nothing to forget there
+        logger.debug("could not clear the service record of %s", env.app, exc_info=True)
 
 
 def _retire(service: Service, loop: Loop, reason: str, say: LineCallback) -> None:
@@ -436,7 +466,8 @@ def _retire(service: Service, loop: Loop, reason: str, say: LineCallback) -> Non
     client = service.handle.client
     Event(service.stop_event(loop.incarnation), client=client).set()
     client.cancel([loop.future], force=True)
-    if reason.startswith(STUCK):
+    if reason.startswith(STUCK) and _has_nanny(client, loop.worker):
+        say(f"restarting the Dask worker {loop.worker} to end its stuck loop ({reason}); other work there ends too")
         try:
             client.restart_workers([loop.worker], timeout=max(30.0, 3 * service.timeout), raise_for_error=True)
             service.dead.add(loop.incarnation)
@@ -445,6 +476,23 @@ def _retire(service: Service, loop: Loop, reason: str, say: LineCallback) -> Non
             logger.info("could not restart the Dask worker %s: %s", loop.worker, error, exc_info=True)
             say(f"could not restart the Dask worker {loop.worker} ({error}); its claims are recovered once "
                 "its heartbeat is older than the timeout")
+    elif reason.startswith(STUCK):
+        say(f"the Dask worker {loop.worker} has no nanny to restart it: its stuck loop is cancelled, and its "
+            "claims are recovered once its heartbeat is older than the timeout")
+
+
+def _has_nanny(client: Any, worker: str) -> bool:
+    """Whether ``worker`` is still in the cluster and has a nanny (a restart kills a worker without one)."""
+    try:
+        return bool(client.run_on_scheduler(_nanny_of, worker))
+    except Exception:  # noqa: BLE001 - a scheduler that cannot answer: do not restart anything
+        logger.debug("no nanny information for %s", worker, exc_info=True)
+        return False
+
+
+def _nanny_of(worker: str, dask_scheduler: Any = None) -> str | None:
+    state = dask_scheduler.workers.get(worker)
+    return None if state is None else state.nanny
 
 
 def _wake(service: Service) -> None:
@@ -480,6 +528,7 @@ def _stop(service: Service, request: ServeRequest, queue: TaskQueue, say: LineCa
     executing = sorted(path.name.split("@", 1)[0] for path, claimer in queue.claims()
                        if incarnation_of(claimer) in claimers)
     if late:
+        _stopping.update(claimers)  # still beating for their task in hand: ours, not another process's
         client.cancel([loop.future for loop in late], force=True)
     if executing:
         say(f"{len(executing)} task(s) still executing after {request.stop_timeout:g} s: {', '.join(executing)}; "
@@ -489,12 +538,18 @@ def _stop(service: Service, request: ServeRequest, queue: TaskQueue, say: LineCa
     return [loop.worker for loop in loops], executing
 
 
+def _live_beats(queue: TaskQueue, request: ServeRequest) -> frozenset[str]:
+    """Heartbeat files of loops that still beat: the leases of their claims, never pruned."""
+    beats, now = read_beats(queue.folder("heartbeats")), time.time()
+    return frozenset(f"{name}.json" for name in beats if claimer_alive(name, beats, request.heartbeat_timeout, now))
+
+
 def _payload(env: AgiEnv, request: ServeRequest, service: Service | None, queue: TaskQueue,
              restarted: dict[str, str], say: LineCallback) -> dict[str, Any]:
     cleanup = queue.prune({"done": request.done_ttl_hours, "failed": request.failed_ttl_hours,
                            "heartbeats": request.heartbeat_ttl_hours},
                           {"done": request.done_max_files, "failed": request.failed_max_files,
-                           "heartbeats": request.heartbeat_max_files})
+                           "heartbeats": request.heartbeat_max_files}, keep=_live_beats(queue, request))
     beats = _beats_by_worker(queue, service)
     now = time.time()
     rows, pending = [], []
@@ -552,12 +607,13 @@ def check_run_capacity(client: Any, addresses: list[str]) -> None:
     if not occupied:
         return
     threads = client.nthreads()
-    for address in dict.fromkeys(addresses):
+    for address, slots in Counter(addresses).items():
         apps = occupied.get(address, [])
-        if apps and threads.get(address, 1) - len(apps) < 1:
+        if apps and threads.get(address, 1) - len(apps) < slots:
             names = ", ".join(sorted(set(apps)))
             raise ServiceError(
-                f"the Dask worker {address} has no free thread: the service loops of {names} occupy it, so this "
+                f"the Dask worker {address} has too few free threads for this run's {slots} slot(s) there: the "
+                f"service loops of {names} occupy {len(apps)} of its {threads.get(address, 1)}, so this "
                 f"run would wait forever. Stop the service first (Service tab STOP, `await AGI.serve(env, "
                 f"action='stop')` or `agi-jupyter serve {sorted(set(apps))[0]} stop`), or give the workers more "
                 "threads.")

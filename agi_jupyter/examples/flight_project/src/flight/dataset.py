@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ AIRPORTS = {
 }
 SAMPLE_SECONDS = 10
 MANIFEST = "manifest.json"
+GENERATED = re.compile(r"flight_\d{4}\.csv")  # the only names the generator writes (see _name)
 GENERATOR = "agi-jupyter flight example"
 MANIFEST_VERSION = 2
 
@@ -71,6 +73,9 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
     if not isinstance(content, dict):
         return None
     if content.get("generator") == GENERATOR and isinstance(content.get("files"), list):
+        if not all(isinstance(name, str) and GENERATED.fullmatch(name) for name in content["files"]):
+            logger.warning("%s lists files the generator never writes; the folder is not treated as its own", path)
+            return None  # a copied or edited manifest must not make the generator delete other files
         return content
     if set(content) == {"flights", "seed", "version"} and content["version"] == 1:  # written by release 1
         names = [_name(number) for number in range(int(content["flights"]))]

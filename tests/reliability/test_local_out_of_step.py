@@ -1,0 +1,42 @@
+"""A local run that stops reading its worker mid-job never hands that worker to the next run.
+
+A progress callback that raises (a widget gone, a notebook cell interrupted) ends ``AGI.run`` while
+the warm worker still streams the job's events. Reusing that process would feed the rest of the
+old job's events, its results and its ``done``, to the next run. Real worker processes of a copy
+of the probe app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import shutil
+from pathlib import Path
+
+import pytest
+
+from agi_jupyter import AGI, AgiEnv, Mode, RunRequest
+
+APPS = Path(__file__).parent.parent / "apps"
+
+
+class Gone(RuntimeError):
+    """What a progress callback of a closed view raises."""
+
+
+def test_a_run_whose_progress_callback_raises_leaves_no_events_to_the_next_run(tmp_path: Path) -> None:
+    shutil.copytree(APPS, tmp_path / "apps")
+    env = AgiEnv("probe", apps_path=tmp_path / "apps")
+    asyncio.run(AGI.install(env, modes_enabled=Mode(0)))
+
+    def broken(done: int, total: int) -> None:
+        if done >= 1:  # mid-job: the worker still has chunks, slot results and `done` to send
+            raise Gone("the view that showed progress is gone")
+
+    with pytest.raises(Gone):
+        asyncio.run(AGI.run(env, RunRequest(mode=Mode(0), params={"items": 6, "delay": 0.05}), on_progress=broken))
+    result = asyncio.run(AGI.run(env, RunRequest(mode=Mode(0), params={"items": 2, "delay": 0.0, "data_out": "second"})))
+    second = collections.Counter(path.name.split("~")[0] for path in (env.share_dir / "second" / "executions").iterdir())
+    assert second == collections.Counter({"item0": 1, "item1": 1})
+    ran = sorted(label for labels in result.dispatched.values() for label in labels)
+    assert ran == ["item0", "item1"], f"the second run reported another job's chunks: {ran}"
