@@ -195,3 +195,32 @@ def test_run_refuses_workers_whose_threads_all_hold_service_loops(probe: AgiEnv)
     serve(probe, "stop")
     result = asyncio.run(AGI.run(probe, RunRequest(mode=Mode.DASK)))
     assert executions(probe) == collections.Counter({f"item{n}": 1 for n in range(4)}) and result.seconds >= 0
+
+
+def test_pruning_never_removes_the_heartbeat_of_a_live_loop(probe: AgiEnv) -> None:
+    serve(probe, "start")
+    wait_for(probe, lambda p: p["workers_healthy_count"] == 2)
+    [task] = submit(probe, items=["leased"], params={"delay": 3.0})
+    wait_for(probe, lambda p: p["queue"]["running"] == 1)
+    seen: list[dict[str, Any]] = []
+    for _ in range(6):  # heartbeats older than 0 h and more than 0 files: every one is "expired"
+        seen.append(serve(probe, "status", heartbeat_ttl_hours=0.0, heartbeat_max_files=0))
+        time.sleep(0.4)
+    wait_for(probe, lambda p: p["queue"]["done"] == 1 and p["queue"]["running"] == 0)
+    assert all(not payload["restart_reasons"] for payload in seen), [p["restart_reasons"] for p in seen]
+    assert executions(probe)["leased"] == 1 and list(results(probe, "done")) == [task]
+
+
+def test_a_stuck_loop_on_a_worker_without_a_nanny_is_not_removed_from_the_cluster(probe: AgiEnv) -> None:
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0",
+                      protocol="tcp://", host="127.0.0.1") as theirs, Client(theirs) as client:
+        lines: list[str] = []
+        asyncio.run(AGI.serve(probe, action="start", heartbeat_timeout=TIMEOUT, on_line=lines.append))
+        worker = next(iter(client.nthreads()))
+        [task] = submit(probe, items=["stuck"], params={"delay": 6.0}, time_limit=1.0)
+        wait_for(probe, lambda p: "task-timeout(1s)" in p["restart_reasons"].values())
+        assert list(results(probe, "failed")) == [task]
+        assert list(client.nthreads()) == [worker], "the only worker was removed"
+        serve(probe, "stop", stop_timeout=10.0)
