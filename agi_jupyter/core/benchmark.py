@@ -13,10 +13,11 @@ from collections.abc import Callable
 from typing import Any
 
 from .env import AgiEnv
+from .files import write_json_atomic
 from .logs import moment
 from .modes import Capabilities, Mode, available_modes
 from .run import RunResult
-from .settings import AppSettings, atomic_write
+from .settings import AppSettings
 
 BENCHMARK_SCHEMA = "agi.benchmark.v1"
 
@@ -79,7 +80,7 @@ def record(env: AgiEnv, rows: list[dict[str, Any]]) -> dict[str, Any]:
     table = {"schema": BENCHMARK_SCHEMA, "app": env.app, "target": env.target, "updated": moment(),
              "host": platform.node(), "python": platform.python_version(), "rows": rank(list(by_mode.values()))}
     env.benchmark_path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(env.benchmark_path, json.dumps(table, indent=1))
+    write_json_atomic(env.benchmark_path, table, indent=1)
     return table
 
 

@@ -15,10 +15,8 @@ fails if the name appeared meanwhile, so two exports racing for one name cannot 
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from .env import AgiEnv, root_path
 from .errors import AgiError
+from .files import place_new, write_text_atomic
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -307,39 +306,21 @@ def export(frame_or_path: pd.DataFrame | Path | str, columns: list[str], target:
 
 
 def _write_csv(selected: pd.DataFrame, path: Path, overwrite: bool) -> None:
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+    def write(stream: Any) -> None:
+        selected.to_csv(stream, index=False)
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
     except OSError as error:
         raise DataError(f"export target {path} cannot be written ({error.strerror or error})") from None
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            selected.to_csv(stream, index=False)
-        os.chmod(temporary, mode)
         if overwrite:
-            os.replace(temporary, path)
-        else:
-            _place_new(Path(temporary), path)
+            write_text_atomic(path, write)
+            return
+        placed = place_new(path, write)
     except OSError as error:
         raise DataError(f"export target {path} cannot be written ({error.strerror or error}); "
                         "an existing export there is unchanged") from None
-    finally:
-        Path(temporary).unlink(missing_ok=True)
-
-
-def _place_new(temporary: Path, path: Path) -> None:
-    """Give the finished file its name only if no file has that name: never replace one."""
-    try:
-        os.link(temporary, path)
-    except FileExistsError:
+    if not placed:
         raise DataError(f"export target {path} already exists (written meanwhile by someone else): "
-                        "tick \"overwrite\" (or pass overwrite=True) to replace it") from None
-    except OSError as error:
-        if error.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
-            raise
-        logger.debug("%s: no hard links here, checking the name before the rename", path.parent, exc_info=True)
-        if path.exists():
-            raise DataError(f"export target {path} already exists: tick \"overwrite\" (or pass overwrite=True) "
-                            "to replace it") from None
-        os.replace(temporary, path)
+                        "tick \"overwrite\" (or pass overwrite=True) to replace it")

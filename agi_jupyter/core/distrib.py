@@ -18,9 +18,9 @@ from pydantic import BaseModel
 
 from .env import AgiEnv
 from .errors import PlanError
+from .files import write_json_atomic
 from .logs import moment
 from .plan import WorkPlan
-from .settings import atomic_write
 
 DISTRIBUTION_SCHEMA = "agi.distribution.v1"
 
@@ -94,7 +94,7 @@ def build(env: AgiEnv, args: BaseModel, workers: dict[str, int], reason: str = "
 def save(env: AgiEnv, distribution: Distribution) -> Path:
     path = env.plan_path
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, json.dumps(distribution.to_dict(), indent=1))
+    write_json_atomic(path, distribution.to_dict(), indent=1)
     return path
 
 

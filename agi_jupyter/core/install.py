@@ -32,10 +32,11 @@ from typing import Any
 
 from .env import AgiEnv
 from .errors import InstallError
+from .files import write_json_atomic, write_text_atomic
 from .logs import LineCallback, LogSink, moment, stream_command, timestamp
 from .modes import Mode, find_c_compiler
 from .requests import InstallRequest
-from .settings import AppSettings, atomic_write
+from .settings import AppSettings
 
 INSTALL_SCHEMA = "agi.install.v1"
 AGI_PACKAGE = Path(__file__).resolve().parents[1]
@@ -70,7 +71,7 @@ class InstallRecord:
 
     def save(self, env: AgiEnv) -> None:
         env.install_record_path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(env.install_record_path, json.dumps(asdict(self), indent=2))
+        write_json_atomic(env.install_record_path, asdict(self), indent=2)
 
 
 def source_fingerprint(env: AgiEnv, isolated: bool = False) -> str:
@@ -204,7 +205,7 @@ def make_venv(env: AgiEnv, isolated: bool, sink: LineCallback) -> None:
         _link_agi_package(purelib)
     else:
         paths = [p for p in dict.fromkeys([*site.getsitepackages(), site.getusersitepackages()]) if Path(p).is_dir()]
-        link.write_text("".join(f"import site; site.addsitedir({p!r})\n" for p in paths))
+        write_text_atomic(link, "".join(f"import site; site.addsitedir({p!r})\n" for p in paths))
         sink(f"worker environment sees the kernel's packages ({len(paths)} folder(s))")
 
 

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import os
 import re
-import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +23,7 @@ from tomlkit.exceptions import ParseError
 from tomlkit.items import InlineTable, Table
 
 from .errors import SettingsError
+from .files import temporary_prefix, write_text_atomic
 from .modes import Mode
 
 logger = logging.getLogger(__name__)
@@ -239,7 +238,7 @@ def _save_locked(path: Path, changes: Mapping[str | KeyPath, Any], lock: Any, ch
         if check is not None:
             check(updated)
         if text != current.text:
-            atomic_write(path, text)
+            write_text_atomic(path, text)
         return updated
 
 
@@ -262,47 +261,6 @@ def _remove_stale_temporaries(path: Path) -> None:
 def lock_path(path: Path) -> Path:
     """The lock file beside a settings file (hidden, so it does not clutter the app folder)."""
     return path.with_name(f".{path.name}.lock")
-
-
-def temporary_prefix(path: Path) -> str:
-    """Name prefix of the temporary files :func:`atomic_write` creates beside ``path``."""
-    return f".{path.name}.tmp-"
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Write via a temporary file in the same folder and ``os.replace``: readers never see half a file.
-
-    The data is flushed to disk before the rename, and the folder after it, so even a crash
-    leaves either the old file or the new one under ``path``, never a mix or an empty file.
-    """
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    handle, temporary = tempfile.mkstemp(prefix=temporary_prefix(path), dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    _sync_folder(path.parent)
-
-
-def _sync_folder(folder: Path) -> None:
-    """Make a rename in ``folder`` durable; some platforms cannot open a folder, which is fine."""
-    try:
-        descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:
-        logger.debug("cannot open %s to sync it", folder, exc_info=True)
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        logger.debug("cannot sync %s", folder, exc_info=True)
-    finally:
-        os.close(descriptor)
 
 
 def _key_path(key: str | KeyPath) -> KeyPath:

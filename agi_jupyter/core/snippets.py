@@ -31,9 +31,10 @@ from pydantic import BaseModel
 
 from .env import EXAMPLES_PATH, AgiEnv
 from .errors import AgiError
+from .files import write_text_atomic
 from .modes import Mode
 from .requests import DistribRequest, InstallRequest, Request, RunRequest, ServeRequest, SubmitRequest
-from .settings import AppSettings, atomic_write
+from .settings import AppSettings
 
 ACTIONS = ("install", "get_distrib", "run", "benchmark", "serve", "submit")
 
@@ -260,5 +261,5 @@ def write_script(env: AgiEnv, snippet: Snippet) -> Path:
         raise AgiError(f"a snippet of app {snippet.app} cannot be written as a script of {env.app}")
     path = env.script_path(snippet.action)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, snippet.script)
+    write_text_atomic(path, snippet.script)
     return path

@@ -12,7 +12,7 @@ Layout under ``${AGI_SHARE_DIR}/service/<target>/queue/``::
                                                 unreadable or oversized files, foreign names), next to its record
     duplicates/<id>@<claimer>-<token>.json      a result that came after its claim was gone: kept, not published
     heartbeats/<worker>.json                    one per loop (see heartbeat.py)
-    <folder>/.<name>.<pid>.<token>.tmp          a file being written: never read, pruned when stale
+    <folder>/.<name>.tmp-<pid>.<token>.tmp      a file being written: never read, pruned when stale
 
 **Identity.** A task is its file name, never its content: an id is ``<20 digits>-<8 hex>`` (what
 ``new_task_id`` makes), and the ``id`` inside the file must equal the one in its name. Any other
@@ -38,7 +38,6 @@ the old file or the new one, never half of one.
 
 from __future__ import annotations
 
-import errno
 import json
 import logging
 import math
@@ -50,6 +49,8 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from ..files import place_new, write_json_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +67,6 @@ CLAIMER = re.compile(r"[A-Za-z0-9_~+-][A-Za-z0-9._~+-]{0,149}")
 TASK_NAME = re.compile(rf"(?P<id>{TASK_ID.pattern})\.json")
 CLAIM_NAME = re.compile(rf"(?P<id>{TASK_ID.pattern})@(?P<claimer>{CLAIMER.pattern})\.json")
 IN_TRANSIT = re.compile(r"(?:recovering|publishing)~(?P<nanoseconds>\d{1,20})-[0-9a-f]{6,32}")
-NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS, errno.EXDEV}
 
 
 class BadEntry(ValueError):
@@ -83,81 +83,16 @@ class BadEntry(ValueError):
 
 # ----- durable writes ------------------------------------------------------------------------------
 def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Atomic, durable JSON write: a synced temporary file in the same folder, then rename.
+    """Atomic, durable JSON write (see :mod:`agi_jupyter.core.files`); values JSON cannot hold become text.
 
-    The rename makes readers see the old or the new file; syncing before it makes a crash leave
-    the same, never an empty file.
+    Queue code calls it through this module's name, so a test can make it fail in one place.
     """
-    temporary = _temporary_for(path)
-    try:
-        _write_synced(temporary, data)
-        os.replace(temporary, path)
-    except BaseException:
-        _discard(temporary)
-        raise
-    _sync_folder(path.parent)
+    write_json_atomic(path, data, default=str)
 
 
 def _write_new(path: Path, data: dict[str, Any]) -> bool:
-    """Write ``path`` only if it does not exist yet; False when it did (nothing is replaced).
-
-    A hard link is the atomic "create unless present"; file systems without links fall back
-    to a check then a rename, which is enough for the rare duplicate it has to catch.
-    """
-    temporary = _temporary_for(path)
-    try:
-        _write_synced(temporary, data)
-        try:
-            os.link(temporary, path)
-        except FileExistsError:
-            return False
-        except OSError as error:
-            if error.errno not in NO_HARD_LINKS:
-                raise
-            logger.debug("no hard links in %s; checking then renaming", path.parent, exc_info=True)
-            if path.exists():
-                return False
-            os.replace(temporary, path)
-        _sync_folder(path.parent)
-        return True
-    finally:
-        _discard(temporary)
-
-
-def _write_synced(path: Path, data: dict[str, Any]) -> None:
-    text = json.dumps(data, default=str)  # serialise first: a TypeError leaves no file behind
-    with open(path, "w", encoding="utf-8") as stream:
-        stream.write(text)
-        stream.flush()
-        os.fsync(stream.fileno())
-
-
-def _sync_folder(folder: Path) -> None:
-    """Make a rename in ``folder`` survive a power cut (best effort: not every system allows it)."""
-    try:
-        descriptor = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        logger.debug("cannot open %s to sync it", folder, exc_info=True)
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        logger.debug("cannot sync %s", folder, exc_info=True)
-    finally:
-        os.close(descriptor)
-
-
-def _temporary_for(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-
-
-def _discard(path: Path) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass  # already renamed into place, the usual case
-    except OSError:
-        logger.debug("cannot remove temporary %s", path, exc_info=True)
+    """Write ``path`` only if it does not exist yet; False when it did (nothing is replaced)."""
+    return place_new(path, json.dumps(data, default=str))  # serialise first: a TypeError leaves no file
 
 
 # ----- names and records ---------------------------------------------------------------------------
