@@ -273,3 +273,23 @@ def test_closing_the_local_cluster_reports_whether_one_was_open() -> None:
     assert cluster.close_local_cluster() is True
     assert cluster.close_local_cluster() is False
     assert handle.client.status == "closed"
+
+
+def test_runs_and_the_service_pick_their_client_from_the_request_else_the_settings(
+        monkeypatch, apps_path: Path) -> None:
+    from agi_jupyter.core.env import AgiEnv
+    from agi_jupyter.core.requests import RunRequest, ServeRequest
+    from agi_jupyter.core.settings import save_settings
+
+    env = AgiEnv("flight", apps_path=apps_path)
+    save_settings(env.settings_path, {"cluster.scheduler": "127.0.0.1:9999", "cluster.workers": {"127.0.0.1": 3}})
+    calls: list[tuple[Any, dict[str, Any]]] = []
+    monkeypatch.setattr(cluster, "select_client", lambda scheduler, **options: calls.append((scheduler, options)))
+    say = print
+    cluster.client_for(env, RunRequest(), say)
+    cluster.client_for(env, ServeRequest(action="status", scheduler="10.0.0.1:8786", workers={"10.0.0.1": 1}),
+                       say, start=False)
+    assert calls == [
+        ("127.0.0.1:9999", {"required": False, "workers": {"127.0.0.1": 3}, "on_line": say, "start": True}),
+        ("10.0.0.1:8786", {"required": True, "workers": {"10.0.0.1": 1}, "on_line": say, "start": False}),
+    ]

@@ -31,6 +31,9 @@ from .settings import split_address
 if TYPE_CHECKING:
     from distributed import Client, LocalCluster
 
+    from .env import AgiEnv
+    from .requests import Request
+
 Source = Literal["kernel", "scheduler", "labextension", "local"]
 LineCallback = Callable[[str], None]
 
@@ -90,6 +93,22 @@ def select_client(scheduler: str | None = None, *, required: bool = False,
     if not start:
         return running_local()
     return local_cluster(loopback_slots(workers or {}))
+
+
+def client_for(env: AgiEnv, request: Request, say: LineCallback | None = None, *,
+               start: bool = True) -> ClusterHandle | None:
+    """:func:`select_client` for an action: the request's scheduler and workers, else the settings'.
+
+    The one path by which runs, installs and the service pick their client, so they agree on
+    which scheduler they use. A scheduler the request names is required; one that only comes
+    from ``[cluster] scheduler`` may fall through to a local cluster when it is a loopback
+    address. ``start`` as for :func:`select_client`.
+    """
+    from .settings import AppSettings
+
+    settings = AppSettings.load(env.settings_path).cluster
+    return select_client(request.scheduler or settings.scheduler, required=request.scheduler is not None,
+                         workers=request.workers or settings.workers, on_line=say, start=start)
 
 
 def local_cluster(n_workers: int) -> ClusterHandle:

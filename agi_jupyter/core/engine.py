@@ -50,11 +50,9 @@ def make_request(kind: type[RequestType], request: RequestType | None, fields: d
 def cluster_for(env: AgiEnv, request: Request, on_line: LineCallback | None) -> Callable[[], Any]:
     """A function returning the Dask client handle for this request (resolved only when needed)."""
     def select() -> Any:
-        from .cluster import select_client
+        from .cluster import client_for
 
-        settings = AppSettings.load(env.settings_path).cluster
-        return select_client(request.scheduler or settings.scheduler, required=request.scheduler is not None,
-                             workers=request.workers or settings.workers, on_line=on_line)
+        return client_for(env, request, on_line)
     return select
 
 

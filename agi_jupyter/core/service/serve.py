@@ -244,13 +244,9 @@ def submit(env: AgiEnv, request: SubmitRequest, on_line: LineCallback | None = N
 
 # ----- actions ------------------------------------------------------------------------------------
 def _client(env: AgiEnv, request: ServeRequest, say: LineCallback) -> Any:
-    from ..cluster import select_client
-    from ..settings import AppSettings
+    from ..cluster import client_for
 
-    settings = AppSettings.load(env.settings_path).cluster
-    return select_client(request.scheduler or settings.scheduler, required=request.scheduler is not None,
-                         workers=request.workers or settings.workers, on_line=say,
-                         start=request.action == "start")
+    return client_for(env, request, say, start=request.action == "start")
 
 
 def _start(env: AgiEnv, request: ServeRequest, handle: Any, queue: TaskQueue, say: LineCallback) -> Service:
