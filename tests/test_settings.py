@@ -173,3 +173,18 @@ def test_integer_restart_rate_is_accepted(settings_file: Path) -> None:
 def test_missing_file_is_a_settings_error(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="does not exist"):
         AppSettings.load(tmp_path / "nope.toml")
+
+
+@pytest.mark.parametrize("workers", [{}, {"10.0.0.x": 2}, {"127.0.0.1": 0}])
+def test_the_settings_file_and_a_request_reject_the_same_workers_with_the_same_words(workers) -> None:
+    from pydantic import ValidationError
+
+    from agi_jupyter.core.requests import RunRequest
+    from agi_jupyter.core.settings import ClusterSettings, check_workers
+
+    with pytest.raises(ValueError) as direct:
+        check_workers(workers)
+    for model in (ClusterSettings, RunRequest):
+        with pytest.raises(ValidationError) as error:
+            model(workers=workers)
+        assert str(direct.value) in str(error.value)

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
 from .modes import Mode
-from .settings import check_host, split_address
+from .settings import check_workers, split_address
 
 
 class Request(BaseModel):
@@ -37,14 +37,8 @@ class Request(BaseModel):
     @field_validator("workers")
     @classmethod
     def _workers(cls, value: dict[str, int] | None) -> dict[str, int] | None:
-        if value is None:
-            return None
-        if not value:
-            raise ValueError("workers needs at least one host, e.g. {'127.0.0.1': 2}")
-        for host, slots in value.items():
-            check_host(host)
-            if isinstance(slots, bool) or not isinstance(slots, int) or slots < 1:
-                raise ValueError(f"host {host!r}: slots must be a positive integer, not {slots!r}")
+        if value is not None:
+            check_workers(value)
         return value
 
 

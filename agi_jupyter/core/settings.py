@@ -51,6 +51,27 @@ def check_host(host: str) -> str:
     return text
 
 
+def check_slots(host: str, slots: object) -> int:
+    """Return ``slots`` if it is a whole number of worker slots (1 or more) for ``host``, else raise ValueError."""
+    if isinstance(slots, bool) or not isinstance(slots, int) or slots < 1:
+        raise ValueError(f"host {host!r}: slots must be a positive integer (at least 1), not {slots!r}")
+    return slots
+
+
+def check_workers(workers: Mapping[str, int]) -> Mapping[str, int]:
+    """Return ``workers`` if it names at least one valid host, each with valid slots, else raise ValueError.
+
+    The one check of a ``{host: slots}`` mapping, whether it comes from the settings file, a
+    request or the Settings tab, so each says the same thing about the same mistake.
+    """
+    if not workers:
+        raise ValueError("at least one worker host is needed, e.g. {\"127.0.0.1\" = 2}")
+    for host, slots in workers.items():
+        check_host(host)
+        check_slots(host, slots)
+    return workers
+
+
 def _is_ip_address(text: str) -> bool:
     try:
         ipaddress.ip_address(text)
@@ -123,12 +144,7 @@ class ClusterSettings(BaseModel):
     @field_validator("workers")
     @classmethod
     def _worker_slots(cls, value: dict[str, int]) -> dict[str, int]:
-        if not value:
-            raise ValueError("at least one worker host is needed, e.g. {\"127.0.0.1\" = 2}")
-        for host, slots in value.items():
-            check_host(host)
-            if isinstance(slots, bool) or slots < 1:
-                raise ValueError(f"host {host!r}: slots must be a positive integer, not {slots!r}")
+        check_workers(value)
         return value
 
     @property

@@ -14,7 +14,7 @@ import ipywidgets as widgets
 
 from ..core.errors import SettingsError
 from ..core.modes import Capabilities, mode_hint
-from ..core.settings import check_host, save_settings, split_address
+from ..core.settings import check_host, check_slots, save_settings, split_address
 from .common import Context, Message, error_text
 
 TOGGLES = (("pool", "pool"), ("cython", "cython"), ("rapids", "rapids"), ("cluster_enabled", "Dask"))
@@ -119,8 +119,7 @@ class SettingsTab(widgets.VBox):
                 check_host(host)
                 if host in workers:
                     raise ValueError(f"{host!r} is listed twice")
-                if row.slots.value < 1:
-                    raise ValueError("slots must be at least 1")
+                check_slots(host, row.slots.value)
             except ValueError as error:
                 row.error.show(str(error), "error")
                 valid = False
