@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import json
 import os
 import re
-import shutil
 import signal
 import time
 from collections.abc import Callable
@@ -20,8 +18,9 @@ import pytest
 from agi_jupyter import AGI, AgiEnv, Mode
 from agi_jupyter.core import cluster
 from agi_jupyter.core.service.queue import TaskQueue
+from probe_helpers import copy_probe, executions
+from probe_helpers import wait_for as wait_until
 
-APPS = Path(__file__).parent / "apps"
 TIMEOUT = 2.0
 
 
@@ -33,8 +32,7 @@ def close_cluster_after_module():
 
 @pytest.fixture
 def probe(tmp_path: Path) -> AgiEnv:
-    shutil.copytree(APPS, tmp_path / "apps")
-    env = AgiEnv("probe", apps_path=tmp_path / "apps")
+    env = copy_probe(tmp_path)
     asyncio.run(AGI.install(env, modes_enabled=Mode.DASK))
     yield env
     asyncio.run(AGI.serve(env, "stop"))
@@ -44,24 +42,10 @@ def serve(env: AgiEnv, action: str, **fields: Any) -> dict[str, Any]:
     return asyncio.run(AGI.serve(env, action=action, heartbeat_timeout=TIMEOUT, **fields))
 
 
-def executions(env: AgiEnv) -> collections.Counter:
-    folder = env.share_dir / "probe" / "executions"
-    return collections.Counter(path.name.split("~")[0] for path in folder.iterdir()) if folder.is_dir() else \
-        collections.Counter()
-
-
 def wait_for(env: AgiEnv, condition: Callable[[dict[str, Any]], bool], limit: float = 60.0,
              seen: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Call STATUS until ``condition(snapshot)``; every snapshot goes to ``seen``."""
-    deadline = time.monotonic() + limit
-    while True:
-        payload = serve(env, "status")
-        if seen is not None:
-            seen.append(payload)
-        if condition(payload):
-            return payload
-        assert time.monotonic() < deadline, f"gave up waiting; last snapshot: {json.dumps(payload)[:1500]}"
-        time.sleep(0.2)
+    return wait_until(lambda: serve(env, "status"), condition, limit, seen)
 
 
 def process_exists(pid: int) -> bool:

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import shutil
 from pathlib import Path
 
 import pytest
 
-from agi_jupyter import AGI, AgiEnv, Mode, RunRequest
+from agi_jupyter import AGI, Mode, RunRequest
+from probe_helpers import copy_probe, executions
 
-APPS = Path(__file__).parent.parent / "apps"
 
 
 class Gone(RuntimeError):
@@ -25,8 +24,7 @@ class Gone(RuntimeError):
 
 
 def test_a_run_whose_progress_callback_raises_leaves_no_events_to_the_next_run(tmp_path: Path) -> None:
-    shutil.copytree(APPS, tmp_path / "apps")
-    env = AgiEnv("probe", apps_path=tmp_path / "apps")
+    env = copy_probe(tmp_path)
     asyncio.run(AGI.install(env, modes_enabled=Mode(0)))
 
     def broken(done: int, total: int) -> None:
@@ -36,7 +34,6 @@ def test_a_run_whose_progress_callback_raises_leaves_no_events_to_the_next_run(t
     with pytest.raises(Gone):
         asyncio.run(AGI.run(env, RunRequest(mode=Mode(0), params={"items": 6, "delay": 0.05}), on_progress=broken))
     result = asyncio.run(AGI.run(env, RunRequest(mode=Mode(0), params={"items": 2, "delay": 0.0, "data_out": "second"})))
-    second = collections.Counter(path.name.split("~")[0] for path in (env.share_dir / "second" / "executions").iterdir())
-    assert second == collections.Counter({"item0": 1, "item1": 1})
+    assert executions(env, "second") == collections.Counter({"item0": 1, "item1": 1})
     ran = sorted(label for labels in result.dispatched.values() for label in labels)
     assert ran == ["item0", "item1"], f"the second run reported another job's chunks: {ran}"

@@ -9,11 +9,9 @@ kill or a freeze can lose or double work; the engine must lose nothing and run n
 from __future__ import annotations
 
 import asyncio
-import collections
 import os
 import random
 import re
-import shutil
 import signal
 import time
 from collections.abc import Iterator
@@ -25,8 +23,8 @@ import pytest
 from agi_jupyter import AGI, AgiEnv, Mode
 from agi_jupyter.core import cluster
 from agi_jupyter.core.service.heartbeat import read_beats
+from probe_helpers import copy_probe, executions
 
-APPS = Path(__file__).parent.parent / "apps"
 TIMEOUT = 2.0
 TASKS = 500
 DELAY = 0.15  # seconds per item: long enough to be caught inside it, and the burst outlasts the faults
@@ -35,8 +33,7 @@ FAULTS = ("SIGKILL", "SIGSTOP", "SIGKILL", "SIGSTOP")
 
 @pytest.fixture
 def probe(tmp_path: Path) -> Iterator[AgiEnv]:
-    shutil.copytree(APPS, tmp_path / "apps")
-    env = AgiEnv("probe", apps_path=tmp_path / "apps")
+    env = copy_probe(tmp_path)
     asyncio.run(AGI.install(env, modes_enabled=Mode.DASK))
     yield env
     asyncio.run(AGI.serve(env, "stop"))
@@ -117,8 +114,7 @@ def test_a_burst_under_kills_and_freezes_loses_nothing_and_runs_nothing_twice(pr
     done = {path.stem for path in (probe.service_dir / "queue" / "done").glob("*.json")}
     assert queue == {"pending": 0, "running": 0, "done": TASKS, "failed": 0}, queue
     assert done == set(ids), "a task was lost"
-    counts = collections.Counter(path.name.split("~")[0]
-                                 for path in (probe.share_dir / "probe" / "executions").iterdir())
+    counts = executions(probe)
     assert len(counts) == TASKS and max(counts.values()) == 1, \
         f"run twice: {[item for item, count in counts.items() if count > 1]}"
     assert len(reasons) >= len(FAULTS), f"a struck loop was not restarted: {reasons}"

@@ -8,7 +8,6 @@ import asyncio
 import collections
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -22,8 +21,9 @@ import pytest
 from agi_jupyter import AGI, AgiEnv, Mode, RunRequest
 from agi_jupyter.core import cluster
 from agi_jupyter.core.errors import ServiceError
+from probe_helpers import copy_probe, executions
+from probe_helpers import wait_for as wait_until
 
-APPS = Path(__file__).parent.parent / "apps"
 TIMEOUT = 2.0
 
 
@@ -36,8 +36,7 @@ def close_cluster_after_module() -> Iterator[None]:
 
 @pytest.fixture
 def probe(tmp_path: Path) -> Iterator[AgiEnv]:
-    shutil.copytree(APPS, tmp_path / "apps")
-    env = AgiEnv("probe", apps_path=tmp_path / "apps")
+    env = copy_probe(tmp_path)
     asyncio.run(AGI.install(env, modes_enabled=Mode.DASK))
     yield env
     asyncio.run(AGI.serve(env, "stop"))
@@ -66,23 +65,9 @@ def submit(env: AgiEnv, **fields: Any) -> list[str]:
     return asyncio.run(AGI.submit(env, **fields))
 
 
-def executions(env: AgiEnv) -> collections.Counter:
-    folder = env.share_dir / "probe" / "executions"
-    return collections.Counter(path.name.split("~")[0] for path in folder.iterdir()) if folder.is_dir() else \
-        collections.Counter()
-
-
 def wait_for(env: AgiEnv, condition: Callable[[dict[str, Any]], bool], limit: float = 90.0,
              seen: list[dict[str, Any]] | None = None, **fields: Any) -> dict[str, Any]:
-    deadline = time.monotonic() + limit
-    while True:
-        payload = serve(env, "status", **fields)
-        if seen is not None:
-            seen.append(payload)
-        if condition(payload):
-            return payload
-        assert time.monotonic() < deadline, f"gave up waiting; last snapshot: {json.dumps(payload)[:1500]}"
-        time.sleep(0.2)
+    return wait_until(lambda: serve(env, "status", **fields), condition, limit, seen)
 
 
 def results(env: AgiEnv, folder: str) -> dict[str, dict[str, Any]]:
