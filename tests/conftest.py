@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,15 @@ def isolated_roots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("AGI_ENV_FILE", str(roots / "agilab.env"))
     monkeypatch.delenv("AGI_APPS_PATH", raising=False)
     return roots
+
+
+@pytest.fixture(autouse=True)
+def package_log_level() -> Iterator[None]:
+    """Give back the ``agi_jupyter`` logger level a test set (the Orchestrator and the verbosity slider set it)."""
+    package = logging.getLogger("agi_jupyter")
+    level = package.level
+    yield
+    package.setLevel(level)
 
 
 @pytest.fixture

@@ -236,3 +236,19 @@ def test_a_ten_thousand_chunk_plan_builds_only_host_and_slot_nodes() -> None:
     assert all([node.name for node in slot.nodes] == ["..."] for slot in slots)  # nothing built below yet
     slots[0].opened = True
     assert len(slots[0].nodes) == SHOWN_CHUNKS + 1 and "more chunks" in slots[0].nodes[-1].name
+
+
+def test_the_verbosity_slider_sets_the_level_of_the_agi_jupyter_logger(apps_path: Path) -> None:
+    import logging
+
+    from agi_jupyter import Orchestrator
+
+    package = logging.getLogger("agi_jupyter")
+    save_settings(AgiEnv("flight", apps_path=apps_path).settings_path, {"cluster.verbose": 2})
+    widget = Orchestrator("flight", apps_path=apps_path)
+    assert package.level == logging.DEBUG  # the saved setting, applied when the app is shown
+    slider = widget.tab("Settings").verbose
+    for verbose, level in ((0, logging.WARNING), (1, logging.INFO), (3, logging.DEBUG)):
+        slider.value = verbose
+        assert package.level == level
+        assert AppSettings.load(widget.env.settings_path).cluster.verbose == verbose

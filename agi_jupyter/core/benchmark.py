@@ -8,6 +8,7 @@ Benchmark results always show the latest figure of every mode that ran.
 from __future__ import annotations
 
 import json
+import logging
 import platform
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +19,8 @@ from .logs import moment
 from .modes import Capabilities, Mode, available_modes
 from .run import RunResult
 from .settings import AppSettings
+
+logger = logging.getLogger(__name__)
 
 BENCHMARK_SCHEMA = "agi.benchmark.v1"
 
@@ -67,7 +70,10 @@ def load_table(env: AgiEnv) -> dict[str, Any] | None:
     """The app's benchmark.json, or None."""
     try:
         data = json.loads(env.benchmark_path.read_text())
+    except FileNotFoundError:
+        return None
     except (OSError, ValueError):
+        logger.debug("cannot read %s", env.benchmark_path, exc_info=True)
         return None
     return data if data.get("schema") == BENCHMARK_SCHEMA else None
 
@@ -100,6 +106,7 @@ def benchmark(env: AgiEnv, modes: list[Mode], run_one: Callable[[Mode], RunResul
         try:
             rows.append(row_of(run_one(mode), single_run=False))
         except Exception as error:  # any failure is recorded; the other modes still run
+            logger.debug("benchmark: mode %s failed", mode.label, exc_info=True)
             if cancelled():
                 break
             rows.append(failed_row(mode, error, "cluster" if mode & Mode.DASK else "local"))

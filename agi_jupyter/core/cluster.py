@@ -10,13 +10,13 @@ thread-safe, because the engine calls them from a worker thread.
 from __future__ import annotations
 
 import importlib.util
+import logging
 
 import atexit
 import ipaddress
 import json
 import socket
 import threading
-from contextlib import suppress
 import urllib.parse
 import urllib.request
 from collections import Counter
@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
     from .env import AgiEnv
     from .requests import Request
+
+logger = logging.getLogger(__name__)
 
 Source = Literal["kernel", "scheduler", "labextension", "local"]
 LineCallback = Callable[[str], None]
@@ -143,8 +145,7 @@ def close_local_cluster() -> bool:
     if client is None and cluster is None:
         return False
     for closable in (client, cluster):
-        with suppress(Exception):  # closing must never stop the caller
-            closable.close()
+        _close_quietly(closable)
     return True
 
 
@@ -154,8 +155,7 @@ def close_clients() -> int:
         clients = list(_clients.values())
         _clients.clear()
     for client in clients:
-        with suppress(Exception):
-            client.close()
+        _close_quietly(client)
     return len(clients)
 
 
@@ -192,7 +192,8 @@ def describe(handle: ClusterHandle) -> str:
     try:
         count = len(handle.client.nthreads())
         workers = f"{count} worker{'' if count == 1 else 's'}"
-    except Exception:  # noqa: BLE001 - a description must not fail on a lost connection
+    except Exception:  # a description must not fail on a lost connection
+        logger.debug("cannot count the workers of %s", handle.address, exc_info=True)
         workers = "workers unknown"
     dashboard = f"dashboard {handle.dashboard_link}" if handle.dashboard_link else "no dashboard"
     return f"{label} at {handle.address}, {workers}, {dashboard}"
@@ -264,8 +265,7 @@ def _cached_client(address: str, host: str, port: int, timeout: float) -> Client
             return client
         if client is not None:
             _clients.pop(address)
-            with suppress(Exception):
-                client.close()
+            _close_quietly(client)
         with socket.create_connection((host, port), timeout=timeout):
             pass  # a refused or silent port fails here, fast, without Dask's retry loop
         try:
@@ -294,7 +294,8 @@ def _labextension_client(say: LineCallback) -> Client | None:
             if address:
                 host, port, address = _normalize(address)
                 return _cached_client(address, host, port, PROBE_TIMEOUT)
-        except Exception as error:  # noqa: BLE001 - a lookup failure only means "not this way"
+        except Exception as error:  # a lookup failure only means "not this way"
+            logger.debug("dask-labextension lookup at %s failed", server.get("url"), exc_info=True)
             failure = f"{server.get('url')}: {type(error).__name__}: {error}"
     if failure:
         say(f"dask-labextension clusters skipped ({failure})")
@@ -355,10 +356,21 @@ def _close_everything() -> None:
 
 
 # ----- small helpers --------------------------------------------------------------------
+def _close_quietly(closable: Client | LocalCluster | None) -> None:
+    """Close a client or cluster; a failure is logged, never raised: closing must not stop the caller."""
+    if closable is None:
+        return
+    try:
+        closable.close()
+    except Exception:  # Dask raises many types while tearing down
+        logger.debug("closing %r failed", closable, exc_info=True)
+
+
 def _handle(client: Client, source: Source, *, owned: bool = False) -> ClusterHandle:
     try:
         dashboard = client.dashboard_link or None
-    except Exception:  # noqa: BLE001 - a scheduler may run without a dashboard
+    except Exception:  # a scheduler may run without a dashboard
+        logger.debug("no dashboard link for %s", source, exc_info=True)
         dashboard = None
     return ClusterHandle(client, source, owned, client.scheduler.address, dashboard)
 

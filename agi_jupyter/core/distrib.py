@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ from .errors import PlanError
 from .files import write_json_atomic
 from .logs import moment
 from .plan import WorkPlan
+
+logger = logging.getLogger(__name__)
 
 DISTRIBUTION_SCHEMA = "agi.distribution.v1"
 
@@ -102,7 +105,10 @@ def load(env: AgiEnv) -> Distribution | None:
     """The saved distribution, or None when there is none or it cannot be read."""
     try:
         return Distribution.from_dict(json.loads(env.plan_path.read_text()))
+    except FileNotFoundError:
+        return None
     except (OSError, ValueError, KeyError, PlanError):
+        logger.debug("cannot read the saved distribution %s", env.plan_path, exc_info=True)
         return None
 
 

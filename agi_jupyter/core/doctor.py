@@ -12,6 +12,7 @@ hosts (one TCP connect each, bounded by ``timeout``).
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from collections.abc import Callable
@@ -24,6 +25,8 @@ from .errors import ArgsError, SettingsError
 
 if TYPE_CHECKING:
     from .settings import ClusterSettings
+
+logger = logging.getLogger(__name__)
 
 SSH_PORT = 22
 INSTALL_HINT = "run INSTALL (the Install tab, `agi-jupyter install APP`, or AGI.install)"
@@ -61,7 +64,8 @@ def _guarded(name: str, check: Callable[[], Check]) -> Check:
     except SettingsError as error:  # already reported in full by the settings check
         return Check(name, False, f"cannot check: {error.path or 'the settings file'} does not load",
                      "correct the settings file first (see the settings check)")
-    except Exception as error:  # noqa: BLE001 - any failure is a diagnosis, never a crash
+    except Exception as error:  # any failure is a diagnosis, never a crash
+        logger.debug("doctor check %r failed", name, exc_info=True)
         return Check(name, False, f"check failed: {error}", "correct the problem named above, then check again")
 
 

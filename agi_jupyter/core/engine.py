@@ -8,6 +8,7 @@ left out come from the app's ``app_settings.toml``.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -23,6 +24,8 @@ from .modes import Mode
 from .requests import DistribRequest, InstallRequest, Request, RunRequest, ServeRequest, SubmitRequest
 from .run import Progress, RunControl, RunResult, run_mode
 from .settings import AppSettings
+
+logger = logging.getLogger(__name__)
 
 RequestType = TypeVar("RequestType", bound=Request)
 

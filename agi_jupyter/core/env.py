@@ -19,12 +19,15 @@ variable               default                          holds
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import sys
 from pathlib import Path
 from types import ModuleType
 
 from .errors import AppContractError
+
+logger = logging.getLogger(__name__)
 
 EXAMPLES_PATH = Path(__file__).resolve().parent.parent / "examples"
 PROJECT_SUFFIX = "_project"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import site
@@ -37,6 +38,8 @@ from .logs import LineCallback, LogSink, moment, stream_command, timestamp
 from .modes import Mode, find_c_compiler
 from .requests import InstallRequest
 from .settings import AppSettings
+
+logger = logging.getLogger(__name__)
 
 INSTALL_SCHEMA = "agi.install.v1"
 AGI_PACKAGE = Path(__file__).resolve().parents[1]
@@ -66,7 +69,10 @@ class InstallRecord:
             if data.get("schema") != INSTALL_SCHEMA:
                 return None
             return cls(**data)
+        except FileNotFoundError:
+            return None
         except (OSError, ValueError, TypeError):
+            logger.debug("cannot read the install record %s", env.install_record_path, exc_info=True)
             return None
 
     def save(self, env: AgiEnv) -> None:

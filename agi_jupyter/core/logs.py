@@ -8,6 +8,7 @@ by line.
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import threading
@@ -16,7 +17,27 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 
+logger = logging.getLogger(__name__)
+
 LineCallback = Callable[[str], None]
+
+PACKAGE_LOGGER = "agi_jupyter"
+VERBOSITY_LEVELS = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG, 3: logging.DEBUG}
+"""The ``agi_jupyter`` logger level for each ``[cluster] verbose`` value (0..3).
+
+3 logs as much as 2; it differs in what the app's workers print (:meth:`BaseWorker.log`).
+"""
+
+
+def apply_verbosity(verbose: int) -> int:
+    """Set the ``agi_jupyter`` logger to the level of ``verbose`` (see :data:`VERBOSITY_LEVELS`).
+
+    Only the level: where records go (a notebook handler, the CLI's stderr) is the host's
+    choice. Values outside 0..3 are clamped. Returns the level set.
+    """
+    level = VERBOSITY_LEVELS[min(max(int(verbose), 0), 3)]
+    logging.getLogger(PACKAGE_LOGGER).setLevel(level)
+    return level
 
 
 def timestamp() -> str:
@@ -50,7 +71,7 @@ class LogSink:
             try:
                 self.on_line(text)
             except Exception:  # a broken view must not break the action
-                pass
+                logger.debug("the line callback %r failed on %r", self.on_line, text, exc_info=True)
 
     def close(self) -> None:
         with self._lock:

@@ -67,6 +67,8 @@ def load_args(spec: dict[str, Any]) -> Any:
         model = getattr(importlib.import_module(spec["args_module"]), spec["args_class"])
         return model.model_validate(spec["args"])
     except ImportError:
+        logger.debug("args model %s.%s does not import; using the plain values", spec["args_module"],
+                     spec["args_class"], exc_info=True)
         return SimpleNamespace(**spec["args"])
 
 

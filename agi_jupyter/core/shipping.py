@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import sys
 import zipfile
 from pathlib import Path
@@ -21,6 +22,8 @@ from distributed.diagnostics.plugin import WorkerPlugin
 from .env import AgiEnv
 from .errors import InstallError
 from .logs import LineCallback
+
+logger = logging.getLogger(__name__)
 
 
 def bundle(env: AgiEnv) -> bytes:
@@ -91,6 +94,7 @@ def _worker_report(requirements: list[str], modules: list[str]) -> dict[str, Any
         try:
             importlib.import_module(module)
         except Exception as error:  # report every kind of import failure, by module
+            logger.debug("importing %s failed", module, exc_info=True)
             failed[module] = repr(error)
     return {"missing": missing_requirements(requirements), "import_errors": failed}
 

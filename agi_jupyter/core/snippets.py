@@ -21,6 +21,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import logging
 import math
 import re
 from dataclasses import dataclass
@@ -35,6 +36,8 @@ from .files import write_text_atomic
 from .modes import Mode
 from .requests import DistribRequest, InstallRequest, Request, RunRequest, ServeRequest, SubmitRequest
 from .settings import AppSettings
+
+logger = logging.getLogger(__name__)
 
 ACTIONS = ("install", "get_distrib", "run", "benchmark", "serve", "submit")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,8 @@ from pydantic import BaseModel
 from ..core.args import ArgField, describe_args, load_args, save_args
 from ..core.errors import AgiError, ArgsError
 from .common import Context, Message
+
+logger = logging.getLogger(__name__)
 
 
 def field_widget(field: ArgField, value: Any) -> widgets.Widget:

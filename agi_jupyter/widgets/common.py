@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import logging
 import threading
 import time
 from collections import deque
@@ -20,6 +21,8 @@ import ipywidgets as widgets
 from ..core.env import AgiEnv
 from ..core.errors import AgiError
 from ..core.settings import AppSettings
+
+logger = logging.getLogger(__name__)
 
 MAX_LOG_LINES = 400
 
@@ -53,6 +56,7 @@ class Actions:
             if asyncio.iscoroutine(value):
                 value = asyncio.run(value)
         except BaseException as error:  # shown to the user; the controls come back first
+            logger.debug("%s failed", name, exc_info=True)
             _enable(controls)
             on_error(error)
             return
@@ -60,6 +64,7 @@ class Actions:
         try:
             on_done(value)
         except BaseException as error:  # a view bug must still be shown
+            logger.debug("showing the result of %s failed", name, exc_info=True)
             on_error(error)
 
     def busy(self, name: str) -> bool:

@@ -4,6 +4,7 @@ workload chart and the Workplan editor (move chunks between slots, then SAVE).""
 from __future__ import annotations
 
 import html
+import logging
 from typing import Any
 
 import ipywidgets as widgets
@@ -14,6 +15,8 @@ from ..core.requests import DistribRequest
 from ..core.snippets import make_snippet
 from .args_form import ArgsEditor
 from .common import Context, Message, SnippetView, error_text
+
+logger = logging.getLogger(__name__)
 
 SHOWN_CHUNKS = 200  # per slot in the tree; the rest is summarised
 
@@ -69,7 +72,8 @@ class DistributeTab(widgets.VBox):
 
             reason = stale_reason(self.context.env, saved, load_args(self.context.env),
                                   self.context.settings().cluster.workers)
-        except Exception as error:  # noqa: BLE001 - e.g. args that no longer validate
+        except Exception as error:  # e.g. args that no longer validate
+            logger.debug("cannot tell whether the saved plan is stale", exc_info=True)
             reason = error_text(error)
         if reason:
             self.stale.show(f"the saved plan is stale ({reason}): the next RUN builds a new one", "warn")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Any
@@ -14,12 +15,15 @@ from ..core.requests import InstallRequest
 from ..core.snippets import make_snippet
 from .common import Context, LogView, Message, SnippetView, error_text
 
+logger = logging.getLogger(__name__)
+
 
 def install_state(context: Context) -> tuple[bool, str]:
     """Whether a valid install exists, and a sentence saying so (or what to do)."""
     try:
         record = check_install(context.env, Mode(0))
-    except Exception as error:  # noqa: BLE001 - any reason is shown as it is
+    except Exception as error:  # any reason is shown as it is
+        logger.debug("no valid install of %s", context.env.app, exc_info=True)
         return False, error_text(error)
     return True, f"installed {record.when} (modes {Mode(record.modes_enabled).label}) in {record.seconds:.2f} s"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -9,7 +10,10 @@ import ipywidgets as widgets
 
 from ..core.env import AgiEnv, list_apps
 from ..core.errors import AgiError
+from ..core.logs import apply_verbosity
 from .common import Context, Message, error_text
+
+logger = logging.getLogger(__name__)
 
 TABS = ("Settings", "Install", "Distribute", "Run", "Service", "Data")
 
@@ -66,8 +70,10 @@ class Orchestrator(widgets.VBox):
         self.message.clear()
         self.context = Context(env, self.cell_id)
         try:
+            apply_verbosity(self.context.settings().cluster.verbose)
             self.tabs.children = build_tabs(self.context)
         except Exception as error:  # e.g. a malformed app_settings.toml: say which file and line
+            logger.debug("the tabs of %s cannot be built", env.app, exc_info=True)
             self.tabs.children = []
             self.message.show(f"{env.app} cannot be shown: {error_text(error)}", "error")
             return

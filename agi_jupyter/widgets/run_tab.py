@@ -4,6 +4,7 @@ and the Benchmark results (table and bar chart, read from benchmark.json)."""
 from __future__ import annotations
 
 import html
+import logging
 import threading
 from typing import Any
 
@@ -16,6 +17,8 @@ from ..core.requests import RunRequest
 from ..core.run import RunControl, RunResult
 from ..core.snippets import make_snippet
 from .common import Context, LogView, Message, SnippetView, error_text
+
+logger = logging.getLogger(__name__)
 
 
 class RunTab(widgets.VBox):
@@ -63,7 +66,8 @@ class RunTab(widgets.VBox):
         self.mode.disabled = benchmark
         try:
             check_install(self.context.env, Mode(0) if benchmark else Mode(self.mode.value))
-        except Exception as error:  # noqa: BLE001 - shown as the reason RUN is disabled
+        except Exception as error:  # shown as the reason RUN is disabled
+            logger.debug("RUN disabled for mode %s", self.mode.value, exc_info=True)
             self.run.disabled = True
             self.run.tooltip = error_text(error)
             self.why.show(f"RUN is disabled: {error_text(error)}", "warn")

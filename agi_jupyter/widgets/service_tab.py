@@ -10,6 +10,7 @@ is never written. The last snapshot and verdict stay on the tab as plain attribu
 from __future__ import annotations
 
 import html
+import logging
 from typing import Any
 
 import ipywidgets as widgets
@@ -21,6 +22,8 @@ from ..core.service.health import GateResult, gate
 from ..core.settings import ServiceHealthSettings, save_settings
 from ..core.snippets import make_snippet
 from .common import Context, LogView, Message, SnippetView, error_text
+
+logger = logging.getLogger(__name__)
 
 ACTION = "service"  # one name for every button: a second click while any of them runs is refused
 COLUMNS = ("worker", "healthy", "reason", "future_state", "heartbeat_state", "heartbeat_age_sec")

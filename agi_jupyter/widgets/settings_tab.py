@@ -2,20 +2,29 @@
 
 Each valid change is written to ``app_settings.toml`` at once (only that key, formatting kept);
 an invalid host, slot count or scheduler address is shown next to the field and never saved.
+
+The verbosity slider (``[cluster] verbose``) also sets the level of the ``agi_jupyter`` logger,
+here when it moves and in the Orchestrator when it shows an app: 0 -> WARNING, 1 -> INFO,
+2 and 3 -> DEBUG (3 also makes the app's workers print their most detailed lines). Only the
+level changes; lines the user reads keep flowing through the tabs' log views.
 """
 
 from __future__ import annotations
 
 import html
+import logging
 import threading
 from typing import Any
 
 import ipywidgets as widgets
 
 from ..core.errors import SettingsError
+from ..core.logs import apply_verbosity
 from ..core.modes import Capabilities, mode_hint
 from ..core.settings import check_host, check_slots, save_settings, split_address
 from .common import Context, Message, error_text
+
+logger = logging.getLogger(__name__)
 
 TOGGLES = (("pool", "pool"), ("cython", "cython"), ("rapids", "rapids"), ("cluster_enabled", "Dask"))
 
@@ -57,7 +66,7 @@ class SettingsTab(widgets.VBox):
         self.add.on_click(lambda _: self._add_row("", 1))
         self.workers_error = Message()
         self.verbose = widgets.IntSlider(value=cluster.verbose, min=0, max=3, description="verbosity")
-        self.verbose.observe(lambda change: self._save({"cluster.verbose": change["new"]}), names="value")
+        self.verbose.observe(lambda change: self._verbosity(change["new"]), names="value")
         self.client = widgets.HTML("<i>Dask client: checking...</i>")
         self.diagnose = widgets.Button(description="DIAGNOSE", icon="stethoscope")
         self.diagnose.on_click(lambda _: self._diagnose())
@@ -82,6 +91,10 @@ class SettingsTab(widgets.VBox):
         self._update_hint()
         self.context.announce("settings")
         return True
+
+    def _verbosity(self, verbose: int) -> None:
+        if self._save({"cluster.verbose": verbose}):
+            apply_verbosity(verbose)
 
     def _update_hint(self) -> None:
         mode = self.context.settings().cluster.mode

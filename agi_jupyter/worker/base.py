@@ -7,6 +7,7 @@ once per pool process (once in-process without a pool), ``work_pool(item)`` per 
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -17,6 +18,8 @@ from ..core.env import resolve_data_path, root_path
 
 if TYPE_CHECKING:
     import pandas
+
+logger = logging.getLogger(__name__)
 
 
 def resolve_args(args: Any) -> Any:

@@ -7,6 +7,7 @@ on another worker (or later) can read it. Within a chunk, steps run in dependenc
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,8 @@ from .pandas import PandasWorker, safe_name
 
 if TYPE_CHECKING:
     import pandas
+
+logger = logging.getLogger(__name__)
 
 
 class DagWorker(PandasWorker):

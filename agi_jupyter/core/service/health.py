@@ -7,6 +7,7 @@ external monitor can act on it.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,8 @@ from typing import Any
 
 from ..settings import ServiceHealthSettings
 from .queue import write_json
+
+logger = logging.getLogger(__name__)
 
 HEALTH_SCHEMA = "agi.service.health.v1"
 STATUSES = ("running", "idle", "degraded", "error", "stopped")

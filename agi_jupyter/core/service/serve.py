@@ -435,6 +435,7 @@ def _adopt(env: AgiEnv, handle: Any) -> Service | None:
     try:
         record = handle.client.get_metadata(_registry_key(env), default=None)
     except Exception:  # a scheduler that cannot answer: nothing to adopt
+        logger.debug("cannot read the service record of %s from the scheduler", env.target, exc_info=True)
         return None
     if not record or not record.get("loops"):
         return None
