@@ -10,8 +10,7 @@
 import type { ConsolePanel, IConsoleTracker } from '@jupyterlab/console';
 import type { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import type { Kernel, KernelMessage } from '@jupyterlab/services';
-import type { JSONObject } from '@lumino/coreutils';
-import { COMM_TARGET, errorReply, Message, parseMessage, Reply } from './protocol';
+import { COMM_TARGET, errorReply, type Message, parseMessage, type Reply } from './protocol';
 
 /** What the extension does with each message, for the notebook that answers it. */
 export interface IMessageHandlers {
@@ -43,9 +42,7 @@ export class CellComm {
       }
       this._registered.add(kernel);
       // The registry lives as long as the connection, which survives kernel restarts.
-      kernel.registerCommTarget(COMM_TARGET, (comm, msg) =>
-        this._onOpen(owner, kernel, comm, msg)
-      );
+      kernel.registerCommTarget(COMM_TARGET, (comm, msg) => this._onOpen(owner, kernel, comm, msg));
     };
     register(sessionContext.session?.kernel);
     sessionContext.kernelChanged.connect((_, change) => register(change.newValue));
@@ -141,7 +138,7 @@ function send(comm: Kernel.IComm, reply: Reply): void {
     return; // the kernel gave up waiting and closed the comm
   }
   try {
-    comm.send(reply as unknown as JSONObject);
+    comm.send(reply);
   } catch (error) {
     console.warn('agi-jupyter: could not answer the kernel', error);
   }

@@ -34,12 +34,16 @@ export function addOrchestratorLauncher(
     icon: args => (args.isPalette ? undefined : orchestratorIcon),
     execute: async args => {
       const cwd = (args.cwd as string | undefined) ?? fileBrowser?.model.path ?? '';
-      const panel: NotebookPanel = await app.commands.execute('notebook:create-new', {
+      const panel = (await app.commands.execute('notebook:create-new', {
         cwd,
         kernelName: 'python3'
-      });
+      })) as NotebookPanel;
       await panel.context.ready;
-      const notebook = panel.content.model!.sharedModel;
+      const model = panel.content.model;
+      if (!model) {
+        throw new Error(`notebook ${panel.context.path} has no model`);
+      }
+      const notebook = model.sharedModel;
       // A new notebook starts with one empty cell: make it the Orchestrator cell.
       if (notebook.cells.length && !notebook.cells[0].getSource().trim()) {
         notebook.cells[0].setSource(FIRST_CELL);

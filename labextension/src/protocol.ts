@@ -95,11 +95,7 @@ export function parseMessage(data: unknown): Message {
   }
 }
 
-function requireStrings(
-  object: Record<string, unknown>,
-  keys: string[],
-  prefix = ''
-): void {
+function requireStrings(object: Record<string, unknown>, keys: string[], prefix = ''): void {
   for (const key of keys) {
     if (typeof object[key] !== 'string') {
       throw new Error(`"${prefix}${key}" must be a string`);

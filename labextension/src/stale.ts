@@ -5,7 +5,7 @@
  */
 import type { Cell } from '@jupyterlab/cells';
 import type { NotebookPanel } from '@jupyterlab/notebook';
-import { markerOf } from './insert';
+import { type ICellSummary, summarize } from './insert';
 
 export const STALE_CLASS = 'agi-jupyter-stale';
 export const STALE_TEXT = 'settings changed since this snippet was generated';
@@ -25,7 +25,7 @@ export class StaleMarks {
     }
     digests.set(app, digest);
     this.refresh(panel);
-    return this._staleCells(panel).filter(cell => markerOf(cell)?.app === app).length;
+    return this._staleCells(panel).filter(cell => cell.marker?.app === app).length;
   }
 
   /** Re-apply the marks of every app whose digest this notebook knows. */
@@ -39,14 +39,9 @@ export class StaleMarks {
     }
   }
 
-  private _staleCells(panel: NotebookPanel) {
-    const digests = this._digests.get(panel);
+  private _staleCells(panel: NotebookPanel): ICellSummary[] {
     const cells = panel.content.model?.sharedModel.cells ?? [];
-    return cells.filter(cell => {
-      const marker = markerOf(cell);
-      const current = marker && digests?.get(marker.app);
-      return current !== undefined && current !== null && marker!.digest !== current;
-    });
+    return staleSnippets(cells.map(summarize), this._digests.get(panel) ?? new Map());
   }
 
   /** Cell widgets are created after the model changes: mark them once they exist. */
@@ -55,6 +50,20 @@ export class StaleMarks {
   }
 
   private readonly _digests = new WeakMap<NotebookPanel, Map<string, string>>();
+}
+
+/**
+ * The snippet cells among `cells` whose digest differs from the current digest of their app
+ * (`digests`: app -> digest). Snippets of an app with no known digest are never stale.
+ */
+export function staleSnippets<C extends ICellSummary>(
+  cells: readonly C[],
+  digests: ReadonlyMap<string, string>
+): C[] {
+  return cells.filter(({ marker }) => {
+    const current = marker ? digests.get(marker.app) : undefined;
+    return marker !== null && current !== undefined && marker.digest !== current;
+  });
 }
 
 function mark(widget: Cell, stale: boolean): void {
