@@ -1,7 +1,8 @@
 """The JupyterLab extension's own checks run with the Python tests (so CI enforces them).
 
 `npm run lint` (eslint + prettier --check) and `npm test` (jest unit tests of the wire protocol,
-the insert / replace / order logic and the stale marks, in Node, no browser) in labextension/.
+the insert / replace / order logic, the stale marks and who answers; Node, no browser) in
+labextension/.
 Their tools are devDependencies that the editable install's `npm install` puts in
 labextension/node_modules. Without npm or those tools the tests skip, except under CI=true where
 they fail: CI must run them.
@@ -66,9 +67,9 @@ def test_labextension_lint_passes() -> None:
 
 
 def test_labextension_unit_tests_pass() -> None:
-    """The jest suites of protocol.ts, insert.ts and stale.ts all ran and passed."""
+    """The jest suites of protocol.ts, insert.ts, stale.ts and comm.ts all ran and passed."""
     done = _run_script("test")
     assert done.returncode == 0, _report(done)
     output = done.stdout + done.stderr
-    for suite in ("protocol.spec.ts", "insert.spec.ts", "stale.spec.ts"):
+    for suite in ("protocol.spec.ts", "insert.spec.ts", "stale.spec.ts", "comm.spec.ts"):
         assert f"PASS src/__tests__/{suite}" in output, _report(done)

@@ -104,17 +104,8 @@ export class CellComm {
    * the first notebook on that kernel, else the first console on it.
    */
   private _responder(kernelId: string, originCellId: string | null): Owner | undefined {
-    const notebooks = this._notebooksOf(kernelId);
-    if (originCellId !== null) {
-      const holder = notebooks.find(panel => hasCell(panel, originCellId));
-      if (holder) {
-        return holder;
-      }
-    }
-    if (notebooks.length) {
-      return notebooks[0];
-    }
-    return this._consoles?.find(panel => kernelIdOf(panel) === kernelId);
+    const consoles = this._consoles?.filter(panel => kernelIdOf(panel) === kernelId) ?? [];
+    return pickResponder(this._notebooksOf(kernelId), consoles, originCellId, hasCell);
   }
 
   private _notebooksOf(kernelId: string): NotebookPanel[] {
@@ -122,6 +113,26 @@ export class CellComm {
   }
 
   private readonly _registered = new WeakSet<Kernel.IKernelConnection>();
+}
+
+/**
+ * The one owner that answers a message, given the `notebooks` and `consoles` on its kernel (in
+ * tracker order): the notebook holding the origin cell (`holds`), else the first notebook, else
+ * the first console; undefined when there is none.
+ */
+export function pickResponder<N, C>(
+  notebooks: readonly N[],
+  consoles: readonly C[],
+  originCellId: string | null,
+  holds: (notebook: N, cellId: string) => boolean
+): N | C | undefined {
+  if (originCellId !== null) {
+    const holder = notebooks.find(notebook => holds(notebook, originCellId));
+    if (holder !== undefined) {
+      return holder;
+    }
+  }
+  return notebooks.length ? notebooks[0] : consoles[0];
 }
 
 function kernelIdOf(owner: Owner): string | undefined {
