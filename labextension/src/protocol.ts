@@ -7,11 +7,14 @@
  */
 import type { PartialJSONObject } from '@lumino/coreutils';
 
+import packageJson from '../package.json';
+
 /** The comm target the kernel opens comms to. */
 export const COMM_TARGET = 'agi_jupyter.cells';
 
-/** Sent back in the `pong` reply so the kernel can tell which extension answered. */
-export const VERSION = '0.1.0';
+/** Sent back in the `pong` reply so the kernel can tell which extension answered: package.json's
+ * version, the one version source of the Python package and this extension (see CONTRIBUTING.md). */
+export const VERSION: string = packageJson.version;
 
 /** The cell metadata key that marks a snippet cell. */
 export const METADATA_KEY = 'agi_jupyter';

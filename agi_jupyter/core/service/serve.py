@@ -158,8 +158,14 @@ def _find(env: AgiEnv, handle: Any) -> Service | None:
 
 def _own_elsewhere(env: AgiEnv) -> Service | None:
     """This process's running service for the app on any scheduler (the request named none)."""
-    running = [service for (_, target), service in list(_services.items()) if target == env.target and service.loops]
+    running = [service for (_, target), service in list(_services.items())
+               if target == env.target and service.loops and _reachable(service)]
     return running[0] if len(running) == 1 else None
+
+
+def _reachable(service: Service) -> bool:
+    """Whether this process can still talk to the service's cluster (a CLI's own cluster ends with it)."""
+    return getattr(service.handle.client, "status", None) == "running"
 
 
 def _incarnations(service: Service) -> set[str]:
