@@ -362,8 +362,7 @@ def local_only(env: AgiEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
             yield
         finally:
             cluster.close_local_cluster()
-            with serve_module._lock:  # the started service's cluster is gone: forget it, as an exiting CLI does
-                serve_module._services.clear()
+            serve_module.registry.clear()  # the started service's cluster is gone: forget it, as an exiting CLI does
 
 
 def test_serve_start_then_health_reads_its_snapshot_then_stop(

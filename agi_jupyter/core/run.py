@@ -263,7 +263,7 @@ def _run_dask(context: _Context, handle: Any, args: dict[str, Any]) -> tuple[lis
 
     from .cluster import slot_workers
     from .runner import dask_slot
-    from .service.serve import check_run_capacity
+    from .service.registry import check_run_capacity
     from .shipping import ship_app
 
     client = handle.client

@@ -30,6 +30,38 @@ PASS, OTHER, UNHEALTHY, DEGRADED, IDLE, RESTARTS = 0, 1, 2, 3, 4, 5
 unknown status; idle (or stopped) while idle is not allowed; restart rate over the limit."""
 
 
+FUTURE_REASONS = {"finished": "loop-finished", "error": "loop-error", "lost": "loop-error",
+                  "cancelled": "loop-cancelled"}
+"""A loop future in one of these states runs no loop any more; the restart reason it gives."""
+
+
+@dataclass(frozen=True)
+class LoopHealth:
+    """One loop's verdict: healthy, or the reason it is not (the reason its restart reports)."""
+
+    healthy: bool
+    reason: str = ""
+
+
+def judge_loop(beat: dict[str, Any] | None, now: float, timeout: float, *, future_state: str | None = None,
+               started: float | None = None) -> LoopHealth:
+    """The one place a loop is judged, by its Dask future (when this process can see it) and its
+    own heartbeat. A loop ``started`` less than ``timeout`` ago may not have beaten yet."""
+    if future_state in FUTURE_REASONS:
+        return LoopHealth(False, FUTURE_REASONS[future_state])
+    if beat is None:
+        young = started is not None and now - started < timeout
+        return LoopHealth(True) if young else LoopHealth(False, "missing-heartbeat")
+    if beat.get("state") == "stopped" and future_state is None:  # with a future, its end says why (error?)
+        return LoopHealth(False, "loop-finished")
+    if beat.get("state") == "task-timeout":
+        return LoopHealth(False, f"task-timeout({float(beat.get('time_limit') or 0):g}s)")
+    age = now - float(beat["timestamp"])
+    if age > timeout:
+        return LoopHealth(False, f"stale-heartbeat({age:.1f}s)")
+    return LoopHealth(True)
+
+
 def worker_row(worker: str, healthy: bool, reason: str, future_state: str, heartbeat: dict[str, Any] | None,
                now: float) -> dict[str, Any]:
     """One row of the health table; ``task``/``task_seconds`` say what the loop works on, and for how long."""
@@ -84,13 +116,8 @@ def refresh(payload: dict[str, Any], beats: dict[str, dict[str, Any]], queue: di
     rows = []
     for row in payload.get("worker_health", []):
         beat = beats.get(row["worker"])
-        healthy, reason = row["healthy"], row["reason"]
-        if beat is None:
-            healthy, reason = False, "missing-heartbeat"
-        elif beat.get("state") == "stopped":
-            healthy, reason = False, "loop-finished"
-        elif now - float(beat["timestamp"]) > timeout:
-            healthy, reason = False, f"stale-heartbeat({now - float(beat['timestamp']):.1f}s)"
+        verdict = judge_loop(beat, now, timeout)  # the future's state is the snapshot's: this process sees no Dask
+        healthy, reason = (row["healthy"], row["reason"]) if verdict.healthy else (False, verdict.reason)
         rows.append(worker_row(row["worker"], healthy, reason, row["future_state"], beat, now))
     restarted = payload.get("restart_reasons", {})
     recorded = payload.get("status")

@@ -30,8 +30,6 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
-from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -39,51 +37,21 @@ from ..env import AgiEnv
 from ..errors import AgiError, ServiceError
 from ..logs import LineCallback
 from ..requests import ServeRequest, SubmitRequest
-from .health import snapshot, worker_row, write_snapshot
+from .health import LoopHealth, judge_loop, snapshot, worker_row, write_snapshot
 from .heartbeat import claimer_alive, incarnation_of, read_beats, read_heartbeats
 from .loop import service_loop
 from .queue import TaskQueue
+from .registry import Loop, Service, ServiceRegistry, check_run_capacity, forget_record, publish_record
+
+__all__ = ["app_lock", "check_run_capacity", "health_path", "queue_dir", "read_health", "registry", "serve", "submit"]
 
 logger = logging.getLogger(__name__)
 
 _lock = threading.RLock()
-_services: dict[tuple[str, str], Service] = {}
-_stopping: set[str] = set()  # incarnations this process stopped that may still finish their task in hand
+registry = ServiceRegistry()  # the services this process runs
 LOCK_TIMEOUT = 900.0  # longer than any action holds it: STOP may wait stop_timeout (<= 600 s) for tasks
 DEAD_STATES = ("finished", "error", "lost")  # a loop future in one of these runs no code any more
 STUCK = ("stale-heartbeat", "task-timeout")  # reasons whose loop may still hold a thread: restart the worker
-
-
-@dataclass
-class Loop:
-    """One loop task: its slot, Dask worker, incarnation and future."""
-
-    slot: int
-    worker: str
-    incarnation: str
-    future: Any
-    started: float
-
-
-@dataclass
-class Service:
-    """A running service: its client, loops and what they were started with."""
-
-    env: AgiEnv
-    handle: Any
-    workers: dict[str, int]
-    spec: dict[str, Any]
-    timeout: float
-    slot_count: int = 1
-    task_timeout: float | None = None
-    loops: dict[int, Loop] = field(default_factory=dict)
-    dead: set[str] = field(default_factory=set)  # incarnations known to run no code any more
-
-    def wake_event(self, incarnation: str) -> str:
-        return f"agi-service-{self.env.target}-wake-{incarnation}"
-
-    def stop_event(self, incarnation: str) -> str:
-        return f"agi-service-{self.env.target}-stop-{incarnation}"
 
 
 def queue_dir(env: AgiEnv) -> Path:
@@ -101,7 +69,7 @@ def serve(env: AgiEnv, request: ServeRequest, on_line: LineCallback | None = Non
     say = on_line or (lambda line: None)
     with _lock, app_lock(env):
         handle = _client(env, request, say)
-        service = _find(env, handle)
+        service = registry.find(env, handle)
         queue = TaskQueue(queue_dir(env))
         if service is None and request.action != "start" and _beating_elsewhere(env, queue, request):
             return _unseen(env, request, say)
@@ -109,7 +77,8 @@ def serve(env: AgiEnv, request: ServeRequest, on_line: LineCallback | None = Non
             if service and service.loops:
                 say(f"service of {env.app} already running on {len(service.loops)} loop(s)")
             else:
-                service = _services[(handle.address, env.target)] = _start(env, request, handle, queue, say)
+                service = _start(env, request, handle, queue, say)
+                registry.put(service)
         if request.action == "stop":
             return _stop_action(env, request, handle, service, queue, say)
         restarted = _restart_unhealthy(service, queue, request, say) if service else {}
@@ -134,51 +103,13 @@ def app_lock(env: AgiEnv) -> Iterator[None]:
                            "by itself when that process ends)") from None
 
 
-def _find(env: AgiEnv, handle: Any) -> Service | None:
-    """This process's service for the app, reconciled with the scheduler's record.
-
-    The record wins when another process (a CLI, another kernel) restarted loops since this one
-    last looked: acting on a stale copy would launch a second loop for a slot and orphan one.
-    A service this process runs on another scheduler than ``handle``'s is found too.
-    """
-    if handle is None:
-        return _own_elsewhere(env)
-    key = (handle.address, env.target)
-    known, recorded = _services.get(key), _adopt(env, handle)
-    service = recorded if recorded is not None and (known is None or _incarnations(known) != _incarnations(recorded)) \
-        else known
-    if service is not None:
-        if known is not None and service is not known:
-            service.dead |= known.dead
-            logger.info("the service record of %s changed since this process looked; adopted it", env.app)
-        _services[key] = service
-        return service
-    return _own_elsewhere(env)
-
-
-def _own_elsewhere(env: AgiEnv) -> Service | None:
-    """This process's running service for the app on any scheduler (the request named none)."""
-    running = [service for (_, target), service in list(_services.items())
-               if target == env.target and service.loops and _reachable(service)]
-    return running[0] if len(running) == 1 else None
-
-
-def _reachable(service: Service) -> bool:
-    """Whether this process can still talk to the service's cluster (a CLI's own cluster ends with it)."""
-    return getattr(service.handle.client, "status", None) == "running"
-
-
-def _incarnations(service: Service) -> set[str]:
-    return {loop.incarnation for loop in service.loops.values()}
-
-
 def _stop_action(env: AgiEnv, request: ServeRequest, handle: Any, service: Service | None, queue: TaskQueue,
                  say: LineCallback) -> dict[str, Any]:
     stopped, executing = _stop(service, request, queue, say) if service else ([], [])
     handles = {item.address: item for item in (service.handle if service else None, handle) if item is not None}
     for where in handles.values():
-        _services.pop((where.address, env.target), None)
-        _forget(env, where)
+        registry.remove(where.address, env.target)
+        forget_record(env, where)
     payload = _payload(env, request, None, queue, {}, say)
     payload.update(status="stopped", stopped=stopped, still_running=executing)
     if request.close_cluster and handle is not None and handle.owned:
@@ -191,8 +122,7 @@ def _stop_action(env: AgiEnv, request: ServeRequest, handle: Any, service: Servi
 
 def _beating_elsewhere(env: AgiEnv, queue: TaskQueue, request: ServeRequest) -> list[str]:
     """Loops of this app that beat although no service here knows them (another process's)."""
-    ours = _stopping | {loop.incarnation for service in list(_services.values()) if service.env.target == env.target
-                        for loop in service.loops.values()}
+    ours = registry.ours(env.target)
     beats, now = read_beats(queue.folder("heartbeats")), time.time()
     return sorted(name for name in beats if incarnation_of(name) not in ours
                   and claimer_alive(name, beats, request.heartbeat_timeout, now))
@@ -240,8 +170,7 @@ def submit(env: AgiEnv, request: SubmitRequest, on_line: LineCallback | None = N
     else:
         ids = [queue.submit(chunk.items, request.params, chunk.label, time_limit=request.time_limit)
                for chunk in _plan_chunks(env, request)]
-    services = [s for (_, target), s in list(_services.items()) if target == env.target]  # no lock: STOP may hold it
-    for service in services:
+    for service in registry.of_target(env.target):  # not under _lock: a STOP may hold it for long
         _wake(service)
     if on_line:
         on_line(f"submitted {len(ids)} task(s) to {queue.root}")
@@ -279,7 +208,7 @@ def _start(env: AgiEnv, request: ServeRequest, handle: Any, queue: TaskQueue, sa
     service.slot_count = len(addresses)
     for slot, worker in enumerate(addresses):
         service.loops[slot] = _launch(service, slot, worker)
-    _publish(service)
+    publish_record(service)
     say(f"service of {env.app} started: {len(service.loops)} loop(s) on {handle.address}")
     _recover(queue, request, set(), say)
     return service
@@ -333,25 +262,12 @@ def _task_states(keys: list[str], dask_scheduler: Any = None) -> dict[str, str]:
 
 
 def _loop_health(service: Service, loop: Loop, beats: dict[str, dict[str, Any]], now: float,
-                 state: str) -> tuple[bool, str, dict[str, Any] | None]:
+                 state: str) -> tuple[LoopHealth, dict[str, Any] | None]:
+    """The loop's verdict (see :func:`judge_loop`) and its own heartbeat (another incarnation's is not)."""
     beat = beats.get(loop.worker)
     if beat is not None and beat.get("incarnation") != loop.incarnation:
         beat = None
-    if state == "finished":
-        return False, "loop-finished", beat
-    if state in ("error", "lost"):
-        return False, "loop-error", beat
-    if state == "cancelled":
-        return False, "loop-cancelled", beat
-    if beat is None:
-        return (now - loop.started < service.timeout), ("" if now - loop.started < service.timeout
-                                                       else "missing-heartbeat"), None
-    if beat.get("state") == "task-timeout":
-        return False, f"task-timeout({float(beat.get('time_limit') or 0):g}s)", beat
-    age = now - float(beat["timestamp"])
-    if age > service.timeout:
-        return False, f"stale-heartbeat({age:.1f}s)", beat
-    return True, "", beat
+    return judge_loop(beat, now, service.timeout, future_state=state, started=loop.started), beat
 
 
 def _restart_unhealthy(service: Service, queue: TaskQueue, request: ServeRequest, say: LineCallback
@@ -359,9 +275,11 @@ def _restart_unhealthy(service: Service, queue: TaskQueue, request: ServeRequest
     beats = _beats_by_worker(queue, service)
     now = time.time()
     states = future_states(service)
-    sick = {slot: (reason, states[loop.future.key]) for slot, loop in service.loops.items()
-            for healthy, reason, _ in [_loop_health(service, loop, beats, now, states[loop.future.key])]
-            if not healthy}
+    sick: dict[int, tuple[str, str]] = {}  # slot -> (reason, future state)
+    for slot, loop in service.loops.items():
+        verdict, _ = _loop_health(service, loop, beats, now, states[loop.future.key])
+        if not verdict.healthy:
+            sick[slot] = (verdict.reason, states[loop.future.key])
     restarted: dict[str, str] = {}
     if sick:
         for slot, (reason, state) in sorted(sick.items()):
@@ -380,7 +298,7 @@ def _restart_unhealthy(service: Service, queue: TaskQueue, request: ServeRequest
             service.loops[slot] = _launch(service, slot, worker)
             restarted[old.worker] = reason
             say(f"restarted the loop of slot {slot} on {worker} ({reason})")
-        _publish(service)
+        publish_record(service)
     _recover(queue, request, service.dead, say)
     return restarted
 
@@ -418,47 +336,6 @@ def _current_slot_workers(service: Service, slot_workers: Any) -> list[str]:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
-
-
-def _registry_key(env: AgiEnv) -> list[str]:
-    return ["agi-service", env.target]
-
-
-def _publish(service: Service) -> None:
-    """Record the running loops in the scheduler's metadata, so other processes (a CLI, a restarted
-    kernel) find them."""
-    service.handle.client.set_metadata(_registry_key(service.env), {
-        "workers": service.workers, "spec": service.spec, "timeout": service.timeout,
-        "slot_count": service.slot_count, "task_timeout": service.task_timeout,
-        "loops": [{"slot": loop.slot, "worker": loop.worker, "incarnation": loop.incarnation, "key": loop.future.key,
-                   "started": loop.started} for loop in service.loops.values()]})
-
-
-def _adopt(env: AgiEnv, handle: Any) -> Service | None:
-    """A service another process started on this scheduler, rebuilt from its record (or None)."""
-    from distributed import Future
-
-    try:
-        record = handle.client.get_metadata(_registry_key(env), default=None)
-    except Exception:  # a scheduler that cannot answer: nothing to adopt
-        logger.debug("cannot read the service record of %s from the scheduler", env.target, exc_info=True)
-        return None
-    if not record or not record.get("loops"):
-        return None
-    service = Service(env, handle, dict(record["workers"]), record["spec"], float(record["timeout"]),
-                      int(record["slot_count"]),
-                      task_timeout=record.get("task_timeout", ServeRequest.model_fields["task_timeout"].default))
-    for loop in record["loops"]:
-        service.loops[loop["slot"]] = Loop(loop["slot"], loop["worker"], loop["incarnation"],
-                                           Future(loop["key"], client=handle.client), float(loop["started"]))
-    return service
-
-
-def _forget(env: AgiEnv, handle: Any) -> None:
-    try:
-        handle.client.set_metadata(_registry_key(env), None)
-    except Exception:  # noqa: BLE001 - a scheduler that cannot answer: nothing to forget there
-        logger.debug("could not clear the service record of %s", env.app, exc_info=True)
 
 
 def _retire(service: Service, loop: Loop, reason: str, say: LineCallback) -> None:
@@ -531,7 +408,7 @@ def _stop(service: Service, request: ServeRequest, queue: TaskQueue, say: LineCa
     executing = sorted(path.name.split("@", 1)[0] for path, claimer in queue.claims()
                        if incarnation_of(claimer) in claimers)
     if late:
-        _stopping.update(claimers)  # still beating for their task in hand: ours, not another process's
+        registry.stopping(claimers)  # still beating for their task in hand: ours, not another process's
         client.cancel([loop.future for loop in late], force=True)
     if executing:
         say(f"{len(executing)} task(s) still executing after {request.stop_timeout:g} s: {', '.join(executing)}; "
@@ -559,8 +436,8 @@ def _payload(env: AgiEnv, request: ServeRequest, service: Service | None, queue:
     states = future_states(service) if service else {}
     for loop in (service.loops.values() if service else []):
         state = states[loop.future.key]
-        healthy, reason, beat = _loop_health(service, loop, beats, now, state)
-        rows.append(worker_row(loop.worker, healthy, reason, state, beat, now))
+        verdict, beat = _loop_health(service, loop, beats, now, state)
+        rows.append(worker_row(loop.worker, verdict.healthy, verdict.reason, state, beat, now))
         if state == "pending":
             pending.append(loop.worker)
     client_status = service.handle.client.status if service else None
@@ -581,42 +458,4 @@ def _plan_chunks(env: AgiEnv, request: SubmitRequest) -> list[Any]:
 
 def running_services() -> list[tuple[str, str]]:
     """(scheduler address, target) of every service this kernel runs."""
-    with _lock:
-        return [key for key, service in _services.items() if service.loops]
-
-
-def loops_by_worker(client: Any) -> dict[str, list[str]]:
-    """Dask worker address -> the apps whose service loops occupy a thread there (from the
-    scheduler's record, so services started by other processes count too)."""
-    try:
-        records = client.get_metadata(["agi-service"], default=None) or {}
-    except Exception:  # noqa: BLE001 - a scheduler that cannot answer records no service
-        logger.debug("no service record on the scheduler", exc_info=True)
-        return {}
-    occupied: dict[str, list[str]] = {}
-    for target, record in records.items():
-        for loop in (record or {}).get("loops", []):
-            occupied.setdefault(loop["worker"], []).append(target)
-    return occupied
-
-
-def check_run_capacity(client: Any, addresses: list[str]) -> None:
-    """Refuse, before anything is submitted, a run whose slots would wait behind service loops.
-
-    A service loop holds one worker thread for as long as the service runs; a slot sent to a
-    worker whose every thread holds a loop would wait forever without a word.
-    """
-    occupied = loops_by_worker(client)
-    if not occupied:
-        return
-    threads = client.nthreads()
-    for address, slots in Counter(addresses).items():
-        apps = occupied.get(address, [])
-        if apps and threads.get(address, 1) - len(apps) < slots:
-            names = ", ".join(sorted(set(apps)))
-            raise ServiceError(
-                f"the Dask worker {address} has too few free threads for this run's {slots} slot(s) there: the "
-                f"service loops of {names} occupy {len(apps)} of its {threads.get(address, 1)}, so this "
-                f"run would wait forever. Stop the service first (Service tab STOP, `await AGI.serve(env, "
-                f"action='stop')` or `agi-jupyter serve {sorted(set(apps))[0]} stop`), or give the workers more "
-                "threads.")
+    return registry.running()
