@@ -15,10 +15,10 @@ from typing import Any
 
 from ..settings import ServiceHealthSettings
 from .queue import write_json
+from .records import HEALTH_SCHEMA, HealthSnapshot
 
 logger = logging.getLogger(__name__)
 
-HEALTH_SCHEMA = "agi.service.health.v1"
 STATUSES = ("running", "idle", "degraded", "error", "stopped")
 """What monitors read: ``running`` a service is started and all its loops are alive (with or
 without work); ``degraded`` some loops unhealthy; ``error`` none healthy or the client gone;
@@ -101,7 +101,7 @@ def snapshot(*, app: str, target: str, rows: list[dict[str, Any]], queue: dict[s
     }
     for name in ("running", "pending", "restarted", "healthy", "unhealthy"):
         payload[f"workers_{name}_count"] = len(payload[f"workers_{name}"])
-    return payload
+    return HealthSnapshot.model_validate(payload).wire()  # every field of the schema, of its type
 
 
 def refresh(payload: dict[str, Any], beats: dict[str, dict[str, Any]], queue: dict[str, int],
@@ -137,7 +137,7 @@ def write_snapshot(payload: dict[str, Any], path: Path) -> dict[str, Any]:
     """Write atomically and return the payload with its ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {**payload, "path": str(path)}
-    write_json(path, payload)
+    write_json(path, HealthSnapshot.model_validate(payload).wire())
     return payload
 
 

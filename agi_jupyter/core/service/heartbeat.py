@@ -15,7 +15,6 @@ another kernel, sees the same files and so never takes a task from a loop that s
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -26,10 +25,13 @@ from collections.abc import Callable
 from typing import Any
 
 from .queue import write_json
+from .records import HEARTBEAT_SCHEMA, HeartbeatRecord
+
+__all__ = ["HEARTBEAT_SCHEMA", "Heartbeat", "claimer_alive", "claimer_name", "heartbeat_name", "read_beats",
+           "read_heartbeats", "write_heartbeat"]
 
 logger = logging.getLogger(__name__)
 
-HEARTBEAT_SCHEMA = "agi.service.heartbeat.v1"
 ALIVE_STATES = ("running", "processing")
 
 
@@ -54,23 +56,21 @@ def heartbeat_path(folder: Path, worker: str, incarnation: str) -> Path:
 def write_heartbeat(folder: Path, worker: str, state: str, incarnation: str, slot: int, *,
                     timeout: float | None = None, task: str | None = None,
                     task_started: float | None = None, time_limit: float | None = None) -> None:
-    write_json(heartbeat_path(folder, worker, incarnation),
-               {"schema": HEARTBEAT_SCHEMA, "worker": worker, "state": state, "pid": os.getpid(),
-                "incarnation": incarnation, "slot": slot, "timestamp": time.time(), "timeout": timeout,
-                "task": task, "task_started": task_started, "time_limit": time_limit})
+    record = HeartbeatRecord(worker=worker, state=state, pid=os.getpid(), incarnation=incarnation, slot=slot,
+                             timestamp=time.time(), timeout=timeout, task=task, task_started=task_started,
+                             time_limit=time_limit)
+    write_json(heartbeat_path(folder, worker, incarnation), record.wire())
 
 
 def read_beats(folder: Path) -> dict[str, dict[str, Any]]:
-    """Every heartbeat by claimer name (unreadable files are skipped)."""
+    """Every heartbeat by claimer name, checked by :class:`HeartbeatRecord` (a file being replaced or
+    a malformed one is skipped: the next beat, or its absence, tells)."""
     beats = {}
     for path in folder.glob("*.json"):
         try:
-            beat = json.loads(path.read_text())
-            float(beat["timestamp"]), beat["worker"]  # noqa: B018 - the fields every reader needs
-        except (OSError, ValueError, KeyError, TypeError):
+            beats[path.stem] = HeartbeatRecord.model_validate_json(path.read_bytes()).wire()
+        except (OSError, ValueError):  # pydantic's ValidationError is a ValueError
             logger.debug("skipping unreadable heartbeat %s", path, exc_info=True)
-            continue
-        beats[path.stem] = beat
     return beats
 
 

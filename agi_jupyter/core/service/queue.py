@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import re
 import stat
@@ -50,12 +49,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from ..files import place_new, write_json_atomic
+from .records import RESULT_SCHEMA, TASK_SCHEMA, TaskRecord, problems
 
 logger = logging.getLogger(__name__)
 
-TASK_SCHEMA = "agi.service.task.v1"
-RESULT_SCHEMA = "agi.service.result.v1"
 FOLDERS = ("pending", "running", "done", "failed", "duplicates", "heartbeats")
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".pck")
 MAX_TASK_BYTES = 16 * 1024 * 1024
@@ -153,22 +153,12 @@ def _schema_problem(data: dict[str, Any], task_id: str) -> str:
 
 
 def _fields_problem(data: dict[str, Any]) -> str:
-    problems = []
-    if not isinstance(data.get("label"), str):
-        problems.append(f"label must be text, not {type(data.get('label')).__name__}")
-    if not isinstance(data.get("items"), list):
-        problems.append(f"items must be a list, not {type(data.get('items')).__name__}")
-    params = data.get("params")
-    if not isinstance(params, dict) or not all(isinstance(key, str) for key in params):
-        problems.append(f"params must be an object with text keys, not {params!r:.80}")
-    attempts = data.get("attempts")
-    if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 0:
-        problems.append(f"attempts must be a count, not {attempts!r:.40}")
-    limit = data.get("time_limit")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, float))
-                              or not math.isfinite(limit) or limit <= 0):
-        problems.append(f"time_limit must be a positive number of seconds or null, not {limit!r:.40}")
-    return "; ".join(problems)
+    """What the task model (:class:`~.records.TaskRecord`) finds wrong, field by field; empty if nothing."""
+    try:
+        TaskRecord.model_validate(data)
+    except ValidationError as error:
+        return problems(error)
+    return ""
 
 
 def _read_entry(path: Path) -> Any:

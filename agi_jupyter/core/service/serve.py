@@ -145,18 +145,21 @@ def _unseen(env: AgiEnv, request: ServeRequest, say: LineCallback) -> dict[str, 
 
 def read_health(env: AgiEnv, health_output_path: str | None = None) -> dict[str, Any]:
     """The last snapshot re-judged by today's heartbeats: what a monitor without Dask can know."""
-    import json
+    from pydantic import ValidationError
 
     from .health import refresh
+    from .records import HealthSnapshot, problems
 
     path = health_path(env, ServeRequest(health_output_path=health_output_path))
     queue = TaskQueue(queue_dir(env))
     try:
-        saved = json.loads(path.read_text())
+        saved = HealthSnapshot.model_validate_json(path.read_bytes()).wire()
     except FileNotFoundError:
         saved = snapshot(app=env.app, target=env.target, rows=[], queue=queue.counts(), started=False, restarted={},
                          timeout=10.0, queue_dir=queue.root, cleanup={}, client_status=None, pending=[])
-    except ValueError as error:
+    except ValidationError as error:
+        raise AgiError(f"{path}: not a readable health snapshot ({problems(error)})") from None
+    except OSError as error:
         raise AgiError(f"{path}: not a readable health snapshot ({error})") from None
     payload = refresh(saved, read_heartbeats(queue.folder("heartbeats")), queue.counts())
     return {**payload, "path": str(path)}

@@ -1,0 +1,127 @@
+"""The service's records on disk, typed: heartbeats, tasks, results and the health snapshot.
+
+Each file the service writes is one of these models; each one it reads goes through them, so a
+malformed file is an error naming the file and the field, never a ``KeyError`` three calls later.
+The wire format (schema names and keys) is the one monitors and other processes already read:
+``schema`` is the JSON key (``schema_name`` in Python, where ``schema`` is pydantic's own).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, NonNegativeInt, PositiveFloat, StrictStr, ValidationError
+
+HEARTBEAT_SCHEMA = "agi.service.heartbeat.v1"
+TASK_SCHEMA = "agi.service.task.v1"
+RESULT_SCHEMA = "agi.service.result.v1"
+HEALTH_SCHEMA = "agi.service.health.v1"
+
+
+class Record(BaseModel):
+    """Common behaviour: frozen, ``schema`` on the wire, unknown keys kept (newer writers)."""
+
+    model_config = ConfigDict(frozen=True, extra="allow", populate_by_name=True, strict=True)
+
+    def wire(self) -> dict[str, Any]:
+        """The JSON object as written to disk."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+def problems(error: ValidationError) -> str:
+    """A pydantic error as ``field: what is wrong`` pairs, for messages that name the field."""
+    return "; ".join(f"{'.'.join(str(part) for part in item['loc']) or 'record'}: {item['msg']}"
+                     for item in error.errors())
+
+
+class HeartbeatRecord(Record):
+    """``heartbeats/<worker>~<incarnation>.json``: one loop says it is alive and what it does."""
+
+    schema_name: StrictStr = Field(HEARTBEAT_SCHEMA, alias="schema")
+    worker: StrictStr
+    state: StrictStr
+    pid: int
+    incarnation: StrictStr
+    slot: int
+    timestamp: FiniteFloat
+    timeout: FiniteFloat | None = None
+    task: StrictStr | None = None
+    task_started: FiniteFloat | None = None
+    time_limit: FiniteFloat | None = None
+
+
+class TaskRecord(Record):
+    """``pending/<id>.json`` (and its claims): work items and argument overrides for a loop."""
+
+    model_config = ConfigDict(frozen=True, extra="allow", populate_by_name=True, strict=True)
+
+    schema_name: StrictStr = Field(TASK_SCHEMA, alias="schema")
+    id: StrictStr
+    label: StrictStr
+    items: list[Any]
+    params: dict[StrictStr, Any]
+    attempts: NonNegativeInt = 0
+    submitted: FiniteFloat | None = None
+    time_limit: PositiveFloat | None = None
+
+
+class WorkerHealth(Record):
+    """One row of the health table: a loop's verdict and what it works on."""
+
+    worker: StrictStr
+    healthy: bool
+    reason: StrictStr
+    future_state: StrictStr | None
+    heartbeat_state: StrictStr | None
+    heartbeat_age_sec: float | None
+    task: StrictStr | None = None
+    task_seconds: float | None = None
+
+
+class QueueCounts(Record):
+    pending: NonNegativeInt = 0
+    running: NonNegativeInt = 0
+    done: NonNegativeInt = 0
+    failed: NonNegativeInt = 0
+
+
+class HealthSnapshot(Record):
+    """``service/<target>/health.json`` (schema ``agi.service.health.v1``): what monitors read."""
+
+    schema_name: StrictStr = Field(HEALTH_SCHEMA, alias="schema")
+    timestamp: float
+    app: StrictStr
+    target: StrictStr
+    status: StrictStr
+    workers_running: list[StrictStr]
+    workers_pending: list[StrictStr]
+    workers_restarted: list[StrictStr]
+    workers_healthy: list[StrictStr]
+    workers_unhealthy: list[StrictStr]
+    workers_running_count: NonNegativeInt
+    workers_pending_count: NonNegativeInt
+    workers_restarted_count: NonNegativeInt
+    workers_healthy_count: NonNegativeInt
+    workers_unhealthy_count: NonNegativeInt
+    queue: QueueCounts
+    client_status: StrictStr | None = None
+    heartbeat_timeout_sec: float | None = None
+    queue_dir: StrictStr | None = None
+    cleanup: dict[StrictStr, int] = Field(default_factory=dict)
+    restart_reasons: dict[StrictStr, StrictStr] = Field(default_factory=dict)
+    worker_health: list[WorkerHealth] = Field(default_factory=list)
+    path: StrictStr | None = None
+
+
+def read_record(model: type[Record], path: Path) -> Any:
+    """Read ``path`` as ``model``; ``ValueError`` names the file and every bad field."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise ValueError(f"{path}: not a readable {model.__name__} ({error})") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise ValueError(f"{path}: not a valid {model.__name__}: {problems(error)}") from None
