@@ -1,4 +1,4 @@
-"""Pieces every tab shares: the context, the action runner, the log view and the snippet view.
+"""Pieces every tab shares: the context (with the observed state), the action runner, the log view and the snippet view.
 
 Tabs are thin views: they build a request object, show its snippet, and on click hand the same
 request to the public ``AGI`` API through :class:`Actions`, which runs it in a worker thread so
@@ -21,6 +21,7 @@ import ipywidgets as widgets
 from ..core.env import AgiEnv
 from ..core.errors import AgiError
 from ..core.settings import AppSettings
+from .state import OrchestratorState, read_settings_digest
 
 logger = logging.getLogger(__name__)
 
@@ -86,24 +87,27 @@ def _enable(controls: list[widgets.Widget]) -> None:
 
 
 class Context:
-    """What the tabs of one Orchestrator share."""
+    """What the tabs of one Orchestrator share: the app, the action runner and the observed state.
 
-    def __init__(self, env: AgiEnv, cell_id: str | None) -> None:
+    Tabs talk to each other only through ``state`` (an :class:`~.state.OrchestratorState`): a tab
+    sets a trait, the tabs that depend on it observe it by name.
+    """
+
+    def __init__(self, env: AgiEnv, cell_id: str | None, state: OrchestratorState | None = None) -> None:
         self.env = env
         self.cell_id = cell_id
         self.actions = Actions()
-        self._listeners: dict[str, list[Callable[[Any], None]]] = {}
+        self.state = state if state is not None else OrchestratorState.read(env)
 
     def settings(self) -> AppSettings:
         return AppSettings.load(self.env.settings_path)
 
-    def on(self, event: str, listener: Callable[[Any], None]) -> None:
-        """Subscribe to ``settings``, ``installed``, ``distributed``, ``ran``... announced by other tabs."""
-        self._listeners.setdefault(event, []).append(listener)
+    def settings_saved(self) -> None:
+        """Record a save of app_settings.toml: tabs observing ``settings_digest`` rebuild what depends on it.
 
-    def announce(self, event: str, value: Any = None) -> None:
-        for listener in self._listeners.get(event, []):
-            listener(value)
+        A save that leaves every value as it was keeps the digest, and so notifies nobody.
+        """
+        self.state.settings_digest = read_settings_digest(self.env)
 
 
 def error_text(error: BaseException) -> str:

@@ -3,7 +3,8 @@
 The tab is a view over :mod:`agi_jupyter.core.data`: the same functions a cell would call.
 The preview survives re-running the cell that shows the Orchestrator: the tab remembers the
 file it last loaded for the app (per kernel), and a fresh tab previews it, or the newest
-output, at once without a click (a preview reads only the first rows).
+output, at once without a click (a preview reads only the first rows). A RUN of the same
+Orchestrator that wrote files (the shared state's ``last_run``) loads the newest output the same way.
 
 EXPORT writes only inside the app's export dir and never onto an app output; it replaces an
 existing export only when the "overwrite" box is ticked. Each refusal shows inline at once,
@@ -16,11 +17,13 @@ import html
 import logging
 import threading
 from pathlib import Path
+from typing import Any
 
 import ipywidgets as widgets
 
 from ..core.data import DataError, ExportResult, Preview, export, export_target, newest_output, preview
 from .common import Context, Message, error_text
+from .state import LastRun
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +62,7 @@ class DataTab(widgets.VBox):
         self.last_export: ExportResult | None = None
         self._syncing = False
         self._restore()
+        context.state.observe(self._ran, names="last_run")
         super().__init__([
             widgets.HBox([self.load]), self.summary, self.dtypes, self.preview,
             widgets.HTML("<b>Prepare data for export</b>"), widgets.HBox([self.columns, self.select_all]),
@@ -77,6 +81,12 @@ class DataTab(widgets.VBox):
         except Exception as error:  # noqa: BLE001 - a broken file must not break the widget
             logger.debug("cannot restore the preview of %s", self._key(), exc_info=True)
             self.message.show(error_text(error), "warn")
+
+    def _ran(self, change: dict[str, Any]) -> None:
+        """A RUN that wrote files is previewed at once, as a fresh tab would show it."""
+        run: LastRun | None = change["new"]
+        if run is not None and run.outputs:
+            self.start_load()
 
     def _key(self) -> str:
         return str(self.context.env.app_path)

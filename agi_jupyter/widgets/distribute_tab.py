@@ -15,6 +15,7 @@ from ..core.requests import DistribRequest
 from ..core.snippets import make_snippet
 from .args_form import ArgsEditor
 from .common import Context, Message, SnippetView, error_text
+from .state import plan_stamp
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ class DistributeTab(widgets.VBox):
 
     def __init__(self, context: Context) -> None:
         self.context = context
-        self.args = ArgsEditor(context, on_saved=lambda _: context.announce("settings"))
+        self.args = ArgsEditor(context, on_saved=lambda _: context.settings_saved())
         self.snippet = SnippetView(context)
         self.check = widgets.Button(description="CHECK DISTRIBUTE", icon="sitemap", button_style="primary",
                                     layout=widgets.Layout(width="auto"))
@@ -45,10 +46,12 @@ class DistributeTab(widgets.VBox):
         self.move.on_click(lambda _: self.move_chunk())
         self.save.on_click(lambda _: self.save_plan())
         self.distribution: Distribution | None = None
+        self.shown_plan = ""  # stamp of ``distribution``, to tell a plan saved elsewhere from the one shown
         self.plan: WorkPlan | None = None
         self.moves: list[tuple[int, int, int]] = []
         self.request = DistribRequest()
-        context.on("settings", lambda _: self.refresh())
+        context.state.observe(lambda _: self.refresh(), names="settings_digest")
+        context.state.observe(self._plan_saved, names="saved_plan")
         editor = widgets.VBox([widgets.HTML("<b>Workplan</b>"), widgets.HBox([self.source, self.chunk]),
                                widgets.HBox([self.target, self.move, self.save]), self.editor_message])
         super().__init__([widgets.HTML(f"<b>{html.escape(context.env.target)} args</b>"), self.args,
@@ -63,6 +66,10 @@ class DistributeTab(widgets.VBox):
         """New snippet; and say whether the saved plan still matches the args and workers."""
         self.request = DistribRequest()
         self.snippet.show(make_snippet(self.context.env, "get_distrib", self.request))
+        self.show_staleness()
+
+    def show_staleness(self) -> None:
+        """Say whether the saved plan is the one the next RUN dispatches, or why it will be rebuilt."""
         saved = load(self.context.env)
         if saved is None:
             self.stale.show("no saved plan yet: CHECK DISTRIBUTE builds one", "info")
@@ -92,12 +99,28 @@ class DistributeTab(widgets.VBox):
     def _planned(self, distribution: Distribution) -> None:
         self.message.show(distribution.reason, "ok")
         self.show(distribution)
-        self.refresh()
-        self.context.announce("distributed", distribution)
+        self._publish(distribution)
+
+    def _publish(self, distribution: Distribution) -> None:
+        """Make ``distribution`` the shared saved plan; its observers (this tab too) re-judge it."""
+        stamp = plan_stamp(distribution)
+        if self.context.state.saved_plan == stamp:
+            self.show_staleness()  # the same plan notifies nobody, but its inputs may have moved since
+        else:
+            self.context.state.saved_plan = stamp
+
+    def _plan_saved(self, change: dict[str, Any]) -> None:
+        """A plan saved elsewhere (a RUN rebuilds a stale one) replaces the one shown, unless moves are pending."""
+        if change["new"] != self.shown_plan and not self.moves:
+            saved = load(self.context.env)
+            if saved is not None:
+                self.show(saved)
+        self.show_staleness()
 
     # ----- showing a plan -------------------------------------------------------------------
     def show(self, distribution: Distribution) -> None:
         self.distribution = distribution
+        self.shown_plan = plan_stamp(distribution)
         self.plan = distribution.plan
         self.moves = []
         self.save.disabled = True
@@ -157,7 +180,7 @@ class DistributeTab(widgets.VBox):
     def _saved(self, distribution: Distribution) -> None:
         self.show(distribution)
         self.editor_message.show(f"saved: {distribution.reason}", "ok")
-        self.refresh()
+        self._publish(distribution)
 
 
 def plan_tree(plan: WorkPlan, names: list[str]) -> widgets.Widget:

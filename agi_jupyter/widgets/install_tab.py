@@ -9,23 +9,13 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from ..core.install import InstallRecord, check_install
-from ..core.modes import Mode
+from ..core.install import InstallRecord
 from ..core.requests import InstallRequest
 from ..core.snippets import make_snippet
 from .common import Context, LogView, Message, SnippetView, error_text
+from .state import read_install_state
 
 logger = logging.getLogger(__name__)
-
-
-def install_state(context: Context) -> tuple[bool, str]:
-    """Whether a valid install exists, and a sentence saying so (or what to do)."""
-    try:
-        record = check_install(context.env, Mode(0))
-    except Exception as error:  # any reason is shown as it is
-        logger.debug("no valid install of %s", context.env.app, exc_info=True)
-        return False, error_text(error)
-    return True, f"installed {record.when} (modes {Mode(record.modes_enabled).label}) in {record.seconds:.2f} s"
 
 
 class InstallTab(widgets.VBox):
@@ -41,10 +31,10 @@ class InstallTab(widgets.VBox):
         self.logs = LogView("Install logs")
         self.record: InstallRecord | None = InstallRecord.load(context.env)
         self.request = InstallRequest()
-        context.on("settings", lambda _: self.refresh())
+        context.state.observe(lambda _: self.refresh(), names="settings_digest")
         self.refresh()
-        valid, text = install_state(context)
-        self.outcome.show(text, "ok" if valid else "warn")
+        state = context.state.install
+        self.outcome.show(state.reason, "ok" if state.installed else "warn")
         super().__init__([self.snippet, widgets.HBox([self.button, self.elapsed]), self.outcome, self.logs])
 
     def refresh(self) -> None:
@@ -74,7 +64,7 @@ class InstallTab(widgets.VBox):
             self.logs.flush()
             self.elapsed.value = f"{time.monotonic() - started:.1f} s"
             self.outcome.show(f"installed in {record.seconds:.2f} s; log: {record.log}", "ok")
-            self.context.announce("installed", record)
+            self.context.state.install = read_install_state(self.context.env)  # the Run tab re-gates RUN
 
         def failed(error: BaseException) -> None:
             running.clear()

@@ -12,6 +12,7 @@ from ..core.env import AgiEnv, list_apps
 from ..core.errors import AgiError
 from ..core.logs import apply_verbosity
 from .common import Context, Message, error_text
+from .state import OrchestratorState, read_settings_digest
 
 logger = logging.getLogger(__name__)
 
@@ -78,17 +79,22 @@ class Orchestrator(widgets.VBox):
             self.message.show(f"{env.app} cannot be shown: {error_text(error)}", "error")
             return
         self.tabs.titles = TABS
-        self.context.on("settings", lambda _: self.report_digest())
+        self.context.state.observe(lambda _: self.report_digest(), names="settings_digest")
         self.report_digest()
 
     def report_digest(self) -> None:
         """Tell the JupyterLab extension the settings digest, so it marks stale snippet cells."""
         if not self.cell_id or self.context is None:
             return  # not in a notebook: no extension to tell
-        from ..core.snippets import settings_digest
         from ..notebook import CellInserter
 
-        CellInserter().report_digest(self.context.env.app, settings_digest(self.context.env))
+        digest = self.context.state.settings_digest or read_settings_digest(self.context.env)
+        CellInserter().report_digest(self.context.env.app, digest)
+
+    @property
+    def state(self) -> OrchestratorState | None:
+        """What the tabs share (settings digest, install, saved plan, service status, last run), observable by name."""
+        return self.context.state if self.context else None
 
     @property
     def env(self) -> AgiEnv | None:

@@ -17,6 +17,7 @@ from ..core.requests import RunRequest
 from ..core.run import RunControl, RunResult
 from ..core.snippets import make_snippet
 from .common import Context, LogView, Message, SnippetView, error_text
+from .state import last_run_of, read_plan_stamp
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +50,7 @@ class RunTab(widgets.VBox):
             control.observe(lambda _: self.refresh(), names="value")
         self.run.on_click(lambda _: self.start())
         self.cancel.on_click(lambda _: self.stop())
-        context.on("installed", lambda _: self.refresh())
-        context.on("settings", lambda _: self.refresh())
+        context.state.observe(lambda _: self.refresh(), names=["install", "settings_digest"])
         self.refresh()
         self.show_benchmark(load_table(context.env))
         super().__init__([
@@ -129,7 +129,10 @@ class RunTab(widgets.VBox):
             self.outcome.show(f"benchmark of {len(value['rows'])} modes done", "ok")
         self.show_benchmark(load_table(self.context.env))
         self.refresh()
-        self.context.announce("ran", value)
+        state = self.context.state
+        with state.hold_trait_notifications():  # observers see the run and the plan it used together
+            state.last_run = last_run_of(value)
+            state.saved_plan = read_plan_stamp(self.context.env)  # a stale plan was rebuilt by this run
 
     def _failed(self, error: BaseException) -> None:
         self.cancel.disabled = True
@@ -140,6 +143,7 @@ class RunTab(widgets.VBox):
         else:
             self.outcome.show(f"run failed: {error_text(error)}", "error")
         self.refresh()
+        self.context.state.saved_plan = read_plan_stamp(self.context.env)  # planning may have come before the failure
 
     # ----- benchmark results ------------------------------------------------------------------------
     def show_benchmark(self, table: dict[str, Any] | None) -> None:

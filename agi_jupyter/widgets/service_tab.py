@@ -117,7 +117,7 @@ class ServiceTab(widgets.VBox):
                                        "error")
             return
         self.settings_message.show(f"saved {name} = {getattr(valid, name)!r} to app_settings.toml", "ok")
-        self.context.announce("settings")
+        self.context.settings_saved()
 
     # ----- actions ----------------------------------------------------------------------------
     def request(self, action: str) -> ServeRequest:
@@ -187,6 +187,7 @@ class ServiceTab(widgets.VBox):
                 self.verdict_view.show(f"FAIL code {verdict.code}: {verdict.reason}", "error")
         self.message.show(f"{action.upper()} done: service is {value.get('status')}", "ok")
         self.show_payload(value)
+        self.context.state.service_status = str(value.get("status") or "unknown")
 
     def _restore(self) -> None:
         """Re-running the cell shows the last snapshot, re-judged by today's heartbeats (no Dask needed).
@@ -198,7 +199,9 @@ class ServiceTab(widgets.VBox):
         try:
             from ..core.service import read_health
 
-            self.show_payload(read_health(self.context.env))
+            snapshot = read_health(self.context.env)
+            self.show_payload(snapshot)
+            self.context.state.service_status = str(snapshot.get("status") or "unknown")
         except (AgiError, OSError, KeyError, ValueError) as error:
             self.message.show(f"last health snapshot unreadable: {error_text(error)}", "warn")
 

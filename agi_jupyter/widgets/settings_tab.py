@@ -89,7 +89,7 @@ class SettingsTab(widgets.VBox):
             return False
         self.message.show("saved to app_settings.toml", "ok")
         self._update_hint()
-        self.context.announce("settings")
+        self.context.settings_saved()
         return True
 
     def _verbosity(self, verbose: int) -> None:
