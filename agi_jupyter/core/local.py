@@ -23,7 +23,10 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .jobs import LocalJob
 
 logger = logging.getLogger(__name__)
 
@@ -56,14 +59,19 @@ class LocalWorker:
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def run(self, job: dict[str, Any], on_event: Callable[[dict[str, Any]], None],
+    def run(self, job: LocalJob, on_event: Callable[[dict[str, Any]], None],
             on_line: Callable[[str], None]) -> int:
-        """Send ``job``; pass events and output lines on until the job's ``done`` event; its status."""
+        """Send ``job``; pass events and output lines on until the job's ``done`` event; its status.
+
+        The job goes as one JSON line (its wire form, with this job's end mark), which the
+        runner validates through :class:`agi_jupyter.core.jobs.LocalJob` again on its side.
+        """
         assert self.process.stdin is not None
         mark = f"agi-end-of-output-{secrets.token_hex(16)}"
         self._output.follow(on_line, mark)
         try:
-            self.process.stdin.write(json.dumps({**job, "end_mark": mark}) + "\n")
+            line = json.dumps(job.model_copy(update={"end_mark": mark}).wire())
+            self.process.stdin.write(line + "\n")
             self.process.stdin.flush()
             for line in self.events:
                 event = json.loads(line)

@@ -22,6 +22,7 @@ from .distrib import Distribution, reuse_or_build
 from .env import AgiEnv
 from .errors import RunError
 from .install import check_install
+from .jobs import ChunkPart, DaskSlotSpec, LocalJob, SlotPart, WorkerSpec
 from .logs import LineCallback, LogSink, timestamp
 from .modes import Mode
 from .plan import worker_slots
@@ -168,27 +169,35 @@ def _require_cudf_locally() -> None:
                        "and it is not installed: nothing was started")
 
 
-def worker_spec(env: AgiEnv, args: dict[str, Any], *, cython: bool = False, paths: list[str] | None = None,
-                verbose: int | None = None, pool: str | None = None, pool_width: int | None = None,
-                dag: bool = False) -> dict[str, Any]:
-    """What a worker process needs to build the app's worker: JSON only (runs, service loops)."""
-    return {
-        "worker_module": f"{env.worker_module}.{env.worker_module}", "worker_package": env.worker_module,
-        "worker_class": env.worker_class, "args_module": f"{env.target}.app_args", "args_class": env.args_class,
-        "args": args, "share_dir": str(env.share_dir), "verbose": env.verbose if verbose is None else verbose,
-        "cython": cython, "paths": list(paths or []), "pool": pool, "pool_width": pool_width, "dag": dag,
-    }
+def build_worker_spec(env: AgiEnv, args: dict[str, Any], *, cython: bool = False, paths: list[str] | None = None,
+                      verbose: int | None = None, pool: str | None = None, pool_width: int | None = None,
+                      dag: bool = False) -> WorkerSpec:
+    """What a worker process needs to build the app's worker (runs, service loops)."""
+    return WorkerSpec(
+        worker_module=f"{env.worker_module}.{env.worker_module}", worker_package=env.worker_module,
+        worker_class=env.worker_class, args_module=f"{env.target}.app_args", args_class=env.args_class,
+        args=args, share_dir=str(env.share_dir), verbose=env.verbose if verbose is None else verbose,
+        cython=cython, paths=list(paths or []), pool=pool, pool_width=pool_width, dag=dag)
 
 
-def slot_spec(context: _Context, args: dict[str, Any], paths: list[str]) -> dict[str, Any]:
+def worker_spec(env: AgiEnv, args: dict[str, Any], **options: Any) -> dict[str, Any]:
+    """:func:`build_worker_spec` as its wire dict: what the service keeps in the scheduler's metadata.
+
+    The scheduler may not have agi_jupyter installed, so the service stores plain values; the
+    service loop validates them again through :class:`WorkerSpec` when it builds its worker.
+    """
+    return build_worker_spec(env, args, **options).model_dump()
+
+
+def slot_spec(context: _Context, args: dict[str, Any], paths: list[str]) -> WorkerSpec:
     """The worker spec of this run's mode."""
-    return worker_spec(context.env, args, cython=bool(context.mode & Mode.CYTHON), paths=paths,
-                       verbose=context.request.verbose,
-                       pool=context.request.pool if context.mode & Mode.POOL else None,
-                       pool_width=context.request.pool_width, dag=context.distribution.plan.dag is not None)
+    return build_worker_spec(context.env, args, cython=bool(context.mode & Mode.CYTHON), paths=paths,
+                             verbose=context.request.verbose,
+                             pool=context.request.pool if context.mode & Mode.POOL else None,
+                             pool_width=context.request.pool_width, dag=context.distribution.plan.dag is not None)
 
 
-def _slot_parts(context: _Context) -> list[dict[str, Any]]:
+def _slot_parts(context: _Context) -> list[SlotPart]:
     """Per non-empty slot its chunks; DAG steps sorted by one global dependency order."""
     plan = context.distribution.plan
     rank = {step: index for index, step in enumerate(plan.step_order())} if plan.dag else {}
@@ -196,17 +205,18 @@ def _slot_parts(context: _Context) -> list[dict[str, Any]]:
     for number, chunks in enumerate(plan.slots):
         ordered = sorted(chunks, key=lambda c: rank.get(c.label, 0)) if rank else chunks
         if ordered:
-            parts.append({"slot": number, "chunks": [{"label": c.label, "items": c.items} for c in ordered]})
+            parts.append(SlotPart(slot=number, chunks=[ChunkPart(label=c.label, items=list(c.items))
+                                                       for c in ordered]))
     return parts
 
 
-def _local_order(context: _Context, parts: list[dict[str, Any]]) -> list[list[int]]:
-    """[slot, index] pairs: slot after slot, or for DAG plans one global dependency order."""
-    pairs = [[part["slot"], index] for part in parts for index in range(len(part["chunks"]))]
+def _local_order(context: _Context, parts: list[SlotPart]) -> list[tuple[int, int]]:
+    """(slot, index) pairs: slot after slot, or for DAG plans one global dependency order."""
+    pairs = [(part.slot, index) for part in parts for index in range(len(part.chunks))]
     plan = context.distribution.plan
     if plan.dag:
         rank = {step: index for index, step in enumerate(plan.step_order())}
-        label = {part["slot"]: [c["label"] for c in part["chunks"]] for part in parts}
+        label = {part.slot: [chunk.label for chunk in part.chunks] for part in parts}
         pairs.sort(key=lambda pair: rank[label[pair[0]][pair[1]]])
     return pairs
 
@@ -223,8 +233,8 @@ def _run_local(context: _Context, args: dict[str, Any]) -> list[dict[str, Any]]:
     env = context.env
     paths = ([str(env.cython_dir)] if context.mode & Mode.CYTHON else []) + [str(env.src_path)]
     parts = _slot_parts(context)
-    job = {"spec": slot_spec(context, args, paths), "slot_count": len(context.distribution.plan.slots),
-           "slots": parts, "order": _local_order(context, parts)}
+    job = LocalJob(spec=slot_spec(context, args, paths), slot_count=len(context.distribution.plan.slots),
+                   slots=parts, order=_local_order(context, parts))
     worker, shared = local.acquire(env.worker_python, (str(env.worker_python), context.install_key))
     context.control.attach(worker.kill)
     results, errors = [], []
@@ -273,9 +283,9 @@ def _run_dask(context: _Context, handle: Any, args: dict[str, Any]) -> tuple[lis
         _require_cudf_on(client, sorted(set(addresses)))
     ship_app(client, context.env, context.sink)
     run_id = uuid.uuid4().hex[:10]
-    spec = slot_spec(context, args, [])
-    spec.update(topic=f"agi-run-{run_id}", cancel_event=f"agi-cancel-{run_id}")
-    stop_event = Event(spec["cancel_event"], client=client)
+    spec = DaskSlotSpec(**slot_spec(context, args, []).model_dump(), topic=f"agi-run-{run_id}",
+                        cancel_event=f"agi-cancel-{run_id}")
+    stop_event = Event(spec.cancel_event, client=client)
 
     def on_event(event: Any) -> None:
         message = event[1] if isinstance(event, tuple) else event
@@ -284,21 +294,21 @@ def _run_dask(context: _Context, handle: Any, args: dict[str, Any]) -> tuple[lis
         elif message.get("event") == "log":
             context.sink(message["line"])
 
-    client.subscribe_topic(spec["topic"], on_event)
+    client.subscribe_topic(spec.topic, on_event)
     slot_count = len(context.distribution.plan.slots)
     parts = _slot_parts(context)
-    futures = [client.submit(dask_slot, spec, part["slot"], slot_count, part["chunks"],
-                             workers=[addresses[part["slot"]]], allow_other_workers=False, pure=False,
-                             key=f"agi-{context.env.target}-{run_id}-slot{part['slot']}") for part in parts]
+    futures = [client.submit(dask_slot, spec, part.slot, slot_count, part.chunks,
+                             workers=[addresses[part.slot]], allow_other_workers=False, pure=False,
+                             key=f"agi-{context.env.target}-{run_id}-slot{part.slot}") for part in parts]
     context.control.attach(lambda: _cancel_dask(client, futures, stop_event, addresses))
     try:
         results = _collect(client, futures, parts, addresses, context, stop_event)
     finally:
-        client.unsubscribe_topic(spec["topic"])
+        client.unsubscribe_topic(spec.topic)
     return results, len({address.rsplit(":", 1)[0] for address in addresses})
 
 
-def _collect(client: Any, futures: list[Any], parts: list[dict[str, Any]], addresses: list[str],
+def _collect(client: Any, futures: list[Any], parts: list[SlotPart], addresses: list[str],
              context: _Context, stop_event: Any) -> list[dict[str, Any]]:
     """Slot results as they finish; the first failure (or lost worker) cancels the other slots and is raised.
 
@@ -307,7 +317,7 @@ def _collect(client: Any, futures: list[Any], parts: list[dict[str, Any]], addre
     ``LOST_WORKER_CHECK`` seconds of waiting, the pending slots' workers are looked up on the
     scheduler, and a missing one fails the run with its address.
     """
-    slot_of = {future.key: part["slot"] for future, part in zip(futures, parts)}
+    slot_of = {future.key: part.slot for future, part in zip(futures, parts)}
     results: list[dict[str, Any]] = []
     pending = list(futures)
     changed = threading.Event()

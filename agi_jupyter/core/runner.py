@@ -27,11 +27,15 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from importlib.machinery import EXTENSION_SUFFIXES
 from types import SimpleNamespace
 from typing import Any
+
+from .errors import RunError
+from .jobs import (ChunkPart, DaskSlotSpec, LocalJob, SlotPart, WorkerSource, WorkerSpec, chunks_of, job_of,
+                   source_of, spec_of)
 
 logger = logging.getLogger(__name__)
 
@@ -46,43 +50,49 @@ class Cancelled(RuntimeError):
     """The run was cancelled between two work items."""
 
 
-def load_worker_class(spec: dict[str, Any]) -> type:
-    """Import the worker class; in cython modes insist that it comes from the compiled extension."""
-    for path in reversed(spec["paths"]):
+def load_worker_class(source: WorkerSource | Mapping[str, Any]) -> type:
+    """Import the worker class; in cython modes insist that it comes from the compiled extension.
+
+    ``source`` is a worker spec, or just the class location (a mapping is validated first).
+    """
+    source = source_of(source)
+    for path in reversed(source.paths):
         if path not in sys.path:
             sys.path.insert(0, path)
-    module_name = spec["worker_module"]
-    if spec["cython"]:
-        module_name = f"{spec['worker_package']}_cython.{spec['worker_package']}"
+    module_name = source.worker_module
+    if source.cython:
+        module_name = f"{source.worker_package}_cython.{source.worker_package}"
     module = importlib.import_module(module_name)
     origin = getattr(module, "__file__", "") or ""
-    if spec["cython"] and not origin.endswith(tuple(EXTENSION_SUFFIXES)):
+    if source.cython and not origin.endswith(tuple(EXTENSION_SUFFIXES)):
         raise RuntimeError(f"cython mode loaded {origin}, not the compiled extension: run INSTALL with cython")
-    return getattr(module, spec["worker_class"])
+    return getattr(module, source.worker_class)
 
 
-def load_args(spec: dict[str, Any]) -> Any:
+def load_args(spec: WorkerSpec) -> Any:
     """The app's validated args model, or a namespace of the values if the model cannot load."""
     try:
-        model = getattr(importlib.import_module(spec["args_module"]), spec["args_class"])
-        return model.model_validate(spec["args"])
+        model = getattr(importlib.import_module(spec.args_module), spec.args_class)
+        return model.model_validate(spec.args)
     except ImportError:
-        logger.debug("args model %s.%s does not import; using the plain values", spec["args_module"],
-                     spec["args_class"], exc_info=True)
-        return SimpleNamespace(**spec["args"])
+        logger.debug("args model %s.%s does not import; using the plain values", spec.args_module,
+                     spec.args_class, exc_info=True)
+        return SimpleNamespace(**spec.args)
 
 
-def make_worker(spec: dict[str, Any], slot: int, slot_count: int) -> Any:
+def make_worker(spec: WorkerSpec | Mapping[str, Any], slot: int, slot_count: int) -> Any:
+    """The app's worker for ``slot``; a spec mapping (the service's wire form) is validated first."""
+    spec = spec_of(spec)
     worker_class = load_worker_class(spec)
     return worker_class(load_args(spec), worker_id=slot, worker_count=slot_count,
-                        share_dir=spec["share_dir"], verbose=spec["verbose"])
+                        share_dir=spec.share_dir, verbose=spec.verbose)
 
 
 # ----- pool members ---------------------------------------------------------------------------
 _pool_worker: Any = None
 
 
-def _pool_start(spec: dict[str, Any], slot: int, slot_count: int, variables: dict[str, Any]) -> None:
+def _pool_start(spec: WorkerSpec, slot: int, slot_count: int, variables: dict[str, Any]) -> None:
     global _pool_worker
     _pool_worker = make_worker(spec, slot, slot_count)
     _pool_worker.pool_init(variables)
@@ -105,12 +115,12 @@ def _short(item: Any) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def _pool(spec: dict[str, Any], worker: Any, slot: int, slot_count: int) -> Executor | None:
-    if not spec.get("pool"):
+def _pool(spec: WorkerSpec, worker: Any, slot: int, slot_count: int) -> Executor | None:
+    if not spec.pool:
         return None
-    width = spec.get("pool_width") or os.cpu_count() or 1
+    width = spec.pool_width or os.cpu_count() or 1
     initargs = (spec, slot, slot_count, worker.pool_vars())
-    if spec["pool"] == "thread" or _is_daemon():
+    if spec.pool == "thread" or _is_daemon():
         return ThreadPoolExecutor(width, initializer=_thread_start, initargs=initargs)
     import multiprocessing
 
@@ -121,7 +131,7 @@ def _pool(spec: dict[str, Any], worker: Any, slot: int, slot_count: int) -> Exec
 _thread_workers = threading.local()
 
 
-def _thread_start(spec: dict[str, Any], slot: int, slot_count: int, variables: dict[str, Any]) -> None:
+def _thread_start(spec: WorkerSpec, slot: int, slot_count: int, variables: dict[str, Any]) -> None:
     _thread_workers.worker = make_worker(spec, slot, slot_count)
     _thread_workers.worker.pool_init(variables)
 
@@ -140,9 +150,9 @@ def _is_daemon() -> bool:
 class SlotRun:
     """One worker slot's life: open (start, work_init, pool), chunks, close (pool down, stop)."""
 
-    def __init__(self, spec: dict[str, Any], slot: int, slot_count: int) -> None:
-        self.spec, self.slot, self.slot_count = spec, slot, slot_count
-        self.worker = make_worker(spec, slot, slot_count)
+    def __init__(self, spec: WorkerSpec | Mapping[str, Any], slot: int, slot_count: int) -> None:
+        self.spec, self.slot, self.slot_count = spec_of(spec), slot, slot_count
+        self.worker = make_worker(self.spec, slot, slot_count)
         self.executor: Executor | None = None
         self.seconds = 0.0
         self.labels: list[str] = []
@@ -156,7 +166,7 @@ class SlotRun:
             self.worker.pool_init(self.worker.pool_vars())
         self.seconds += time.perf_counter() - started
 
-    def chunk(self, chunk: dict[str, Any], report: Report) -> None:
+    def chunk(self, chunk: ChunkPart, report: Report) -> None:
         started = time.perf_counter()
         executor = self.executor
         call = _thread_item if isinstance(executor, ThreadPoolExecutor) else _pool_item
@@ -166,11 +176,11 @@ class SlotRun:
                 return [_call_item(self.worker, item) for item in items]
             return list(executor.map(call, items))
 
-        self.worker.process_chunk(chunk["items"], chunk["label"], map_items=map_items)
+        self.worker.process_chunk(chunk.items, chunk.label, map_items=map_items)
         elapsed = time.perf_counter() - started
         self.seconds += elapsed
-        self.labels.append(chunk["label"])
-        report({"event": "chunk", "slot": self.slot, "label": chunk["label"], "seconds": round(elapsed, 6)})
+        self.labels.append(chunk.label)
+        report({"event": "chunk", "slot": self.slot, "label": chunk.label, "seconds": round(elapsed, 6)})
 
     def close(self) -> None:
         started = time.perf_counter()
@@ -186,17 +196,19 @@ class SlotRun:
                 "chunks": self.labels, "pid": os.getpid()}
 
 
-def run_slot(spec: dict[str, Any], slot: int, slot_count: int, chunks: list[dict[str, Any]], report: Report,
+def run_slot(spec: WorkerSpec | Mapping[str, Any], slot: int, slot_count: int,
+             chunks: Sequence[ChunkPart | Mapping[str, Any]], report: Report,
              cancelled: Callable[[], bool] = lambda: False,
-             before: Callable[[dict[str, Any]], None] | None = None,
-             after: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+             before: Callable[[ChunkPart], None] | None = None,
+             after: Callable[[ChunkPart], None] | None = None) -> dict[str, Any]:
     """Run one slot's chunks in order; ``before``/``after`` let DAG steps wait for other slots."""
+    chunks = chunks_of(chunks)
     run = SlotRun(spec, slot, slot_count)
     try:
         run.open()
         for chunk in chunks:
             if cancelled():
-                raise Cancelled(f"slot {slot}: cancelled before chunk {chunk['label']}")
+                raise Cancelled(f"slot {slot}: cancelled before chunk {chunk.label}")
             if before:
                 before(chunk)
             run.chunk(chunk, report)
@@ -207,15 +219,15 @@ def run_slot(spec: dict[str, Any], slot: int, slot_count: int, chunks: list[dict
     return run.result()
 
 
-def run_slots(spec: dict[str, Any], slot_count: int, parts: list[dict[str, Any]], order: list[list[Any]],
-              report: Report) -> list[dict[str, Any]]:
+def run_slots(spec: WorkerSpec, slot_count: int, parts: Sequence[SlotPart],
+              order: Sequence[tuple[int, int]], report: Report) -> list[dict[str, Any]]:
     """Several slots in one process, chunks interleaved in ``order`` ([slot, index] pairs).
 
     Local runs use this so that a DAG step always runs after the steps it needs, whichever
     slot they were planned on.
     """
-    runs = {part["slot"]: SlotRun(spec, part["slot"], slot_count) for part in parts}
-    chunks = {part["slot"]: part["chunks"] for part in parts}
+    runs = {part.slot: SlotRun(spec, part.slot, slot_count) for part in parts}
+    chunks = {part.slot: part.chunks for part in parts}
     opened: list[SlotRun] = []
     try:
         for run in runs.values():
@@ -251,36 +263,39 @@ def prints_as_events(report: Report, slot: int) -> Any:
 
 
 # ----- Dask task ----------------------------------------------------------------------------------
-def dask_slot(spec: dict[str, Any], slot: int, slot_count: int, chunks: list[dict[str, Any]]) -> dict[str, Any]:
-    """One Dask task per worker slot; events go to the topic ``spec['topic']``.
+def dask_slot(spec: DaskSlotSpec | Mapping[str, Any], slot: int, slot_count: int,
+              chunks: Sequence[ChunkPart | Mapping[str, Any]]) -> dict[str, Any]:
+    """One Dask task per worker slot; events go to the topic ``spec.topic``.
 
     For DAG plans each step first waits for the Dask events of the steps it depends on (they may
     run on other slots) and sets its own when done.
     """
     from distributed import Event, get_worker
 
+    spec = spec_of(spec, DaskSlotSpec)
+    chunks = chunks_of(chunks)
     worker = get_worker()
-    stop = Event(spec["cancel_event"])
+    stop = Event(spec.cancel_event)
 
     def report(event: dict[str, Any]) -> None:
-        worker.log_event(spec["topic"], event)
+        worker.log_event(spec.topic, event)
 
     def step_event(step: str) -> Any:
-        return Event(f"{spec['cancel_event']}-step-{step}")
+        return Event(f"{spec.cancel_event}-step-{step}")
 
-    def before(chunk: dict[str, Any]) -> None:
-        for item in chunk["items"]:
+    def before(chunk: ChunkPart) -> None:
+        for item in chunk.items:
             for dep in item.get("deps", []) if isinstance(item, dict) else []:
                 while not step_event(dep).wait(timeout=0.5):
                     if stop.is_set():
                         raise Cancelled(f"slot {slot}: cancelled while waiting for step {dep!r}")
 
-    def after(chunk: dict[str, Any]) -> None:
-        for item in chunk["items"]:
+    def after(chunk: ChunkPart) -> None:
+        for item in chunk.items:
             if isinstance(item, dict) and "step" in item:
                 step_event(item["step"]).set()
 
-    dag = bool(spec.get("dag"))
+    dag = spec.dag
     with prints_as_events(report, slot):
         result = run_slot(spec, slot, slot_count, chunks, report, cancelled=stop.is_set,
                           before=before if dag else None, after=after if dag else None)
@@ -317,15 +332,19 @@ def open_channel(descriptor: int | None) -> EventChannel:
     return EventChannel(os.fdopen(descriptor, "w", encoding="utf-8", buffering=1))
 
 
-def run_job(job: dict[str, Any], emit: Report) -> int:
-    """Run one job (all its slots), reporting through ``emit``; 0 on success."""
+def run_job(job: LocalJob | Mapping[str, Any] | str, emit: Report) -> int:
+    """Run one job (all its slots), reporting through ``emit``; 0 on success.
+
+    A job that does not fit :class:`LocalJob` is reported as an error naming the field.
+    """
     try:
+        job = job_of(job)
         with prints_as_events(emit, -1):
-            results = run_slots(job["spec"], job["slot_count"], job["slots"], job["order"], emit)
+            results = run_slots(job.spec, job.slot_count, job.slots, job.order, emit)
         for result in results:
             emit({"event": "slot", **result})
     except Exception as error:
-        emit({"event": "error", "message": str(error) if isinstance(error, WorkItemError) else
+        emit({"event": "error", "message": str(error) if isinstance(error, (WorkItemError, RunError)) else
               f"{error!r}\n{traceback.format_exc()}"})
         return 1
     return 0
@@ -355,12 +374,22 @@ def main(argv: list[str] | None = None) -> int:
     status = 0
     for line in sys.stdin:
         if line.strip():
-            job = json.loads(line)
-            status = run_job(job, emit)
-            if job.get("end_mark"):
-                mark_end_of_output(job["end_mark"])
+            status = run_job(line, emit)
+            mark = _end_mark(line)
+            if mark:
+                mark_end_of_output(mark)
             emit({"event": "done", "status": status})
     return status
+
+
+def _end_mark(line: str) -> str:
+    """The job's end mark, read leniently: even a job too malformed to run must end its output."""
+    try:
+        job = json.loads(line)
+    except ValueError:
+        return ""
+    mark = job.get("end_mark") if isinstance(job, dict) else None
+    return mark if isinstance(mark, str) else ""
 
 
 if __name__ == "__main__":

@@ -1,0 +1,157 @@
+"""What the engine sends to a worker process: the worker job spec, its slot parts, the local job.
+
+These cross a process boundary: a local run writes a :class:`LocalJob` as one JSON line to the
+warm worker process (:mod:`agi_jupyter.core.local`), a Dask run pickles a :class:`DaskSlotSpec`
+and each slot's chunks into one task per slot, and the service sends a :class:`WorkerSpec` (as
+its wire dict) to each loop. The worker process (:mod:`agi_jupyter.core.runner`) validates what
+it receives through these models, so a job built by another version or mangled on the way fails
+at once with the field named, not with a ``KeyError`` halfway through a run.
+
+The wire format is the one the worker processes already read: the same keys, no ``schema`` (the
+job never outlives the two processes that exchange it). Only pydantic is imported here, because
+the worker environment imports this module too.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, NonNegativeInt, PositiveInt, ValidationError, model_validator
+
+from .errors import RunError
+from .records import field_problems
+
+logger = logging.getLogger(__name__)
+
+
+class JobModel(BaseModel):
+    """Base of the job models: immutable once built, strict types, unknown keys refused."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+class WorkerSource(JobModel):
+    """Where the app's worker class lives: enough to import it, and nothing else.
+
+    A full :class:`WorkerSpec` is also a valid source (its other keys are ignored), so
+    :func:`agi_jupyter.core.runner.load_worker_class` takes either.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    worker_module: str
+    worker_package: str
+    worker_class: str
+    cython: bool = False
+    paths: list[str] = []  # prepended to sys.path: the Cython build, the app's src folder
+
+
+class WorkerSpec(WorkerSource):
+    """What a worker process needs to build the app's worker (runs and service loops alike).
+
+    ``pool`` is the kind of pool of the pool bit (None: no pool); ``dag`` says the plan is a
+    DAG, whose steps wait for the steps they depend on.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    args_module: str
+    args_class: str
+    args: dict[str, Any]
+    share_dir: str
+    verbose: NonNegativeInt
+    pool: Literal["process", "thread"] | None = None
+    pool_width: PositiveInt | None = None
+    dag: bool = False
+
+    def with_args(self, overrides: Mapping[str, Any]) -> WorkerSpec:
+        """This spec with some argument values replaced (a service task's params)."""
+        return self.model_copy(update={"args": {**self.args, **overrides}}) if overrides else self
+
+
+class DaskSlotSpec(WorkerSpec):
+    """A run's spec as its Dask slot tasks get it: plus where to report and what to watch for cancel."""
+
+    topic: str  # the Dask worker-event topic that carries chunk and log events back
+    cancel_event: str  # the Dask Event a cancel (or a failing slot) sets; DAG steps derive theirs from it
+
+
+class ChunkPart(JobModel):
+    """One chunk as a slot runs it: its label (which names its outputs) and its work items."""
+
+    label: str
+    items: list[Any]
+
+
+class SlotPart(JobModel):
+    """One non-empty worker slot of the plan and its chunks, in the order the slot runs them."""
+
+    slot: NonNegativeInt
+    chunks: list[ChunkPart]
+
+
+class LocalJob(JobModel):
+    """One local run as the warm worker process receives it (one JSON line on its stdin).
+
+    ``order`` lists ``(slot, chunk index)`` pairs: every slot runs in the one process, chunks
+    interleaved so a DAG step always runs after the steps it needs. ``end_mark`` is the line
+    the process writes after the job's output (see :mod:`agi_jupyter.core.runner`).
+    """
+
+    spec: WorkerSpec
+    slot_count: PositiveInt
+    slots: list[SlotPart]
+    order: list[tuple[NonNegativeInt, NonNegativeInt]]
+    end_mark: str = ""
+
+    @model_validator(mode="after")
+    def _order_names_existing_chunks(self) -> LocalJob:
+        chunk_counts = {part.slot: len(part.chunks) for part in self.slots}
+        for position, (slot, index) in enumerate(self.order):
+            if index >= chunk_counts.get(slot, 0):
+                raise ValueError(f"order[{position}] is slot {slot}, chunk {index}: the job has no such chunk")
+        return self
+
+    def wire(self) -> dict[str, Any]:
+        """The JSON object written to the worker process."""
+        return self.model_dump(mode="json")
+
+
+def spec_of(value: WorkerSpec | Mapping[str, Any], model: type[WorkerSpec] = WorkerSpec) -> WorkerSpec:
+    """``value`` as a ``model``; a mapping that does not fit is a RunError naming the field."""
+    if isinstance(value, model):
+        return value
+    return _validated(model, value.model_dump() if isinstance(value, BaseModel) else value, "worker job spec")
+
+
+def source_of(value: WorkerSource | Mapping[str, Any]) -> WorkerSource:
+    """``value`` (a spec, or a mapping with at least the class location) as a WorkerSource."""
+    if isinstance(value, WorkerSource):
+        return value
+    return _validated(WorkerSource, value, "worker class location")
+
+
+def chunks_of(values: Sequence[ChunkPart | Mapping[str, Any]]) -> list[ChunkPart]:
+    """Chunks as ChunkParts; a mapping that does not fit is a RunError naming the field."""
+    return [value if isinstance(value, ChunkPart) else _validated(ChunkPart, value, "chunk") for value in values]
+
+
+def job_of(value: LocalJob | Mapping[str, Any] | str | bytes) -> LocalJob:
+    """A local job from its model, its dict or its JSON line; RunError naming the field otherwise."""
+    if isinstance(value, LocalJob):
+        return value
+    try:
+        if isinstance(value, (str, bytes)):
+            return LocalJob.model_validate_json(value)
+        return LocalJob.model_validate(value, strict=False)
+    except ValidationError as error:
+        raise RunError(f"malformed local job ({field_problems(error)})") from None
+
+
+def _validated(model: type[JobModel], value: Any, what: str) -> Any:
+    try:
+        return model.model_validate(value, strict=False)
+    except ValidationError as error:
+        raise RunError(f"malformed {what} ({field_problems(error)})") from None

@@ -1,0 +1,83 @@
+"""Reading and writing the engine's JSON files through typed models.
+
+The install record, the saved distribution and the benchmark table are each a pydantic model
+(next to the module that owns the file). Every read goes through :func:`read_record`, so a
+malformed file is one error naming the file and the field (pydantic's location, e.g.
+``plan.slots.0.1.weight``) instead of a ``KeyError`` far from the file; every write goes through
+:func:`write_record`, atomically. The models keep the wire format: ``schema`` is the JSON key,
+``schema_name`` its Python name (``schema`` is taken by pydantic), and keys are not renamed.
+
+Only pydantic is imported here: the worker process and ``import agi_jupyter`` stay light.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from .errors import AgiError
+from .files import write_json_atomic
+
+logger = logging.getLogger(__name__)
+
+RecordModel = TypeVar("RecordModel", bound=BaseModel)
+
+
+class FileRecord(BaseModel):
+    """Base of the engine's file records: immutable, ``schema`` on the wire, unknown keys refused.
+
+    A record is a value read from or about to be written to disk; changing one means building
+    the next one (``model_copy(update=...)``), so a half-updated record is never saved.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, strict=True)
+
+    def wire(self) -> dict[str, Any]:
+        """The JSON object as it is written to disk (JSON keys, JSON values)."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+def field_problems(error: ValidationError) -> str:
+    """A pydantic error as ``field 'a.b': what is wrong`` parts, so a message names the field."""
+    parts = []
+    for problem in error.errors():
+        location = ".".join(str(part) for part in problem["loc"])
+        parts.append(f"field {location!r}: {problem['msg']}" if location else problem["msg"])
+    return "; ".join(parts)
+
+
+def parse_record(text: str | bytes, model: type[RecordModel], source: Path | str,
+                 error_type: type[AgiError], hint: str = "") -> RecordModel:
+    """``text`` (JSON) validated as ``model``; ``error_type`` naming ``source`` and the field otherwise."""
+    try:
+        return model.model_validate_json(text)
+    except ValidationError as error:
+        message = f"{source}: malformed {model.__name__} ({field_problems(error)})"
+        raise error_type(f"{message}; {hint}" if hint else message) from None
+
+
+def read_record(path: Path, model: type[RecordModel], error_type: type[AgiError],
+                hint: str = "") -> RecordModel | None:
+    """The record in ``path``, or None when there is no such file.
+
+    A file that exists but cannot be read, is not JSON, or does not fit ``model`` raises
+    ``error_type`` naming the file and the field; ``hint`` says what to do about it.
+    """
+    try:
+        text = Path(path).read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise error_type(f"{path}: cannot be read ({error})" + (f"; {hint}" if hint else "")) from None
+    return parse_record(text, model, path, error_type, hint)
+
+
+def write_record(path: Path, record: BaseModel, *, indent: int | None = None) -> None:
+    """Write ``record`` (as its wire form) to ``path`` atomically, creating the folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = record.wire() if isinstance(record, FileRecord) else record.model_dump(mode="json", by_alias=True)
+    write_json_atomic(path, data, indent=indent)
