@@ -52,7 +52,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..files import place_new, write_json_atomic
-from .records import RESULT_SCHEMA, TASK_SCHEMA, TaskRecord, problems
+from .records import RESULT_SCHEMA, TASK_SCHEMA, ResultRecord, TaskRecord, problems
 
 logger = logging.getLogger(__name__)
 
@@ -290,8 +290,7 @@ class TaskQueue:
                 return  # another process took it
         logger.warning("rejected %s: %s", path, reason)
         stem = _record_stem(path.name)
-        record = {"schema": RESULT_SCHEMA, "id": stem, "status": "failed", "error": reason, "file": path.name,
-                  "finished": time.time()}
+        record = ResultRecord(id=stem, status="failed", error=reason, file=path.name, finished=time.time()).wire()
         if not _write_new(_inside(failed, f"{stem}.json"), record):
             write_json(self._unused(failed, f"{stem}-rejected.json"), record)
         if not keep:
@@ -321,8 +320,9 @@ class TaskQueue:
                                    f"claim running/{claim} was gone: recovered, or published by another")
         status = "failed" if failed else "done"
         target = _inside(self.folder(status), f"{task_id}.json")
-        record = {"schema": RESULT_SCHEMA, "id": task_id, "status": status,
-                  "task": {key: value for key, value in task.items() if key != "claim"}, **result}
+        record = ResultRecord.model_validate({"schema": RESULT_SCHEMA, "id": task_id, "status": status,
+                                              "task": {key: value for key, value in task.items() if key != "claim"},
+                                              **result}).wire()
         try:
             landed = _write_new(target, record)
         except OSError:
@@ -347,9 +347,9 @@ class TaskQueue:
         """Keep a result that must not be published, with why, in duplicates/ (best effort)."""
         logger.warning("task %s: result not published, kept in duplicates/: %s", task_id, why)
         claimer = CLAIM_NAME.fullmatch(claim)["claimer"]
-        record = {"schema": RESULT_SCHEMA, "id": task_id, "status": "duplicate",
-                  "would_be": "failed" if failed else "done",
-                  "task": {key: value for key, value in task.items() if key != "claim"}, **result, "duplicate": why}
+        record = ResultRecord.model_validate({
+            "schema": RESULT_SCHEMA, "id": task_id, "status": "duplicate", "would_be": "failed" if failed else "done",
+            "task": {key: value for key, value in task.items() if key != "claim"}, **result, "duplicate": why}).wire()
         try:
             name = f"{task_id}@{claimer}-{uuid.uuid4().hex[:8]}.json"  # several may arrive at once
             write_json(_inside(self.folder("duplicates"), name), record)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, NonNegativeInt, PositiveFloat, StrictStr, ValidationError
 
@@ -65,6 +65,18 @@ class TaskRecord(Record):
     attempts: NonNegativeInt = 0
     submitted: FiniteFloat | None = None
     time_limit: PositiveFloat | None = None
+
+
+class ResultRecord(Record):
+    """``done/``, ``failed/`` or ``duplicates/<id>...json``: what became of a task (or of an entry
+    that was not one). The loop's figures (worker, seconds, outputs, rows, error, traceback...)
+    ride along as extra keys."""
+
+    schema_name: StrictStr = Field(RESULT_SCHEMA, alias="schema")
+    id: StrictStr
+    status: Literal["done", "failed", "duplicate"]
+    task: dict[StrictStr, Any] | None = None
+    error: StrictStr | None = None
 
 
 class WorkerHealth(Record):
