@@ -4,28 +4,78 @@ The saved file (``distribution.json``, schema ``agi.distribution.v1``) holds the
 inputs: the arguments, the workers, a fingerprint of the planner's code and of the input files.
 A run dispatches exactly the saved plan (including chunks moved in the Workplan editor) while
 those inputs are unchanged; otherwise it builds a fresh plan and says why.
+
+The file is read and written through :class:`DistributionRecord`, so a malformed file is a
+PlanError naming the file and the field (``plan.slots.0.1.weight``); a run then builds a fresh
+plan and says why, and a Workplan edit refuses to touch it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, FiniteFloat, NonNegativeInt, ValidationError
 
 from .env import AgiEnv
 from .errors import PlanError
-from .files import write_json_atomic
 from .logs import moment
-from .plan import WorkPlan
+from .plan import PLAN_SCHEMA, WorkPlan
+from .records import FileRecord, field_problems, read_record, write_record
 
 logger = logging.getLogger(__name__)
 
 DISTRIBUTION_SCHEMA = "agi.distribution.v1"
+REBUILD_HINT = "run CHECK DISTRIBUTE (AGI.get_distrib) to build a new plan"
+
+
+class SavedChunk(FileRecord):
+    """One chunk of the saved plan: label, weight (for balancing and the chart), work items."""
+
+    label: str
+    weight: FiniteFloat
+    items: list[Any]
+
+
+class SavedPlan(FileRecord):
+    """The work plan as saved (schema ``agi.plan.v1``): one list of chunks per worker slot."""
+
+    schema_name: Literal["agi.plan.v1"] = Field(PLAN_SCHEMA, alias="schema")
+    partition_key: str
+    weights_key: str
+    weights_unit: str
+    dag: dict[str, list[str]] | None = None
+    slots: list[list[SavedChunk]]
+
+    @classmethod
+    def of(cls, plan: WorkPlan) -> SavedPlan:
+        """The saved form of ``plan`` (PlanError if an item is not JSON)."""
+        return cls.model_validate(plan.to_dict(), strict=False)
+
+    def to_plan(self) -> WorkPlan:
+        return WorkPlan.from_dict(self.wire())
+
+
+class PlanFingerprint(FileRecord):
+    """Digests of what the plan was built from: the planner's code and the input files."""
+
+    planner: str
+    inputs: str
+
+
+class DistributionRecord(FileRecord):
+    """``distribution.json``: the plan, the arguments and workers it was built for, and its fingerprint."""
+
+    schema_name: Literal["agi.distribution.v1"] = Field(DISTRIBUTION_SCHEMA, alias="schema")
+    built: str
+    edited: bool = False  # moved in the Workplan editor
+    args: dict[str, Any]
+    workers: dict[str, NonNegativeInt]
+    fingerprint: PlanFingerprint
+    plan: SavedPlan
 
 
 @dataclass
@@ -41,18 +91,28 @@ class Distribution:
     edited: bool = False
     reason: str = ""  # why this plan was (re)built, or "saved plan reused"
 
+    def record(self) -> DistributionRecord:
+        """What is saved of this distribution (everything but ``reason``)."""
+        return DistributionRecord(built=self.built, edited=self.edited, args=self.args, workers=self.workers,
+                                  fingerprint=PlanFingerprint(planner=self.planner, inputs=self.inputs),
+                                  plan=SavedPlan.of(self.plan))
+
+    @classmethod
+    def of(cls, record: DistributionRecord) -> Distribution:
+        return cls(plan=record.plan.to_plan(), args=dict(record.args), workers=dict(record.workers),
+                   planner=record.fingerprint.planner, inputs=record.fingerprint.inputs, built=record.built,
+                   edited=record.edited)
+
     def to_dict(self) -> dict[str, Any]:
-        return {"schema": DISTRIBUTION_SCHEMA, "built": self.built, "edited": self.edited, "args": self.args,
-                "workers": self.workers, "fingerprint": {"planner": self.planner, "inputs": self.inputs},
-                "plan": self.plan.to_dict()}
+        return self.record().wire()
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Distribution:
-        if data.get("schema") != DISTRIBUTION_SCHEMA:
-            raise PlanError(f"distribution schema {data.get('schema')!r} is not {DISTRIBUTION_SCHEMA!r}")
-        return cls(plan=WorkPlan.from_dict(data["plan"]), args=data["args"], workers=data["workers"],
-                   planner=data["fingerprint"]["planner"], inputs=data["fingerprint"]["inputs"],
-                   built=data["built"], edited=bool(data.get("edited")))
+        """A distribution from its JSON object; PlanError naming the field if it does not fit."""
+        try:
+            return cls.of(DistributionRecord.model_validate(data, strict=False))
+        except ValidationError as error:
+            raise PlanError(f"malformed distribution ({field_problems(error)})") from None
 
 
 def planner_fingerprint(env: AgiEnv) -> str:
@@ -95,20 +155,25 @@ def build(env: AgiEnv, args: BaseModel, workers: dict[str, int], reason: str = "
 
 
 def save(env: AgiEnv, distribution: Distribution) -> Path:
-    path = env.plan_path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(path, distribution.to_dict(), indent=1)
-    return path
+    write_record(env.plan_path, distribution.record(), indent=1)
+    return env.plan_path
+
+
+def read(env: AgiEnv) -> Distribution | None:
+    """The saved distribution, None when there is none; PlanError naming the file and field if malformed."""
+    record = read_record(env.plan_path, DistributionRecord, PlanError, REBUILD_HINT)
+    return None if record is None else Distribution.of(record)
 
 
 def load(env: AgiEnv) -> Distribution | None:
-    """The saved distribution, or None when there is none or it cannot be read."""
+    """The saved distribution, or None when there is none or it is malformed (logged with the field).
+
+    For callers that only show the saved plan; running and editing use :func:`read`.
+    """
     try:
-        return Distribution.from_dict(json.loads(env.plan_path.read_text()))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, KeyError, PlanError):
-        logger.debug("cannot read the saved distribution %s", env.plan_path, exc_info=True)
+        return read(env)
+    except PlanError as error:
+        logger.warning("ignoring the saved distribution: %s", error)
         return None
 
 
@@ -129,7 +194,10 @@ def stale_reason(env: AgiEnv, saved: Distribution, args: BaseModel, workers: dic
 
 def reuse_or_build(env: AgiEnv, args: BaseModel, workers: dict[str, int]) -> Distribution:
     """The saved plan when still valid (``reason`` says so), else a fresh one (``reason`` says why)."""
-    saved = load(env)
+    try:
+        saved = read(env)
+    except PlanError as error:  # a malformed file is replaced, and the reason names what was wrong
+        return build(env, args, workers, f"saved plan unreadable, built a new one ({error})")
     if saved is None:
         return build(env, args, workers, "no saved plan: built a new one")
     reason = stale_reason(env, saved, args, workers)
@@ -145,7 +213,7 @@ def reassign(env: AgiEnv, moves: list[tuple[int, int, int]], built: str | None =
     ``built`` is the stamp of the plan the moves were chosen on (the Workplan editor passes it): if
     the saved plan was rebuilt since, nothing is moved and the error says so.
     """
-    saved = load(env)
+    saved = read(env)
     if saved is None:
         raise PlanError(f"no saved plan for {env.app}: run CHECK DISTRIBUTE (AGI.get_distrib) first")
     if built is not None and saved.built != built:

@@ -11,7 +11,8 @@ Steps, each skipped when its inputs did not change since the last good install:
 4. with the dask bit, the app's code shipped to every worker of the chosen client and its
    dependencies checked there.
 
-The last good install is recorded in ``install.json``; that record is what allows RUN.
+The last good install is recorded in ``install.json`` (:class:`InstallRecord`, schema
+``agi.install.v1``); that record is what allows RUN.
 """
 
 from __future__ import annotations
@@ -27,15 +28,17 @@ import tempfile
 import time
 import tomllib
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field, NonNegativeFloat, NonNegativeInt
 
 from .env import AgiEnv
 from .errors import InstallError
-from .files import write_json_atomic, write_text_atomic
+from .files import write_text_atomic
 from .logs import LineCallback, LogSink, moment, stream_command, timestamp
 from .modes import Mode, find_c_compiler
+from .records import FileRecord, read_record, write_record
 from .requests import InstallRequest
 from .settings import AppSettings
 
@@ -43,41 +46,49 @@ logger = logging.getLogger(__name__)
 
 INSTALL_SCHEMA = "agi.install.v1"
 AGI_PACKAGE = Path(__file__).resolve().parents[1]
+REINSTALL_HINT = "run INSTALL again (AGI.install), which rewrites it"
 
 
-@dataclass
-class InstallRecord:
-    """What the last successful install did, when, and from which inputs."""
+class InstallRecord(FileRecord):
+    """What the last successful install did, when, and from which inputs (``install.json``).
+
+    ``modes_enabled`` are the mode bits the install prepared (a later install keeps the bits of
+    an unchanged earlier one); ``compiled`` is the Cython extension's path, ``dask_workers`` the
+    Dask workers the app was shipped to and checked on.
+    """
 
     app: str
-    modes_enabled: int
+    modes_enabled: NonNegativeInt
     isolated: bool
     fingerprint: str
     python: str
     when: str
-    seconds: float
+    seconds: NonNegativeFloat
     log: str
     compiled: str | None = None
-    dask_workers: list[str] = field(default_factory=list)
-    schema: str = INSTALL_SCHEMA
+    dask_workers: list[str] = []
+    schema_name: Literal["agi.install.v1"] = Field(INSTALL_SCHEMA, alias="schema")
+
+    @classmethod
+    def read(cls, env: AgiEnv) -> InstallRecord | None:
+        """The recorded install, None when there is none; InstallError naming the file and field if malformed."""
+        return read_record(env.install_record_path, cls, InstallError, REINSTALL_HINT)
 
     @classmethod
     def load(cls, env: AgiEnv) -> InstallRecord | None:
-        """The recorded install, or None when there is none (or it is unreadable)."""
+        """The recorded install, or None when there is none or it is malformed (logged with the field).
+
+        For callers that only show or compare the record; :func:`check_install`, which decides
+        whether RUN may go on, uses :meth:`read` and reports a malformed record.
+        """
         try:
-            data = json.loads(env.install_record_path.read_text())
-            if data.get("schema") != INSTALL_SCHEMA:
-                return None
-            return cls(**data)
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError, TypeError):
-            logger.debug("cannot read the install record %s", env.install_record_path, exc_info=True)
+            return cls.read(env)
+        except InstallError as error:
+            logger.warning("ignoring the install record: %s", error)
             return None
 
     def save(self, env: AgiEnv) -> None:
-        env.install_record_path.parent.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(env.install_record_path, asdict(self), indent=2)
+        write_record(env.install_record_path, self, indent=2)
 
 
 def source_fingerprint(env: AgiEnv, isolated: bool = False) -> str:
@@ -137,7 +148,11 @@ def install(env: AgiEnv, request: InstallRequest, on_line: LineCallback | None =
     modes = request.modes_enabled if request.modes_enabled is not None else settings.cluster.mode
     with LogSink(log_path, on_line) as sink:
         sink(f"INSTALL {env.app}: modes {modes.label} ({modes.token}), worker env {env.worker_env_dir}")
-        previous = InstallRecord.load(env)
+        try:
+            previous = InstallRecord.read(env)
+        except InstallError as error:  # exactly what this install repairs: say so, then rebuild
+            sink(f"the previous install record is ignored: {error}")
+            previous = None
         fingerprint = source_fingerprint(env, request.isolated)
         unchanged = (previous is not None and not request.force and previous.fingerprint == fingerprint
                      and env.worker_python.exists()
@@ -164,17 +179,19 @@ def install(env: AgiEnv, request: InstallRequest, on_line: LineCallback | None =
         kept = Mode(previous.modes_enabled) if unchanged and previous else Mode(0)
         record = InstallRecord(app=env.app, modes_enabled=int(modes | kept),
                                isolated=request.isolated, fingerprint=fingerprint, python=str(env.worker_python),
-                               when=moment(), seconds=0.0, log=str(log_path),
+                               when=moment(), seconds=round(time.perf_counter() - started, 3), log=str(log_path),
                                compiled=compiled, dask_workers=dask_workers)
-        record.seconds = round(time.perf_counter() - started, 3)
         record.save(env)
         sink(f"INSTALL done in {record.seconds:.2f} s")
         return record
 
 
 def check_install(env: AgiEnv, mode: Mode) -> InstallRecord:
-    """The install record that allows running ``mode``; InstallError says what to do otherwise."""
-    record = InstallRecord.load(env)
+    """The install record that allows running ``mode``; InstallError says what to do otherwise.
+
+    A malformed ``install.json`` is an InstallError naming the file and the field.
+    """
+    record = InstallRecord.read(env)
     if record is None or not env.worker_python.exists():
         raise InstallError(f"{env.app} is not installed: run INSTALL (AGI.install) first")
     if record.fingerprint != source_fingerprint(env, record.isolated):
