@@ -268,9 +268,9 @@ def _branch_and_bound(order: list[int], weights: list[float], slots: int, owner:
     loads = [0.0] * slots
     for index, slot in enumerate(owner):
         loads[slot] += weights[index]
-    best = [max(loads), list(owner)]
+    best_peak, best_owner = max(loads), list(owner)
     bound = lower_bound(weights, slots)
-    if best[0] <= bound * (1 + 1e-12):
+    if best_peak <= bound * (1 + 1e-12):
         return owner
     suffix = [0.0] * (len(order) + 1)
     for position in range(len(order) - 1, -1, -1):
@@ -280,13 +280,14 @@ def _branch_and_bound(order: list[int], weights: list[float], slots: int, owner:
     budget = [EXACT_NODE_BUDGET]
 
     def search(position: int, peak: float) -> None:
-        if budget[0] <= 0 or best[0] <= bound * (1 + 1e-12):
+        nonlocal best_peak, best_owner
+        if budget[0] <= 0 or best_peak <= bound * (1 + 1e-12):
             return
         budget[0] -= 1
         if position == len(order):
-            best[0], best[1] = peak, list(chosen)
+            best_peak, best_owner = peak, list(chosen)
             return
-        if max(peak, (math.fsum(current) + suffix[position]) / slots) >= best[0]:
+        if max(peak, (math.fsum(current) + suffix[position]) / slots) >= best_peak:
             return
         index = order[position]
         tried: set[float] = set()
@@ -295,7 +296,7 @@ def _branch_and_bound(order: list[int], weights: list[float], slots: int, owner:
                 continue
             tried.add(current[slot])
             new_load = current[slot] + weights[index]
-            if new_load >= best[0]:
+            if new_load >= best_peak:
                 continue
             current[slot] = new_load
             chosen[index] = slot
@@ -303,7 +304,7 @@ def _branch_and_bound(order: list[int], weights: list[float], slots: int, owner:
             current[slot] -= weights[index]
 
     search(0, 0.0)
-    return best[1]
+    return best_owner
 
 
 # ----- DAG plans --------------------------------------------------------------------------
