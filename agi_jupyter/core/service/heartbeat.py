@@ -20,8 +20,8 @@ import os
 import re
 import threading
 import time
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from .queue import write_json

@@ -11,7 +11,7 @@ library's and not ours to keep right. prometheus_client is imported only when me
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from os import PathLike
 from typing import TYPE_CHECKING, Any
@@ -37,7 +37,7 @@ class Gauge:
     name: str
     documentation: str
     labels: tuple[str, ...]
-    samples: list[tuple[tuple[str, ...], Any]]
+    samples: Sequence[tuple[tuple[str, ...], Any]]
 
 
 @dataclass(frozen=True, eq=False)  # eq=False keeps identity hashing: a registry keys its collectors by them
@@ -72,12 +72,12 @@ class ServiceHealthCollector:
     def _service_gauges(self) -> list[Gauge]:
         status = self.payload.get("status")
         queue = self.payload.get("queue", {})
-        unknown = [] if status in STATUSES else [((self.app, str(status)), 1)]  # still shown, as 1
+        unknown: list[tuple[tuple[str, ...], Any]] = [] if status in STATUSES else [((self.app, str(status)), 1)]
         return [
             Gauge("agi_service_up", "1 when the service is running or idle, else 0.", ("app",),
                   [((self.app,), status == "running")]),
             Gauge("agi_service_status", "1 for the service's current status.", ("app", "status"),
-                  [((self.app, name), name == status) for name in STATUSES] + unknown),
+                  [*(((self.app, name), name == status) for name in STATUSES), *unknown]),  # unknown: still 1
             Gauge("agi_service_workers", "Service loops by state.", ("app", "state"),
                   [((self.app, name), self.payload.get(f"workers_{name}_count", 0)) for name in WORKER_STATES]),
             Gauge("agi_service_queue_tasks", "Task files in each queue folder.", ("app", "queue"),

@@ -161,6 +161,14 @@ def _fields_problem(data: dict[str, Any]) -> str:
     return ""
 
 
+def _parts(pattern: re.Pattern[str], name: str) -> re.Match[str]:
+    """A name already checked against ``pattern``, split into its named parts."""
+    match = pattern.fullmatch(name)
+    if match is None:
+        raise ValueError(f"{name!r} is not of the form {pattern.pattern}")
+    return match
+
+
 def _read_entry(path: Path) -> Any:
     """The JSON in a regular file of at most MAX_TASK_BYTES; BadEntry says why not.
 
@@ -249,7 +257,7 @@ class TaskQueue:
         if name_problem:
             self._reject(path, name_problem, keep=True)
             return None
-        task_id = TASK_NAME.fullmatch(path.name)["id"]
+        task_id = _parts(TASK_NAME, path.name)["id"]
         target = _inside(self.folder("running"), f"{task_id}@{claimer}.json")
         try:
             os.rename(path, target)
@@ -316,8 +324,9 @@ class TaskQueue:
         try:
             os.rename(held, publishing)  # only one publisher can take the claim away
         except FileNotFoundError:
-            return self._duplicate(task_id, claim, task, result, failed,
-                                   f"claim running/{claim} was gone: recovered, or published by another")
+            self._duplicate(task_id, claim, task, result, failed,
+                            f"claim running/{claim} was gone: recovered, or published by another")
+            return None
         status = "failed" if failed else "done"
         target = _inside(self.folder(status), f"{task_id}.json")
         record = ResultRecord.model_validate({"schema": RESULT_SCHEMA, "id": task_id, "status": status,
@@ -330,7 +339,8 @@ class TaskQueue:
             raise
         self._drop(publishing)
         if not landed:
-            return self._duplicate(task_id, claim, task, result, failed, f"{status}/{task_id}.json already existed")
+            self._duplicate(task_id, claim, task, result, failed, f"{status}/{task_id}.json already existed")
+            return None
         return target
 
     def _claim_of(self, task: dict[str, Any]) -> tuple[str, str]:
@@ -340,13 +350,13 @@ class TaskQueue:
         if match is None or match["id"] != task.get("id"):
             raise ValueError(f"publish needs a task from claim(): claim {claim!r} and id {task.get('id')!r}"
                              " do not name a claim in running/")
-        return match["id"], claim
+        return match["id"], match.string
 
     def _duplicate(self, task_id: str, claim: str, task: dict[str, Any], result: dict[str, Any], failed: bool,
                    why: str) -> None:
         """Keep a result that must not be published, with why, in duplicates/ (best effort)."""
         logger.warning("task %s: result not published, kept in duplicates/: %s", task_id, why)
-        claimer = CLAIM_NAME.fullmatch(claim)["claimer"]
+        claimer = _parts(CLAIM_NAME, claim)["claimer"]
         record = ResultRecord.model_validate({
             "schema": RESULT_SCHEMA, "id": task_id, "status": "duplicate", "would_be": "failed" if failed else "done",
             "task": {key: value for key, value in task.items() if key != "claim"}, **result, "duplicate": why}).wire()
@@ -412,7 +422,7 @@ class TaskQueue:
         if problem:
             self._reject(path, problem, keep=True)
             return None
-        match = CLAIM_NAME.fullmatch(path.name)
+        match = _parts(CLAIM_NAME, path.name)
         if self._held(match["claimer"], is_alive, now):
             return None
         holding = _inside(self.folder("running"), f"{match['id']}@{_in_transit_name('recovering')}.json")

@@ -12,7 +12,16 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, NonNegativeInt, PositiveFloat, StrictStr, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    FiniteFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    StrictStr,
+    ValidationError,
+)
 
 HEARTBEAT_SCHEMA = "agi.service.heartbeat.v1"
 TASK_SCHEMA = "agi.service.task.v1"

@@ -29,6 +29,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -41,7 +42,14 @@ from .health import LoopHealth, judge_loop, snapshot, worker_row, write_snapshot
 from .heartbeat import claimer_alive, incarnation_of, read_beats, read_heartbeats
 from .loop import service_loop
 from .queue import TaskQueue
-from .registry import Loop, Service, ServiceRegistry, check_run_capacity, forget_record, publish_record
+from .registry import (
+    Loop,
+    Service,
+    ServiceRegistry,
+    check_run_capacity,
+    forget_record,
+    publish_record,
+)
 
 __all__ = ["app_lock", "check_run_capacity", "health_path", "queue_dir", "read_health", "registry", "serve", "submit"]
 
@@ -189,10 +197,10 @@ def _client(env: AgiEnv, request: ServeRequest, say: LineCallback) -> Any:
 
 def _start(env: AgiEnv, request: ServeRequest, handle: Any, queue: TaskQueue, say: LineCallback) -> Service:
     from ..args import load_args
+    from ..cluster import slot_workers
     from ..install import check_install
     from ..modes import Mode
     from ..run import worker_spec
-    from ..cluster import slot_workers
     from ..settings import AppSettings
     from ..shipping import ship_app
 
@@ -329,7 +337,7 @@ def loop_workers(client: Any, workers: dict[str, int]) -> list[str]:
     return list(dict.fromkeys(slot_workers(client, workers)))
 
 
-def _current_slot_workers(service: Service, slot_workers: Any) -> list[str]:
+def _current_slot_workers(service: Service, slot_workers: Callable[[Any, dict[str, int]], list[str]]) -> list[str]:
     """Slot addresses now (a killed worker comes back under a new address); waits briefly for it."""
     deadline = time.monotonic() + max(10.0, service.timeout)
     while True:
@@ -435,14 +443,16 @@ def _payload(env: AgiEnv, request: ServeRequest, service: Service | None, queue:
                            "heartbeats": request.heartbeat_max_files}, keep=_live_beats(queue, request))
     beats = _beats_by_worker(queue, service)
     now = time.time()
-    rows, pending = [], []
-    states = future_states(service) if service else {}
-    for loop in (service.loops.values() if service else []):
-        state = states[loop.future.key]
-        verdict, beat = _loop_health(service, loop, beats, now, state)
-        rows.append(worker_row(loop.worker, verdict.healthy, verdict.reason, state, beat, now))
-        if state == "pending":
-            pending.append(loop.worker)
+    rows: list[dict[str, Any]] = []
+    pending: list[str] = []
+    if service is not None:
+        states = future_states(service)
+        for loop in service.loops.values():
+            state = states[loop.future.key]
+            verdict, beat = _loop_health(service, loop, beats, now, state)
+            rows.append(worker_row(loop.worker, verdict.healthy, verdict.reason, state, beat, now))
+            if state == "pending":
+                pending.append(loop.worker)
     client_status = service.handle.client.status if service else None
     return snapshot(app=env.app, target=env.target, rows=rows, queue=queue.counts(), started=bool(rows),
                     restarted=restarted, timeout=request.heartbeat_timeout, queue_dir=queue.root, cleanup=cleanup,
