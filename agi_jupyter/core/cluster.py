@@ -22,7 +22,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, cast, overload
 
 from .errors import ClusterError
 from .plan import worker_slots
@@ -69,6 +69,14 @@ class ClusterHandle:
     dashboard_link: str | None
 
 
+@overload
+def select_client(scheduler: str | None = None, *, required: bool = False,
+                  workers: Mapping[str, int] | None = None, timeout: float = 10.0,
+                  on_line: LineCallback | None = None, start: Literal[True] = True) -> ClusterHandle: ...
+@overload
+def select_client(scheduler: str | None = None, *, required: bool = False,
+                  workers: Mapping[str, int] | None = None, timeout: float = 10.0,
+                  on_line: LineCallback | None = None, start: bool) -> ClusterHandle | None: ...
 def select_client(scheduler: str | None = None, *, required: bool = False,
                   workers: Mapping[str, int] | None = None, timeout: float = 10.0,
                   on_line: LineCallback | None = None, start: bool = True) -> ClusterHandle | None:
@@ -97,6 +105,12 @@ def select_client(scheduler: str | None = None, *, required: bool = False,
     return local_cluster(loopback_slots(workers or {}))
 
 
+@overload
+def client_for(env: AgiEnv, request: Request, say: LineCallback | None = None, *,
+               start: Literal[True] = True) -> ClusterHandle: ...
+@overload
+def client_for(env: AgiEnv, request: Request, say: LineCallback | None = None, *,
+               start: bool) -> ClusterHandle | None: ...
 def client_for(env: AgiEnv, request: Request, say: LineCallback | None = None, *,
                start: bool = True) -> ClusterHandle | None:
     """:func:`select_client` for an action: the request's scheduler and workers, else the settings'.
@@ -121,12 +135,13 @@ def local_cluster(n_workers: int) -> ClusterHandle:
     """
     count = max(1, int(n_workers))
     with _lock:
-        if _owned.client is None or _owned.client.status != "running":
+        client, cluster = _owned.client, _owned.cluster
+        if client is None or cluster is None or client.status != "running":
             close_local_cluster()
-            _start_local(count)
+            client = _start_local(count)
         else:
-            _grow_local(_owned.cluster, _owned.client, count)
-        return _handle(_owned.client, "local", owned=True)
+            _grow_local(cluster, client, count)
+        return _handle(client, "local", owned=True)
 
 
 def running_local() -> ClusterHandle | None:
@@ -170,7 +185,7 @@ def slot_workers(client: Client, workers: Mapping[str, int]) -> list[str]:
     resolved = {host: _ip_of(host, resolve=True) for host in workers}
     missing = [f"{host!r} ({ip})" for host, ip in resolved.items() if ip not in by_ip]
     if missing:
-        scheduler = client.scheduler.address
+        scheduler = _scheduler_address(client)
         raise ClusterError(
             f"no Dask worker of {scheduler} runs on worker host {', '.join(missing)}; hosts with "
             f"workers: {', '.join(sorted(by_ip)) or 'none'}. Start one there with "
@@ -220,7 +235,7 @@ def _kernel_client(say: LineCallback) -> Client | None:
     from distributed.client import default_client
 
     try:
-        client = default_client()
+        client: Client = default_client()
     except ValueError:
         return None
     if client.status == "running":
@@ -315,7 +330,7 @@ def _listed_scheduler(server: Mapping[str, object]) -> str | None:
 
 
 # ----- our local cluster ----------------------------------------------------------------
-def _start_local(count: int) -> None:
+def _start_local(count: int) -> Client:
     import dask
     from distributed import Client, LocalCluster
 
@@ -326,8 +341,9 @@ def _start_local(count: int) -> None:
     except Exception as error:  # noqa: BLE001
         raise ClusterError(f"could not start a local Dask cluster with {count} workers: {error}") from None
     _owned.cluster = cluster
-    _owned.client = Client(cluster, set_as_default=False)
+    _owned.client = client = Client(cluster, set_as_default=False)
     _register_atexit()
+    return client
 
 
 def _grow_local(cluster: LocalCluster, client: Client, count: int) -> None:
@@ -372,12 +388,21 @@ def _handle(client: Client, source: Source, *, owned: bool = False) -> ClusterHa
     except Exception:  # a scheduler may run without a dashboard
         logger.debug("no dashboard link for %s", source, exc_info=True)
         dashboard = None
-    return ClusterHandle(client, source, owned, client.scheduler.address, dashboard)
+    return ClusterHandle(client, source, owned, _scheduler_address(client), dashboard)
+
+
+def _scheduler_address(client: Client) -> str:
+    """The address of the scheduler ``client`` talks to (every client here has been started)."""
+    scheduler = client.scheduler
+    if scheduler is None:  # only a client that was never started has no scheduler
+        raise ClusterError("the Dask client is not connected to a scheduler")
+    # rpc declares ``address = None`` at class level; its __init__ always sets the address string
+    return cast("str", scheduler.address)
 
 
 def _workers_by_ip(client: Client) -> dict[str, list[str]]:
     """Connected worker addresses grouped by host IP, in port order within a host."""
-    from distributed.comm import get_address_host
+    from distributed.comm.addressing import get_address_host
 
     by_ip: dict[str, list[str]] = {}
     for address in client.nthreads():
