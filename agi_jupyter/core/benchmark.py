@@ -3,26 +3,79 @@
 The file keeps one row per mode with its latest timing: a benchmark rewrites the rows of the
 modes it ran, and a single RUN updates its own mode's row (marked ``single_run``), so the
 Benchmark results always show the latest figure of every mode that ran.
+
+The file is read and written through :class:`BenchmarkTable` and :class:`BenchmarkRow`; keys a
+newer version adds are kept. A malformed file is a RunError naming the file and the field
+(:func:`read_table`); recording a run over one starts a new table and logs why.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import platform
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field, NonNegativeFloat, NonNegativeInt, model_validator
 
 from .env import AgiEnv
-from .files import write_json_atomic
+from .errors import RunError
 from .logs import moment
 from .modes import Capabilities, Mode, available_modes
+from .records import FileRecord, read_record, write_record
 from .run import RunResult
 from .settings import AppSettings
 
 logger = logging.getLogger(__name__)
 
 BENCHMARK_SCHEMA = "agi.benchmark.v1"
+REWRITE_HINT = "the next RUN or benchmark writes a new table (delete the file to start over now)"
+
+
+class BenchmarkRow(FileRecord):
+    """The latest timing of one mode: ``seconds`` is None when it failed (``error`` says why).
+
+    ``order`` (1 = fastest), ``delta`` and ``delta_percent`` (against the fastest) are set by
+    :func:`rank`; they are None for failed rows.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    mode: NonNegativeInt
+    token: str
+    label: str
+    variant: str  # "local" or "cluster"
+    nodes: NonNegativeInt
+    seconds: NonNegativeFloat | None
+    timing: str
+    status: str  # "ok" or "failed"
+    error: str
+    single_run: bool  # written by a single RUN rather than a benchmark
+    when: str
+    where: str
+    order: NonNegativeInt | None = None
+    delta: float | None = None
+    delta_percent: float | None = None
+
+    @model_validator(mode="after")
+    def _ok_rows_have_a_time(self) -> BenchmarkRow:
+        if self.status == "ok" and self.seconds is None:
+            raise ValueError("a row with status 'ok' needs its 'seconds'")
+        return self
+
+
+class BenchmarkTable(FileRecord):
+    """``benchmark.json``: one ranked row per mode, and where and when the table was last updated."""
+
+    model_config = ConfigDict(extra="allow")
+
+    schema_name: Literal["agi.benchmark.v1"] = Field(BENCHMARK_SCHEMA, alias="schema")
+    app: str
+    target: str
+    updated: str
+    host: str
+    python: str
+    rows: list[BenchmarkRow]
 
 
 def allowed_modes(env: AgiEnv, capabilities: Capabilities | None = None) -> list[Mode]:
@@ -40,54 +93,63 @@ def human_seconds(seconds: float) -> str:
     return f"{int(minutes)} min {rest:04.1f} s"
 
 
-def row_of(result: RunResult, single_run: bool) -> dict[str, Any]:
-    return {"mode": result.mode, "token": result.token, "label": result.label, "variant": result.variant,
-            "nodes": result.nodes, "seconds": result.seconds, "timing": human_seconds(result.seconds),
-            "status": "ok", "error": "", "single_run": single_run, "when": moment(), "where": platform.node()}
+def row_of(result: RunResult, single_run: bool) -> BenchmarkRow:
+    return BenchmarkRow(mode=result.mode, token=result.token, label=result.label, variant=result.variant,
+                        nodes=result.nodes, seconds=result.seconds, timing=human_seconds(result.seconds),
+                        status="ok", error="", single_run=single_run, when=moment(), where=platform.node())
 
 
-def failed_row(mode: Mode, error: BaseException, variant: str) -> dict[str, Any]:
-    return {"mode": int(mode), "token": mode.token, "label": mode.label, "variant": variant, "nodes": 0,
-            "seconds": None, "timing": "failed", "status": "failed", "error": str(error).splitlines()[0][:500],
-            "single_run": False, "when": moment(), "where": platform.node()}
+def failed_row(mode: Mode, error: BaseException, variant: str) -> BenchmarkRow:
+    return BenchmarkRow(mode=int(mode), token=mode.token, label=mode.label, variant=variant, nodes=0,
+                        seconds=None, timing="failed", status="failed", error=str(error).splitlines()[0][:500],
+                        single_run=False, when=moment(), where=platform.node())
 
 
-def rank(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def rank(rows: list[BenchmarkRow]) -> list[BenchmarkRow]:
     """Order 1 = fastest successful mode; delta and delta % against it; failed rows last."""
-    ok = sorted((r for r in rows if r["status"] == "ok"), key=lambda r: (r["seconds"], r["mode"]))
-    fastest = ok[0]["seconds"] if ok else None
+    ok = sorted((row for row in rows if row.status == "ok"), key=lambda row: (row.seconds, row.mode))
+    fastest = ok[0].seconds if ok else None
+    ranked = []
     for order, row in enumerate(ok, start=1):
-        row["order"] = order
-        row["delta"] = round(row["seconds"] - fastest, 6)
-        row["delta_percent"] = round(100 * row["delta"] / fastest, 1) if fastest else 0.0
-    failed = sorted((r for r in rows if r["status"] != "ok"), key=lambda r: r["mode"])
-    for row in failed:
-        row.update(order=None, delta=None, delta_percent=None)
-    return ok + failed
+        delta = round(row.seconds - fastest, 6)
+        ranked.append(row.model_copy(update={"order": order, "delta": delta,
+                                             "delta_percent": round(100 * delta / fastest, 1) if fastest else 0.0}))
+    failed = sorted((row for row in rows if row.status != "ok"), key=lambda row: row.mode)
+    return ranked + [row.model_copy(update={"order": None, "delta": None, "delta_percent": None}) for row in failed]
+
+
+def read_table(env: AgiEnv) -> BenchmarkTable | None:
+    """The app's benchmark table, None when there is none; RunError naming the file and field if malformed."""
+    return read_record(env.benchmark_path, BenchmarkTable, RunError, REWRITE_HINT)
 
 
 def load_table(env: AgiEnv) -> dict[str, Any] | None:
-    """The app's benchmark.json, or None."""
+    """The app's benchmark.json as its JSON object, or None when there is none or it is malformed (logged)."""
     try:
-        data = json.loads(env.benchmark_path.read_text())
-    except FileNotFoundError:
+        table = read_table(env)
+    except RunError as error:
+        logger.warning("ignoring the benchmark table: %s", error)
         return None
-    except (OSError, ValueError):
-        logger.debug("cannot read %s", env.benchmark_path, exc_info=True)
-        return None
-    return data if data.get("schema") == BENCHMARK_SCHEMA else None
+    return None if table is None else table.wire()
 
 
-def record(env: AgiEnv, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Merge ``rows`` (by mode) into benchmark.json, re-rank, write atomically, return the table."""
-    previous = load_table(env)
-    by_mode = {row["mode"]: row for row in (previous or {}).get("rows", [])}
-    by_mode.update({row["mode"]: row for row in rows})
-    table = {"schema": BENCHMARK_SCHEMA, "app": env.app, "target": env.target, "updated": moment(),
-             "host": platform.node(), "python": platform.python_version(), "rows": rank(list(by_mode.values()))}
-    env.benchmark_path.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(env.benchmark_path, table, indent=1)
-    return table
+def record(env: AgiEnv, rows: list[BenchmarkRow]) -> dict[str, Any]:
+    """Merge ``rows`` (by mode) into benchmark.json, re-rank, write atomically, return the table.
+
+    A malformed table is replaced (its rows are lost, the log says why) rather than failing the
+    run that brought a new timing.
+    """
+    try:
+        previous = read_table(env)
+    except RunError as error:
+        logger.warning("replacing the benchmark table: %s", error)
+        previous = None
+    by_mode = {row.mode: row for row in (previous.rows if previous else [])}
+    by_mode.update({row.mode: row for row in rows})
+    table = BenchmarkTable(app=env.app, target=env.target, updated=moment(), host=platform.node(),
+                           python=platform.python_version(), rows=rank(list(by_mode.values())))
+    write_record(env.benchmark_path, table, indent=1)
+    return table.wire()
 
 
 def benchmark(env: AgiEnv, modes: list[Mode], run_one: Callable[[Mode], RunResult],

@@ -28,17 +28,19 @@ import tempfile
 import time
 import tomllib
 from collections.abc import Callable
+from dataclasses import field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, NonNegativeFloat, NonNegativeInt
+from pydantic import ConfigDict, NonNegativeFloat, NonNegativeInt
+from pydantic.dataclasses import dataclass
 
 from .env import AgiEnv
 from .errors import InstallError
 from .files import write_text_atomic
 from .logs import LineCallback, LogSink, moment, stream_command, timestamp
 from .modes import Mode, find_c_compiler
-from .records import FileRecord, read_record, write_record
+from .records import read_record, write_record
 from .requests import InstallRequest
 from .settings import AppSettings
 
@@ -49,12 +51,16 @@ AGI_PACKAGE = Path(__file__).resolve().parents[1]
 REINSTALL_HINT = "run INSTALL again (AGI.install), which rewrites it"
 
 
-class InstallRecord(FileRecord):
+@dataclass(frozen=True, config=ConfigDict(extra="forbid", strict=True))
+class InstallRecord:
     """What the last successful install did, when, and from which inputs (``install.json``).
 
     ``modes_enabled`` are the mode bits the install prepared (a later install keeps the bits of
     an unchanged earlier one); ``compiled`` is the Cython extension's path, ``dask_workers`` the
     Dask workers the app was shipped to and checked on.
+
+    A frozen pydantic dataclass rather than a model: it validates the same way, and stays a
+    dataclass for the callers that print it with ``dataclasses.asdict`` (the command line).
     """
 
     app: str
@@ -66,8 +72,8 @@ class InstallRecord(FileRecord):
     seconds: NonNegativeFloat
     log: str
     compiled: str | None = None
-    dask_workers: list[str] = []
-    schema_name: Literal["agi.install.v1"] = Field(INSTALL_SCHEMA, alias="schema")
+    dask_workers: list[str] = field(default_factory=list)
+    schema: Literal["agi.install.v1"] = INSTALL_SCHEMA
 
     @classmethod
     def read(cls, env: AgiEnv) -> InstallRecord | None:

@@ -1,7 +1,7 @@
 """Reading and writing the engine's JSON files through typed models.
 
 The install record, the saved distribution and the benchmark table are each a pydantic model
-(next to the module that owns the file). Every read goes through :func:`read_record`, so a
+or a pydantic dataclass (next to the module that owns the file). Every read goes through :func:`read_record`, so a
 malformed file is one error naming the file and the field (pydantic's location, e.g.
 ``plan.slots.0.1.weight``) instead of a ``KeyError`` far from the file; every write goes through
 :func:`write_record`, atomically. The models keep the wire format: ``schema`` is the JSON key,
@@ -12,18 +12,20 @@ Only pydantic is imported here: the worker process and ``import agi_jupyter`` st
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from .errors import AgiError
 from .files import write_json_atomic
 
 logger = logging.getLogger(__name__)
 
-RecordModel = TypeVar("RecordModel", bound=BaseModel)
+Record = TypeVar("Record")
+MAX_PROBLEMS = 5  # a file broken everywhere is named with its first few fields, not a page of them
 
 
 class FileRecord(BaseModel):
@@ -42,28 +44,42 @@ class FileRecord(BaseModel):
 
 def field_problems(error: ValidationError) -> str:
     """A pydantic error as ``field 'a.b': what is wrong`` parts, so a message names the field."""
+    problems = error.errors()
     parts = []
-    for problem in error.errors():
+    for problem in problems[:MAX_PROBLEMS]:
         location = ".".join(str(part) for part in problem["loc"])
         parts.append(f"field {location!r}: {problem['msg']}" if location else problem["msg"])
+    if len(problems) > MAX_PROBLEMS:
+        parts.append(f"and {len(problems) - MAX_PROBLEMS} more")
     return "; ".join(parts)
 
 
-def parse_record(text: str | bytes, model: type[RecordModel], source: Path | str,
-                 error_type: type[AgiError], hint: str = "") -> RecordModel:
-    """``text`` (JSON) validated as ``model``; ``error_type`` naming ``source`` and the field otherwise."""
+@functools.cache
+def adapter(kind: type) -> TypeAdapter[Any]:
+    """The validator and serialiser of a record type (a model or a pydantic dataclass), built once."""
+    return TypeAdapter(kind)
+
+
+def parse_record(text: str | bytes, kind: type[Record], source: Path | str,
+                 error_type: type[AgiError], hint: str = "") -> Record:
+    """``text`` (JSON) validated as ``kind``; ``error_type`` naming ``source`` and the field otherwise."""
     try:
-        return model.model_validate_json(text)
+        return adapter(kind).validate_json(text)
     except ValidationError as error:
-        message = f"{source}: malformed {model.__name__} ({field_problems(error)})"
+        message = f"{source}: malformed {kind.__name__} ({field_problems(error)})"
         raise error_type(f"{message}; {hint}" if hint else message) from None
 
 
-def read_record(path: Path, model: type[RecordModel], error_type: type[AgiError],
-                hint: str = "") -> RecordModel | None:
+def wire_of(record: Any) -> dict[str, Any]:
+    """The JSON object of a record (model or pydantic dataclass), with its JSON key names."""
+    return adapter(type(record)).dump_python(record, mode="json", by_alias=True)
+
+
+def read_record(path: Path, kind: type[Record], error_type: type[AgiError],
+                hint: str = "") -> Record | None:
     """The record in ``path``, or None when there is no such file.
 
-    A file that exists but cannot be read, is not JSON, or does not fit ``model`` raises
+    A file that exists but cannot be read, is not JSON, or does not fit ``kind`` raises
     ``error_type`` naming the file and the field; ``hint`` says what to do about it.
     """
     try:
@@ -72,12 +88,11 @@ def read_record(path: Path, model: type[RecordModel], error_type: type[AgiError]
         return None
     except OSError as error:
         raise error_type(f"{path}: cannot be read ({error})" + (f"; {hint}" if hint else "")) from None
-    return parse_record(text, model, path, error_type, hint)
+    return parse_record(text, kind, path, error_type, hint)
 
 
-def write_record(path: Path, record: BaseModel, *, indent: int | None = None) -> None:
+def write_record(path: Path, record: Any, *, indent: int | None = None) -> None:
     """Write ``record`` (as its wire form) to ``path`` atomically, creating the folder."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = record.wire() if isinstance(record, FileRecord) else record.model_dump(mode="json", by_alias=True)
-    write_json_atomic(path, data, indent=indent)
+    write_json_atomic(path, wire_of(record), indent=indent)
