@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -24,6 +24,9 @@ from .modes import Mode
 from .requests import DistribRequest, InstallRequest, Request, RunRequest, ServeRequest, SubmitRequest
 from .run import Progress, RunControl, RunResult, run_mode
 from .settings import AppSettings
+
+if TYPE_CHECKING:
+    from .cluster import ClusterHandle
 
 logger = logging.getLogger(__name__)
 
@@ -50,9 +53,9 @@ def make_request(kind: type[RequestType], request: RequestType | None, fields: d
         raise AgiError(f"invalid {kind.__name__}: {problems}") from None
 
 
-def cluster_for(env: AgiEnv, request: Request, on_line: LineCallback | None) -> Callable[[], Any]:
+def cluster_for(env: AgiEnv, request: Request, on_line: LineCallback | None) -> Callable[[], ClusterHandle]:
     """A function returning the Dask client handle for this request (resolved only when needed)."""
-    def select() -> Any:
+    def select() -> ClusterHandle:
         from .cluster import client_for
 
         return client_for(env, request, on_line)
@@ -86,10 +89,12 @@ class AGI:
         ``built`` (the plan's stamp) refuses the moves when the saved plan was rebuilt meanwhile.
         """
         if moves is None:
-            if None in (from_slot, chunk_index, to_slot):
+            if from_slot is None or chunk_index is None or to_slot is None:
                 raise AgiError("reassign needs from_slot, chunk_index and to_slot, or moves=[...]")
             moves = [(from_slot, chunk_index, to_slot)]
-        return await asyncio.to_thread(reassign, env, [tuple(move) for move in moves], built)
+        # each move as a tuple (a notebook may pass lists); a move of the wrong length fails to unpack here
+        triples = [(source, index, target) for source, index, target in moves]
+        return await asyncio.to_thread(reassign, env, triples, built)
 
     @staticmethod
     async def run(env: AgiEnv, request: RunRequest | None = None, *, on_line: LineCallback | None = None,
