@@ -24,14 +24,18 @@ _PUBLIC = {
 
 __all__ = sorted(_PUBLIC)
 
-if TYPE_CHECKING:
-    from ._version import __version__
-    from .core.engine import AGI
-    from .core.env import AgiEnv
-    from .core.errors import AgiError
-    from .core.modes import Mode
-    from .widgets import Orchestrator
-    from .core.requests import DistribRequest, InstallRequest, RunRequest, ServeRequest, SubmitRequest
+if TYPE_CHECKING:  # the same names for type checkers, re-exported as they are
+    from ._version import __version__ as __version__
+    from .core.engine import AGI as AGI
+    from .core.env import AgiEnv as AgiEnv
+    from .core.errors import AgiError as AgiError
+    from .core.modes import Mode as Mode
+    from .core.requests import DistribRequest as DistribRequest
+    from .core.requests import InstallRequest as InstallRequest
+    from .core.requests import RunRequest as RunRequest
+    from .core.requests import ServeRequest as ServeRequest
+    from .core.requests import SubmitRequest as SubmitRequest
+    from .widgets import Orchestrator as Orchestrator
 
 
 def __getattr__(name: str) -> Any:

@@ -153,7 +153,8 @@ def _command(commands: Any, name: str, handler: Callable[[argparse.Namespace], i
                         "else the bundled examples)")
     if where:
         parser.add_argument("--scheduler", metavar="ADDR", help="Dask scheduler host[:port]")
-        parser.add_argument("--worker", action="append", metavar="HOST=SLOTS", help="a worker host and its slots; repeat")
+        parser.add_argument("--worker", action="append", metavar="HOST=SLOTS",
+                            help="a worker host and its slots; repeat")
     if json_output:
         parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     return parser
@@ -235,7 +236,8 @@ def _distrib(options: argparse.Namespace) -> int:
     plan = distribution.plan
     print(distribution.reason)
     for slot, chunks, load in zip(worker_slots(distribution.workers), plan.slots, plan.loads):
-        print(f"{slot.name}: {len(chunks)} chunk{'s' if len(chunks) != 1 else ''}, load {load:g} {plan.weights_unit}".rstrip())
+        plural = "s" if len(chunks) != 1 else ""
+        print(f"{slot.name}: {len(chunks)} chunk{plural}, load {load:g} {plan.weights_unit}".rstrip())
     return 0
 
 

@@ -89,7 +89,7 @@ class Request:
         self.comm: comm.base_comm.BaseComm | None = None
         try:
             self.comm = comm.create_comm(target_name=CELL_TARGET, data=self.message)
-        except Exception:  # no usable kernel: the timeout tells the caller nobody answered
+        except Exception:  # noqa: BLE001 - no usable kernel: the timeout tells the caller nobody answered
             _log.debug("could not open a %s comm", CELL_TARGET, exc_info=True)
         else:
             self.comm.on_msg(self._on_comm_msg)
@@ -135,13 +135,13 @@ class Request:
         try:
             if self.comm is not None:
                 self.comm.close()
-        except Exception:  # a kernel shutting down must not hide the reply
+        except Exception:  # noqa: BLE001 - a kernel shutting down must not hide the reply
             _log.debug("closing the %s comm failed", CELL_TARGET, exc_info=True)
         if self._on_reply is None:
             return
         try:
             self._on_reply(reply)
-        except Exception:
+        except Exception:  # noqa: BLE001 - a widget's callback must not break the comm; logged in full
             _log.exception("the reply callback for a %r message failed", self.message.get("type"))
 
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import dask
 import distributed
@@ -84,8 +84,8 @@ def other_cluster() -> Iterator[LocalCluster]:
 class FakeLabServer(BaseHTTPRequestHandler):
     """Answers ``GET /dask/clusters`` the way dask-labextension does, behind a token."""
 
-    clusters: list[dict[str, Any]] | None = []
-    requests: list[str] = []
+    clusters: ClassVar[list[dict[str, Any]] | None] = []
+    requests: ClassVar[list[str]] = []
 
     def do_GET(self) -> None:  # noqa: N802 - the http.server hook name
         self.requests.append(self.path)

@@ -115,7 +115,7 @@ def test_missing_dependency_on_the_workers_is_named() -> None:
 def test_cancel_stops_dask_tasks(apps_path: Path) -> None:
     env = AgiEnv("mandelbrot", apps_path=apps_path)
     install(env, Mode.DASK)
-    confirmed, seconds, outcome, progress = cancel_midway(env, mode=Mode.DASK, params=BIG_MANDELBROT)
+    confirmed, seconds, outcome, _progress = cancel_midway(env, mode=Mode.DASK, params=BIG_MANDELBROT)
     assert confirmed is True and seconds < 5
     assert outcome and isinstance(outcome[0], RunError) and "cancelled" in str(outcome[0])
     handle = cluster.select_client(None, workers={"127.0.0.1": 2})

@@ -127,7 +127,8 @@ def test_benchmark_writes_ranked_rows_and_a_single_run_updates_its_row(apps_path
     assert set(rows) == {0, 2}
     ordered = sorted(rows.values(), key=lambda row: row["order"])
     assert [row["seconds"] for row in ordered] == sorted(row["seconds"] for row in ordered)
-    assert ordered[0]["delta"] == 0 and ordered[1]["delta"] == pytest.approx(ordered[1]["seconds"] - ordered[0]["seconds"])
+    assert ordered[0]["delta"] == 0
+    assert ordered[1]["delta"] == pytest.approx(ordered[1]["seconds"] - ordered[0]["seconds"])
     assert all(row["token"] == Mode(row["mode"]).token and row["variant"] == "local" for row in ordered)
     asyncio.run(AGI.run(env, mode=3, params=SMALL["mandelbrot"], pool_width=2))
     rows = {row["mode"]: row for row in json.loads(env.benchmark_path.read_text())["rows"]}

@@ -10,7 +10,7 @@ from agi_jupyter.core.modes import ALL_MODES, Capabilities, Mode, available_mode
 
 def test_flag_values() -> None:
     assert (Mode.POOL, Mode.CYTHON, Mode.DASK, Mode.RAPIDS) == (1, 2, 4, 8)
-    assert Mode.DASK | Mode.POOL == Mode(5)
+    assert Mode(5) == Mode.DASK | Mode.POOL
 
 
 @pytest.mark.parametrize("mode", ALL_MODES, ids=lambda m: m.token)

@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from probe_helpers import copy_probe, executions
+from probe_helpers import wait_for as wait_until
 
 from agi_jupyter import AGI, AgiEnv, Mode
 from agi_jupyter.core import cluster
 from agi_jupyter.core.service.queue import TaskQueue
-from probe_helpers import copy_probe, executions
-from probe_helpers import wait_for as wait_until
 
 TIMEOUT = 2.0
 
@@ -169,7 +169,8 @@ def test_corrupt_and_pickled_task_files_go_to_failed_and_the_loop_goes_on(probe:
     asyncio.run(AGI.submit(probe, items=["fine"]))
     final = wait_for(probe, lambda p: p["queue"]["done"] == 1 and p["queue"]["failed"] >= 2)
     assert final["workers_healthy_count"] == 2
-    reasons = {path.name: json.loads(path.read_text()).get("error", "") for path in queue.folder("failed").glob("*.json")}
+    reasons = {path.name: json.loads(path.read_text()).get("error", "")
+               for path in queue.folder("failed").glob("*.json")}
     assert any("corrupt task file" in text for text in reasons.values())
     assert any("pickle files are not accepted" in text for text in reasons.values())
     assert (queue.folder("failed") / "00000000000000000002-evil.pkl").read_bytes().startswith(b"\x80")

@@ -41,7 +41,7 @@ def test_version_comes_from_package_json() -> None:
     from agi_jupyter.notebook import PROTOCOL_VERSION
 
     assert agi_jupyter.__version__ == source_version()
-    assert PROTOCOL_VERSION == agi_jupyter.__version__
+    assert agi_jupyter.__version__ == PROTOCOL_VERSION
 
 
 def test_extension_reports_the_package_version() -> None:

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from engine_helpers import SMALL
 
 from agi_jupyter import AGI, AgiEnv
 from agi_jupyter.core.data import DataError, export, newest_output, output_folder, preview
 from agi_jupyter.widgets.common import Context
 from agi_jupyter.widgets.data_tab import DataTab
-from engine_helpers import SMALL
 
 
 def context_for(apps_path: Path) -> Context:

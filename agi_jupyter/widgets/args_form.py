@@ -121,7 +121,7 @@ class ArgsEditor(widgets.VBox):
             self.message.show(f"the arguments cannot be edited: {error}", "error")
         try:
             self.custom = custom_form(context, on_saved)
-        except Exception as error:  # the app's own code: name the file, keep the generated form
+        except Exception as error:  # noqa: BLE001 - the app's own code: name the file, keep the generated form
             self.message.show(f"{context.env.args_form_path} failed: {type(error).__name__}: {error}", "warn")
         self.toggle = widgets.ToggleButtons(options=["generated form", "app's form"], value="generated form",
                                             layout=widgets.Layout(display="" if self.custom else "none"))

@@ -174,7 +174,8 @@ class DistributeTab(widgets.VBox):
         moves = list(self.moves)
         built = self.distribution.built if self.distribution else None
         self.context.actions.start("save-plan", lambda: AGI.reassign(self.context.env, moves=moves, built=built),
-                                   on_done=self._saved, on_error=lambda e: self.editor_message.show(error_text(e), "error"),
+                                   on_done=self._saved,
+                                   on_error=lambda e: self.editor_message.show(error_text(e), "error"),
                                    controls=[self.save, self.move])
 
     def _saved(self, distribution: Distribution) -> None:

@@ -114,7 +114,7 @@ class SettingsTab(widgets.VBox):
     def _add_row(self, host: str, slots: int) -> None:
         row = WorkerRow(host, slots, self._workers_changed, self._remove_row)
         self.rows.append(row)
-        self.rows_box.children = list(self.rows_box.children) + [row]
+        self.rows_box.children = [*self.rows_box.children, row]
 
     def _remove_row(self, row: WorkerRow) -> None:
         self.rows.remove(row)

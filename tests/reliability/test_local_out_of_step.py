@@ -13,10 +13,9 @@ import collections
 from pathlib import Path
 
 import pytest
-
-from agi_jupyter import AGI, Mode, RunRequest
 from probe_helpers import copy_probe, executions
 
+from agi_jupyter import AGI, Mode, RunRequest
 
 
 class Gone(RuntimeError):
@@ -33,7 +32,8 @@ def test_a_run_whose_progress_callback_raises_leaves_no_events_to_the_next_run(t
 
     with pytest.raises(Gone):
         asyncio.run(AGI.run(env, RunRequest(mode=Mode(0), params={"items": 6, "delay": 0.05}), on_progress=broken))
-    result = asyncio.run(AGI.run(env, RunRequest(mode=Mode(0), params={"items": 2, "delay": 0.0, "data_out": "second"})))
+    second = RunRequest(mode=Mode(0), params={"items": 2, "delay": 0.0, "data_out": "second"})
+    result = asyncio.run(AGI.run(env, second))
     assert executions(env, "second") == collections.Counter({"item0": 1, "item1": 1})
     ran = sorted(label for labels in result.dispatched.values() for label in labels)
     assert ran == ["item0", "item1"], f"the second run reported another job's chunks: {ran}"

@@ -21,7 +21,7 @@ def _prune_in_process(root: str, now: float, barrier: Any, answers: Any) -> None
     barrier.wait()
     try:
         answers.put(("ok", queue.prune(TTL, MAX_FILES, now=now)))
-    except Exception as error:  # reported to the test, which fails on it
+    except Exception as error:  # noqa: BLE001 - reported to the test, which fails on it
         answers.put(("error", repr(error)))
 
 

@@ -9,6 +9,7 @@ kill or a freeze can lose or double work; the engine must lose nothing and run n
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import re
@@ -19,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from probe_helpers import copy_probe, executions
 
 from agi_jupyter import AGI, AgiEnv, Mode
 from agi_jupyter.core import cluster
 from agi_jupyter.core.service.heartbeat import read_beats
-from probe_helpers import copy_probe, executions
 
 TIMEOUT = 2.0
 TASKS = 500
@@ -59,7 +60,8 @@ def strike(env: AgiEnv, fault: str, loops: set[str], limit: float = 30.0) -> dic
     """Send ``fault`` to a loop's process while it is inside an item."""
     deadline = time.monotonic() + limit
     while (beat := caught_inside_an_item(env, loops)) is None:
-        assert time.monotonic() < deadline, f"no loop was caught inside an item: {loops} {read_beats(env.service_dir / 'queue' / 'heartbeats')}"
+        beats = read_beats(env.service_dir / "queue" / "heartbeats")
+        assert time.monotonic() < deadline, f"no loop was caught inside an item: {loops} {beats}"
         time.sleep(0.002)
     os.kill(int(beat["pid"]), getattr(signal, fault))
     return beat
@@ -107,10 +109,8 @@ def test_a_burst_under_kills_and_freezes_loses_nothing_and_runs_nothing_twice(pr
             time.sleep(0.3)
     finally:
         for pid in frozen:  # a frozen process the engine failed to end must not outlive the test
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
     done = {path.stem for path in (probe.service_dir / "queue" / "done").glob("*.json")}
     assert queue == {"pending": 0, "running": 0, "done": TASKS, "failed": 0}, queue
     assert done == set(ids), "a task was lost"

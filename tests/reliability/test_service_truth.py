@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from probe_helpers import copy_probe, executions
+from probe_helpers import wait_for as wait_until
 
 from agi_jupyter import AGI, AgiEnv, Mode, RunRequest
 from agi_jupyter.core import cluster
 from agi_jupyter.core.errors import ServiceError
-from probe_helpers import copy_probe, executions
-from probe_helpers import wait_for as wait_until
 
 TIMEOUT = 2.0
 
@@ -148,7 +148,7 @@ def test_status_from_a_process_that_cannot_see_the_service_is_unknown_and_writes
     assert answer["status"] == "unknown" and answer["recorded_status"] == "running", answer
     assert sorted(answer["workers_healthy"]) == sorted(started["workers_healthy"])
     assert snapshot.read_bytes() == before, "a process that cannot see the service rewrote its snapshot"
-    stop = subprocess.run(command[:5] + ["stop", *where], capture_output=True, text=True, timeout=120,
+    stop = subprocess.run([*command[:5], "stop", *where], capture_output=True, text=True, timeout=120,
                           env=dict(os.environ))
     assert stop.returncode == 1 and "cannot reach" in stop.stderr
     assert wait_for(probe, lambda p: p["workers_healthy_count"] == 2)["status"] == "running"

@@ -114,7 +114,7 @@ def _serve_one(queue: TaskQueue, task: dict[str, Any], spec: dict[str, Any], slo
         frame = worker.process_chunk(task.get("items", []), f"{task.get('label') or 'task'}-{task['id']}")
         landed = queue.publish(task, {**base, "finished": time.time(), "seconds": round(time.time() - started, 6),
                                       "outputs": [str(path) for path in worker.outputs],
-                                      "rows": 0 if frame is None else int(len(frame))})
+                                      "rows": 0 if frame is None else len(frame)})
         return landed is not None  # None: the claim was taken meanwhile (timed out); recorded as a duplicate
     except Exception as error:  # noqa: BLE001 - the task failed, the loop goes on
         queue.publish(task, {**base, "finished": time.time(), "error": repr(error),

@@ -4,6 +4,7 @@ and the worker module is valid Cython that compiles and computes the same number
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import shutil
 import subprocess
 import sys
@@ -45,7 +46,7 @@ def test_bands_cover_every_row_once_with_uneven_costs(env: AgiEnv) -> None:
     plan = env.manager_class()(args, env).distribution({"127.0.0.1": 3})
     bands = sorted((item["row_start"], item["row_stop"]) for slot in plan.slots for c in slot for item in c.items)
     assert bands[0][0] == 0 and bands[-1][1] == args.height
-    assert all(stop == next_start for (_, stop), (next_start, _) in zip(bands, bands[1:]))
+    assert all(stop == next_start for (_, stop), (next_start, _) in itertools.pairwise(bands))
     weights = [c.weight for slot in plan.slots for c in slot]
     assert max(weights) > 3 * min(weights)  # the set's rows cost more: balancing matters
     assert max(plan.loads) < 1.5 * min(plan.loads)

@@ -3,10 +3,11 @@
 Routes differ in length, so files differ in size: that is what the planner balances on.
 
 The generator never deletes or rewrites a file it did not write. It writes only into a folder
-that is empty (hidden files such as ``.DS_Store`` aside) or does not exist yet, or one it owns. It owns a folder when the folder holds
-its manifest, ``manifest.json``, with ``"generator": "agi-jupyter flight example"`` and the
-list of the files it wrote there (a version-1 manifest of earlier releases, without that list,
-owns ``flight_0000.csv`` up to the number of flights it records). In its own folder it removes
+that is empty (hidden files such as ``.DS_Store`` aside) or does not exist yet, or one it owns.
+It owns a folder when the folder holds its manifest, ``manifest.json``, with
+``"generator": "agi-jupyter flight example"`` and the list of the files it wrote there (a
+version-1 manifest of earlier releases, without that list, owns ``flight_0000.csv`` up to the
+number of flights it records). In its own folder it removes
 or replaces only the files its manifest lists; a user's file standing where a generated one
 should go is an error, never overwritten. Any other folder holds the user's data: its visible
 ``.csv`` files are the flight logs, used as they are (``flights`` and ``seed`` then do not

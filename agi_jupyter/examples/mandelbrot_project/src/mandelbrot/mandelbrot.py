@@ -7,6 +7,8 @@ coarse grid and balances those estimates.
 
 from __future__ import annotations
 
+import itertools
+
 from agi_jupyter.app import BaseManager, Chunk, WorkPlan, worker_slots
 
 SAMPLES_PER_ROW = 24
@@ -20,7 +22,7 @@ class Mandelbrot(BaseManager):
         a = self.args
         edges = [round(band * a.height / a.bands) for band in range(a.bands + 1)]
         chunks = []
-        for start, stop in zip(edges, edges[1:]):
+        for start, stop in itertools.pairwise(edges):
             cost = self.estimate(start, stop)
             chunks.append(Chunk(f"rows_{start:05d}_{stop:05d}", round(cost, 1),
                                 [{"row_start": start, "row_stop": stop}]))
