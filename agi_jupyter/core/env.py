@@ -236,7 +236,7 @@ class AgiEnv:
             for key in self._app_modules(package):
                 origin = getattr(sys.modules[key], "__file__", None)
                 if origin and not hasattr(sys.modules[key], "__agi_mtime__"):
-                    sys.modules[key].__agi_mtime__ = _mtime(origin)
+                    vars(sys.modules[key])["__agi_mtime__"] = _mtime(origin)  # our stamp in the module's namespace
 
     def _edited(self, package: str) -> bool:
         """Whether a loaded module of ``package`` has changed on disk since it was imported."""
@@ -251,8 +251,8 @@ class AgiEnv:
         """Drop cached app modules loaded from another app folder (a copy, say) or edited since."""
         for package in (self.target, self.worker_module):
             loaded = sys.modules.get(package)
-            origin = getattr(loaded, "__file__", None)
-            ours = bool(origin) and Path(origin).resolve().is_relative_to(self.src_path)
+            origin: str | None = getattr(loaded, "__file__", None)
+            ours = bool(origin and Path(origin).resolve().is_relative_to(self.src_path))
             if loaded is None or (ours and not self._edited(package)):
                 continue
             for key in self._app_modules(package):
