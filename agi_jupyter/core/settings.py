@@ -166,7 +166,8 @@ class AppSettings:
     @property
     def args(self) -> dict[str, Any]:
         """The saved ``[args]`` values as plain Python (validated by the app's args model)."""
-        return _plain(self.document.get("args", {}))
+        args: dict[str, Any] = _plain(self.document.get("args", {}))  # a non-table [args] fails that model
+        return args
 
     @classmethod
     def load(cls, path: Path | str) -> AppSettings:
