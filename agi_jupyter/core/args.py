@@ -14,13 +14,16 @@ import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
 from .env import AgiEnv
 from .errors import ArgsError
 from .settings import AppSettings, save_settings
+
+if TYPE_CHECKING:
+    from pydantic_core import ErrorDetails
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +66,7 @@ def validate_args(model: type[BaseModel], values: dict[str, Any], *, source: str
     return validated
 
 
-def _message(problem: dict[str, Any]) -> str:
+def _message(problem: ErrorDetails) -> str:
     given = problem.get("input")
     text = problem["msg"]
     if problem["type"] != "missing":
@@ -144,7 +147,7 @@ def _describe(name: str, info: Any) -> ArgField:
 
 def _first(constraint: Any, names: tuple[str, ...], current: float | None) -> float | None:
     for attribute in names:
-        value = getattr(constraint, attribute, None)
+        value: float | None = getattr(constraint, attribute, None)  # annotated_types Ge/Gt/Le/Lt bounds
         if value is not None:
             return value
     return current
