@@ -69,7 +69,7 @@ class BenchmarkTable(FileRecord):
 
     model_config = ConfigDict(extra="allow")
 
-    schema_name: Literal["agi.benchmark.v1"] = Field(BENCHMARK_SCHEMA, alias="schema")
+    schema_name: Literal["agi.benchmark.v1"] = Field("agi.benchmark.v1", alias="schema")
     app: str
     target: str
     updated: str
@@ -107,14 +107,15 @@ def failed_row(mode: Mode, error: BaseException, variant: str) -> BenchmarkRow:
 
 def rank(rows: list[BenchmarkRow]) -> list[BenchmarkRow]:
     """Order 1 = fastest successful mode; delta and delta % against it; failed rows last."""
-    ok = sorted((row for row in rows if row.status == "ok"), key=lambda row: (row.seconds, row.mode))
-    fastest = ok[0].seconds if ok else None
+    timed = sorted(((row.seconds, row.mode, row) for row in rows if row.status == "ok" and row.seconds is not None),
+                   key=lambda entry: entry[:2])
+    fastest = timed[0][0] if timed else 0.0
     ranked = []
-    for order, row in enumerate(ok, start=1):
-        delta = round(row.seconds - fastest, 6)
+    for order, (seconds, _, row) in enumerate(timed, start=1):
+        delta = round(seconds - fastest, 6)
         ranked.append(row.model_copy(update={"order": order, "delta": delta,
                                              "delta_percent": round(100 * delta / fastest, 1) if fastest else 0.0}))
-    failed = sorted((row for row in rows if row.status != "ok"), key=lambda row: row.mode)
+    failed = sorted((row for row in rows if row.status != "ok" or row.seconds is None), key=lambda row: row.mode)
     return ranked + [row.model_copy(update={"order": None, "delta": None, "delta_percent": None}) for row in failed]
 
 

@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field, FiniteFloat, NonNegativeInt, ValidationEr
 from .env import AgiEnv
 from .errors import PlanError
 from .logs import moment
-from .plan import PLAN_SCHEMA, WorkPlan
+from .plan import WorkPlan
 from .records import FileRecord, field_problems, read_record, write_record
 
 logger = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ class SavedChunk(FileRecord):
 class SavedPlan(FileRecord):
     """The work plan as saved (schema ``agi.plan.v1``): one list of chunks per worker slot."""
 
-    schema_name: Literal["agi.plan.v1"] = Field(PLAN_SCHEMA, alias="schema")
+    schema_name: Literal["agi.plan.v1"] = Field("agi.plan.v1", alias="schema")
     partition_key: str
     weights_key: str
     weights_unit: str
@@ -69,7 +69,7 @@ class PlanFingerprint(FileRecord):
 class DistributionRecord(FileRecord):
     """``distribution.json``: the plan, the arguments and workers it was built for, and its fingerprint."""
 
-    schema_name: Literal["agi.distribution.v1"] = Field(DISTRIBUTION_SCHEMA, alias="schema")
+    schema_name: Literal["agi.distribution.v1"] = Field("agi.distribution.v1", alias="schema")
     built: str
     edited: bool = False  # moved in the Workplan editor
     args: dict[str, Any]

@@ -73,7 +73,7 @@ class InstallRecord:
     log: str
     compiled: str | None = None
     dask_workers: list[str] = field(default_factory=list)
-    schema: Literal["agi.install.v1"] = INSTALL_SCHEMA
+    schema: Literal["agi.install.v1"] = "agi.install.v1"
 
     @classmethod
     def read(cls, env: AgiEnv) -> InstallRecord | None:
@@ -165,7 +165,7 @@ def install(env: AgiEnv, request: InstallRequest, on_line: LineCallback | None =
                      and (not modes & Mode.CYTHON or (previous.compiled and Path(previous.compiled).exists())))
         if unchanged:
             sink("unchanged since the last install: environment, dependencies and build are up to date")
-            compiled = previous.compiled
+            compiled = previous.compiled if previous else None
         else:
             make_venv(env, request.isolated, sink)
             install_dependencies(env, request.isolated, sink)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, NonNegativeInt, PositiveInt, ValidationError, model_validator
 
@@ -24,6 +24,8 @@ from .errors import RunError
 from .records import field_problems
 
 logger = logging.getLogger(__name__)
+
+Model = TypeVar("Model", bound=BaseModel)
 
 
 class JobModel(BaseModel):
@@ -35,7 +37,7 @@ class JobModel(BaseModel):
 class WorkerSource(JobModel):
     """Where the app's worker class lives: enough to import it, and nothing else.
 
-    A full :class:`WorkerSpec` is also a valid source (its other keys are ignored), so
+    A full :class:`WorkerSpec` holds these fields too (:meth:`WorkerSpec.source`), so
     :func:`agi_jupyter.core.runner.load_worker_class` takes either.
     """
 
@@ -48,23 +50,32 @@ class WorkerSource(JobModel):
     paths: list[str] = []  # prepended to sys.path: the Cython build, the app's src folder
 
 
-class WorkerSpec(WorkerSource):
+class WorkerSpec(JobModel):
     """What a worker process needs to build the app's worker (runs and service loops alike).
 
     ``pool`` is the kind of pool of the pool bit (None: no pool); ``dag`` says the plan is a
-    DAG, whose steps wait for the steps they depend on.
+    DAG, whose steps wait for the steps they depend on. The fields keep the order of the keys
+    the spec always had (not a subclass of :class:`WorkerSource`, whose fields would come first).
     """
 
-    model_config = ConfigDict(extra="forbid")
-
+    worker_module: str
+    worker_package: str
+    worker_class: str
     args_module: str
     args_class: str
     args: dict[str, Any]
     share_dir: str
     verbose: NonNegativeInt
+    cython: bool = False
+    paths: list[str] = []
     pool: Literal["process", "thread"] | None = None
     pool_width: PositiveInt | None = None
     dag: bool = False
+
+    def source(self) -> WorkerSource:
+        """Where this spec's worker class lives."""
+        return WorkerSource(worker_module=self.worker_module, worker_package=self.worker_package,
+                            worker_class=self.worker_class, cython=self.cython, paths=self.paths)
 
     def with_args(self, overrides: Mapping[str, Any]) -> WorkerSpec:
         """This spec with some argument values replaced (a service task's params)."""
@@ -119,17 +130,27 @@ class LocalJob(JobModel):
         return self.model_dump(mode="json")
 
 
-def spec_of(value: WorkerSpec | Mapping[str, Any], model: type[WorkerSpec] = WorkerSpec) -> WorkerSpec:
-    """``value`` as a ``model``; a mapping that does not fit is a RunError naming the field."""
-    if isinstance(value, model):
+def spec_of(value: WorkerSpec | Mapping[str, Any]) -> WorkerSpec:
+    """``value`` as a WorkerSpec; a mapping that does not fit is a RunError naming the field."""
+    if isinstance(value, WorkerSpec):
         return value
-    return _validated(model, value.model_dump() if isinstance(value, BaseModel) else value, "worker job spec")
+    return _validated(WorkerSpec, value, "worker job spec")
 
 
-def source_of(value: WorkerSource | Mapping[str, Any]) -> WorkerSource:
+def dask_spec_of(value: WorkerSpec | Mapping[str, Any]) -> DaskSlotSpec:
+    """``value`` as a DaskSlotSpec; one without its topic or cancel event is a RunError naming it."""
+    if isinstance(value, DaskSlotSpec):
+        return value
+    return _validated(DaskSlotSpec, value.model_dump() if isinstance(value, WorkerSpec) else value,
+                      "Dask slot spec")
+
+
+def source_of(value: WorkerSource | WorkerSpec | Mapping[str, Any]) -> WorkerSource:
     """``value`` (a spec, or a mapping with at least the class location) as a WorkerSource."""
     if isinstance(value, WorkerSource):
         return value
+    if isinstance(value, WorkerSpec):
+        return value.source()
     return _validated(WorkerSource, value, "worker class location")
 
 
@@ -150,7 +171,7 @@ def job_of(value: LocalJob | Mapping[str, Any] | str | bytes) -> LocalJob:
         raise RunError(f"malformed local job ({field_problems(error)})") from None
 
 
-def _validated(model: type[JobModel], value: Any, what: str) -> Any:
+def _validated(model: type[Model], value: Any, what: str) -> Model:
     try:
         return model.model_validate(value, strict=False)
     except ValidationError as error:

@@ -12,7 +12,6 @@ Only pydantic is imported here: the worker process and ``import agi_jupyter`` st
 
 from __future__ import annotations
 
-import functools
 import logging
 from pathlib import Path
 from typing import Any, TypeVar
@@ -54,17 +53,23 @@ def field_problems(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
-@functools.cache
+_adapters: dict[type, TypeAdapter[Any]] = {}
+
+
 def adapter(kind: type) -> TypeAdapter[Any]:
     """The validator and serialiser of a record type (a model or a pydantic dataclass), built once."""
-    return TypeAdapter(kind)
+    found = _adapters.get(kind)
+    if found is None:
+        found = _adapters[kind] = TypeAdapter(kind)
+    return found
 
 
 def parse_record(text: str | bytes, kind: type[Record], source: Path | str,
                  error_type: type[AgiError], hint: str = "") -> Record:
     """``text`` (JSON) validated as ``kind``; ``error_type`` naming ``source`` and the field otherwise."""
     try:
-        return adapter(kind).validate_json(text)
+        record: Record = adapter(kind).validate_json(text)
+        return record
     except ValidationError as error:
         message = f"{source}: malformed {kind.__name__} ({field_problems(error)})"
         raise error_type(f"{message}; {hint}" if hint else message) from None
@@ -72,7 +77,8 @@ def parse_record(text: str | bytes, kind: type[Record], source: Path | str,
 
 def wire_of(record: Any) -> dict[str, Any]:
     """The JSON object of a record (model or pydantic dataclass), with its JSON key names."""
-    return adapter(type(record)).dump_python(record, mode="json", by_alias=True)
+    data: dict[str, Any] = adapter(type(record)).dump_python(record, mode="json", by_alias=True)
+    return data
 
 
 def read_record(path: Path, kind: type[Record], error_type: type[AgiError],

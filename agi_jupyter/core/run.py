@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from .args import load_args
 from .distrib import Distribution, reuse_or_build
@@ -170,8 +170,8 @@ def _require_cudf_locally() -> None:
 
 
 def build_worker_spec(env: AgiEnv, args: dict[str, Any], *, cython: bool = False, paths: list[str] | None = None,
-                      verbose: int | None = None, pool: str | None = None, pool_width: int | None = None,
-                      dag: bool = False) -> WorkerSpec:
+                      verbose: int | None = None, pool: Literal["process", "thread"] | None = None,
+                      pool_width: int | None = None, dag: bool = False) -> WorkerSpec:
     """What a worker process needs to build the app's worker (runs, service loops)."""
     return WorkerSpec(
         worker_module=f"{env.worker_module}.{env.worker_module}", worker_package=env.worker_module,

@@ -34,8 +34,19 @@ from types import SimpleNamespace
 from typing import Any
 
 from .errors import RunError
-from .jobs import (ChunkPart, DaskSlotSpec, LocalJob, SlotPart, WorkerSource, WorkerSpec, chunks_of, job_of,
-                   source_of, spec_of)
+from .jobs import (
+    ChunkPart,
+    DaskSlotSpec,
+    LocalJob,
+    SlotPart,
+    WorkerSource,
+    WorkerSpec,
+    chunks_of,
+    dask_spec_of,
+    job_of,
+    source_of,
+    spec_of,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +61,7 @@ class Cancelled(RuntimeError):
     """The run was cancelled between two work items."""
 
 
-def load_worker_class(source: WorkerSource | Mapping[str, Any]) -> type:
+def load_worker_class(source: WorkerSource | WorkerSpec | Mapping[str, Any]) -> type:
     """Import the worker class; in cython modes insist that it comes from the compiled extension.
 
     ``source`` is a worker spec, or just the class location (a mapping is validated first).
@@ -272,16 +283,15 @@ def dask_slot(spec: DaskSlotSpec | Mapping[str, Any], slot: int, slot_count: int
     """
     from distributed import Event, get_worker
 
-    spec = spec_of(spec, DaskSlotSpec)
-    chunks = chunks_of(chunks)
+    slot_spec = dask_spec_of(spec)
     worker = get_worker()
-    stop = Event(spec.cancel_event)
+    stop = Event(slot_spec.cancel_event)
 
     def report(event: dict[str, Any]) -> None:
-        worker.log_event(spec.topic, event)
+        worker.log_event(slot_spec.topic, event)
 
     def step_event(step: str) -> Any:
-        return Event(f"{spec.cancel_event}-step-{step}")
+        return Event(f"{slot_spec.cancel_event}-step-{step}")
 
     def before(chunk: ChunkPart) -> None:
         for item in chunk.items:
@@ -295,9 +305,9 @@ def dask_slot(spec: DaskSlotSpec | Mapping[str, Any], slot: int, slot_count: int
             if isinstance(item, dict) and "step" in item:
                 step_event(item["step"]).set()
 
-    dag = spec.dag
+    dag = slot_spec.dag
     with prints_as_events(report, slot):
-        result = run_slot(spec, slot, slot_count, chunks, report, cancelled=stop.is_set,
+        result = run_slot(slot_spec, slot, slot_count, chunks, report, cancelled=stop.is_set,
                           before=before if dag else None, after=after if dag else None)
     result["worker"] = worker.address
     return result
