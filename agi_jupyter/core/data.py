@@ -117,7 +117,7 @@ def newest_output(env: AgiEnv, args: BaseModel | Mapping[str, Any] | None = None
 
 
 # ----- reading ------------------------------------------------------------------------------------
-def load_frame(path: Path | str) -> pd.DataFrame:
+def load_frame(path: str | os.PathLike[str]) -> pd.DataFrame:
     """Read a whole output file (parquet, csv, json records or json lines) as a DataFrame."""
     import pandas as pd
 
@@ -206,7 +206,7 @@ def _csv_head(path: Path, rows: int) -> tuple[pd.DataFrame, int, int, Any]:
 
 # ----- export -------------------------------------------------------------------------------------
 def export_target(target: Path | str | None = None, env: AgiEnv | None = None, *, overwrite: bool = False,
-                  source: Path | str | None = None) -> Path:
+                  source: str | os.PathLike[str] | None = None) -> Path:
     """Where an export goes, checked before anything is read or written; the resolved path.
 
     ``None`` -> ``env.export_path``; a relative path resolves under ``env.export_dir``. The
@@ -258,7 +258,7 @@ def _check_file_name(path: Path, shown: str) -> None:
         raise DataError(f"export target {shown} is not a .csv file: give a path ending in .csv")
 
 
-def _check_not_an_output(path: Path, shown: str, env: AgiEnv | None, source: Path | str | None) -> None:
+def _check_not_an_output(path: Path, shown: str, env: AgiEnv | None, source: str | os.PathLike[str] | None) -> None:
     """An export must not overwrite, or sit among, the files the app's runs write."""
     if source is not None and path == Path(source).resolve():
         raise DataError(f"export target {shown} is the file being exported (an app output): choose another name")
@@ -292,9 +292,12 @@ def export(frame_or_path: pd.DataFrame | Path | str, columns: list[str], target:
     wanted = list(dict.fromkeys(str(column) for column in columns))
     if not wanted:
         raise DataError("no columns selected: choose at least one column to export (or Select all)")
-    source = frame_or_path if isinstance(frame_or_path, (str, os.PathLike)) else None
-    path = export_target(target, env, overwrite=overwrite, source=source)
-    frame = load_frame(frame_or_path) if source is not None else frame_or_path
+    if isinstance(frame_or_path, (str, os.PathLike)):
+        path = export_target(target, env, overwrite=overwrite, source=frame_or_path)
+        frame = load_frame(frame_or_path)
+    else:
+        path = export_target(target, env, overwrite=overwrite)
+        frame = frame_or_path
     available = [str(column) for column in frame.columns]
     unknown = [column for column in wanted if column not in available]
     if unknown:
