@@ -231,9 +231,10 @@ def check_compiler(env: AgiEnv) -> Check:
 
 # ----- folders ----------------------------------------------------------------------------------
 def check_folders(env: AgiEnv) -> Check:
-    folders = [("logs", lambda: env.log_dir, "AGI_LOG_DIR"), ("share", lambda: env.share_dir, "AGI_SHARE_DIR"),
-               ("exports", lambda: env.export_dir, "AGILAB_EXPORT_ABS"),
-               ("service", lambda: env.service_dir, "AGI_SHARE_DIR")]
+    folders: list[tuple[str, Callable[[], Path], str]] = [
+        ("logs", lambda: env.log_dir, "AGI_LOG_DIR"), ("share", lambda: env.share_dir, "AGI_SHARE_DIR"),
+        ("exports", lambda: env.export_dir, "AGILAB_EXPORT_ABS"),
+        ("service", lambda: env.service_dir, "AGI_SHARE_DIR")]
     problems, fixes, good = [], [], []
     for label, folder_of, variable in folders:
         folder = folder_of()

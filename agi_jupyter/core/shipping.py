@@ -59,10 +59,10 @@ class AppCodePlugin(WorkerPlugin):
         stale = [p for p in sys.path if f"{Path('agi-apps')}/{self.target}-" in p and not p.startswith(str(root))]
         for path in stale:
             sys.path.remove(path)
-        for path in (root / "src", root / "cython"):
-            if str(path) in sys.path:
-                sys.path.remove(str(path))
-            sys.path.insert(0, str(path))
+        for folder in (root / "src", root / "cython"):
+            if str(folder) in sys.path:
+                sys.path.remove(str(folder))
+            sys.path.insert(0, str(folder))
         for name in [m for m in sys.modules if m.split(".")[0] in self.packages]:
             del sys.modules[name]
 
