@@ -9,12 +9,11 @@ thread-safe, because the engine calls them from a worker thread.
 
 from __future__ import annotations
 
-import importlib.util
-import logging
-
 import atexit
+import importlib.util
 import ipaddress
 import json
+import logging
 import socket
 import threading
 import urllib.parse

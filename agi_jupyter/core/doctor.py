@@ -119,7 +119,7 @@ def probe_host(host: str, port: int, timeout: float) -> str | None:
     try:
         with socket.create_connection((host, port), timeout=timeout):
             return None
-    except socket.timeout:
+    except TimeoutError:
         return f"{shown}:{port} did not answer within {timeout:g} s"
     except OSError as error:
         return f"{shown}:{port} refused or unreachable ({error.strerror or error})"
