@@ -126,7 +126,7 @@ class Capabilities:
 def find_c_compiler() -> str | None:
     """Path of a C compiler Cython can use, or None."""
     configured = (sysconfig.get_config_var("CC") or "").split()
-    candidates = [*configured[:1], "cc", "gcc", "clang"]
+    candidates: list[str] = [*configured[:1], "cc", "gcc", "clang"]
     for name in candidates:
         path = shutil.which(name)
         if path:
