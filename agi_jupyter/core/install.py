@@ -275,10 +275,11 @@ def _missing_in_worker_env(env: AgiEnv, requirements: list[str]) -> list[str]:
     code = ("import json, sys; from agi_jupyter.core.install import missing_requirements; "
             "print(json.dumps(missing_requirements(json.loads(sys.argv[1]))))")
     lines: list[str] = []
-    status = stream_command([env.worker_python, "-c", code, json.dumps(requirements)], lines.append)
+    status = stream_command([str(env.worker_python), "-c", code, json.dumps(requirements)], lines.append)
     if status != 0:
         raise InstallError("the worker environment cannot run the dependency check:\n" + "\n".join(lines[-10:]))
-    return json.loads(lines[-1])
+    missing: list[str] = json.loads(lines[-1])
+    return missing
 
 
 # ----- step 3: the Cython build -------------------------------------------------------------
@@ -296,7 +297,7 @@ def build_cython(env: AgiEnv, sink: LineCallback) -> str:
         code = ("from setuptools import setup; from Cython.Build import cythonize; "
                 f"setup(name={package!r}, ext_modules=cythonize([{package + '/' + env.worker_module + '.py'!r}], "
                 "language_level=3, quiet=True), script_args=['build_ext', '--inplace'])")
-        if stream_command([env.worker_python, "-c", code], sink, cwd=staging) != 0:
+        if stream_command([str(env.worker_python), "-c", code], sink, cwd=staging) != 0:
             raise InstallError(f"compiling {env.worker_path} with Cython failed (see the install log); "
                                "the previous install stays usable")
         (staging / package / f"{env.worker_module}.py").unlink()
@@ -314,7 +315,7 @@ def _verify_extension(env: AgiEnv, folder: Path, package: str) -> str:
     code = (f"import sys; sys.path[:0] = [{str(folder)!r}, {str(env.src_path)!r}]; "
             f"import {package}.{env.worker_module} as m; print(m.__file__)")
     lines: list[str] = []
-    if stream_command([env.worker_python, "-c", code], lines.append) != 0:
+    if stream_command([str(env.worker_python), "-c", code], lines.append) != 0:
         raise InstallError("the compiled worker does not import:\n" + "\n".join(lines[-10:]))
     path = lines[-1]
     if not path.endswith(".so"):

@@ -113,7 +113,8 @@ def run_mode(env: AgiEnv, mode: Mode, request: RunRequest, *, on_line: LineCallb
         args = load_args(env, request.params)
         distribution = reuse_or_build(env, args, workers)
         distribution.plan.check_output_names()  # a plan saved before the rule existed may collide
-        sink(f"plan: {distribution.reason}; {distribution.plan.chunk_count} chunks on {len(distribution.plan.slots)} slots")
+        plan = distribution.plan
+        sink(f"plan: {distribution.reason}; {plan.chunk_count} chunks on {len(plan.slots)} slots")
         context = _Context(env, mode, request, distribution, workers, sink, on_progress or (lambda d, t: None),
                            control or RunControl(), install_key=f"{record.fingerprint}|{record.when}")
         context.progress(0, distribution.plan.chunk_count)
@@ -345,7 +346,8 @@ def _slot_result(client: Any, future: Any, slot: int, futures: list[Any], addres
         raise RunError(f"worker {addresses[slot]} (slot {slot}) failed: {future.exception()}")
     if future.status == "cancelled":
         raise RunError(f"slot {slot} on {addresses[slot]} was cancelled")
-    return future.result()
+    result: dict[str, Any] = future.result()
+    return result
 
 
 def _check_workers(client: Any, slots: list[int], futures: list[Any], addresses: list[str],

@@ -77,7 +77,8 @@ def load_worker_class(source: WorkerSource | WorkerSpec | Mapping[str, Any]) -> 
     origin = getattr(module, "__file__", "") or ""
     if source.cython and not origin.endswith(tuple(EXTENSION_SUFFIXES)):
         raise RuntimeError(f"cython mode loaded {origin}, not the compiled extension: run INSTALL with cython")
-    return getattr(module, source.worker_class)
+    worker_class: type = getattr(module, source.worker_class)
+    return worker_class
 
 
 def load_args(spec: WorkerSpec) -> Any:
@@ -116,7 +117,7 @@ def _pool_item(item: Any) -> Any:
 def _call_item(worker: Any, item: Any) -> Any:
     try:
         return worker.work_pool(item)
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - any failure of the app's item: named with its traceback
         raise WorkItemError(f"slot {worker.worker_id}: work item {_short(item)} failed: {error!r}\n"
                             f"{traceback.format_exc()}") from None
 
@@ -337,6 +338,8 @@ def open_channel(descriptor: int | None) -> EventChannel:
     Stdout is only for running a job by hand; the engine always passes a descriptor.
     """
     if descriptor is None:
+        if sys.__stdout__ is None:
+            raise RuntimeError("no event descriptor and no stdout to report on")
         return EventChannel(sys.__stdout__)
     os.set_inheritable(descriptor, False)
     return EventChannel(os.fdopen(descriptor, "w", encoding="utf-8", buffering=1))
@@ -353,7 +356,7 @@ def run_job(job: LocalJob | Mapping[str, Any] | str, emit: Report) -> int:
             results = run_slots(job.spec, job.slot_count, job.slots, job.order, emit)
         for result in results:
             emit({"event": "slot", **result})
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - reported to the engine as an error event, the process goes on
         emit({"event": "error", "message": str(error) if isinstance(error, (WorkItemError, RunError)) else
               f"{error!r}\n{traceback.format_exc()}"})
         return 1
@@ -363,9 +366,11 @@ def run_job(job: LocalJob | Mapping[str, Any] | str, emit: Report) -> int:
 def mark_end_of_output(mark: str) -> None:
     """Write ``mark`` after everything the job wrote on stdout and stderr (see the module docstring)."""
     for stream in (sys.__stderr__, sys.__stdout__):
-        stream.flush()
-    sys.__stdout__.write(mark + "\n")
-    sys.__stdout__.flush()
+        if stream is not None:
+            stream.flush()
+    if sys.__stdout__ is not None:
+        sys.__stdout__.write(mark + "\n")
+        sys.__stdout__.flush()
 
 
 def main(argv: list[str] | None = None) -> int:
