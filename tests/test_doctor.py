@@ -109,6 +109,15 @@ def test_without_an_install_the_worker_environment_and_record_fail(env: AgiEnv) 
     assert all("INSTALL" in checks[name].fix for name in ("worker environment", "install record"))
 
 
+def test_a_malformed_install_record_is_named_with_its_field(installed: AgiEnv) -> None:
+    record = json.loads(installed.install_record_path.read_text())
+    installed.install_record_path.write_text(json.dumps({**record, "fingerprint": 7}))
+    checks = by_name(run_checks(installed))
+    detail = checks["install record"].detail
+    assert not checks["install record"].ok and str(installed.install_record_path) in detail and "fingerprint" in detail
+    assert "INSTALL" in checks["install record"].fix
+
+
 def test_app_code_edited_after_install_names_the_file(installed: AgiEnv) -> None:
     installed.worker_path.write_text(installed.worker_path.read_text() + "\n# edited\n")
     checks = by_name(run_checks(installed))

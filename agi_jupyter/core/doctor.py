@@ -178,9 +178,13 @@ def check_worker_environment(env: AgiEnv) -> Check:
 
 
 def check_install_record(env: AgiEnv) -> Check:
+    from .errors import InstallError
     from .install import InstallRecord, source_fingerprint
 
-    record = InstallRecord.load(env)
+    try:
+        record = InstallRecord.read(env)
+    except InstallError as error:  # a malformed record: say what is wrong with it, not "none"
+        return Check("install record", False, str(error), f"{INSTALL_HINT} again")
     if record is None:
         return Check("install record", False, f"no install record at {env.install_record_path}", INSTALL_HINT)
     if record.fingerprint != source_fingerprint(env, record.isolated):
