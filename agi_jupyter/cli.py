@@ -34,8 +34,13 @@ from .cli_table import format_columns
 from .core.errors import AgiError
 
 if TYPE_CHECKING:
+    from typing import TypeAlias
+
     from .core.modes import Mode
     from .core.run import RunResult
+
+    # what add_subparsers returns (typeshed names the class only privately; not subscriptable at runtime)
+    Subcommands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
 
 logger = logging.getLogger(__name__)
 PACKAGE_LOGGER = "agi_jupyter"
@@ -59,7 +64,8 @@ def _execute(options: argparse.Namespace) -> int:
     """Run the parsed subcommand, turning failures into exit codes; always close the engine."""
     logger.debug("agi-jupyter %s with %s", options.name, _given(options))
     try:
-        return options.command(options)
+        command: Callable[[argparse.Namespace], int] = options.command  # the handler _command set
+        return command(options)
     except AgiError as error:
         logger.debug("%s failed", options.name, exc_info=True)  # where a product error came from, with --debug
         print(f"error: {error}", file=sys.stderr)
@@ -143,7 +149,7 @@ def _verbosity_options(parser: argparse.ArgumentParser, *, default: Any) -> None
                         default=default, help="log everything (DEBUG) on stderr, tracebacks of errors included")
 
 
-def _command(commands: Any, name: str, handler: Callable[[argparse.Namespace], int], text: str, *,
+def _command(commands: Subcommands, name: str, handler: Callable[[argparse.Namespace], int], text: str, *,
              where: bool = True, json_output: bool = True) -> argparse.ArgumentParser:
     parser = commands.add_parser(name, help=text, description=text)
     parser.set_defaults(command=handler)

@@ -14,11 +14,14 @@ import json
 import logging
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .cli import _arg_option, _await, _command, _env, _log, _print_json, _where, parse_assignments
 from .cli_table import format_columns
 from .core.errors import AgiError
+
+if TYPE_CHECKING:
+    from .cli import Subcommands
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +42,7 @@ HEALTH_EPILOG = (
 OPTIONS = {"allow_idle": "--allow-idle", "max_unhealthy": "--max-unhealthy", "max_restart_rate": "--max-restart-rate"}
 
 
-def add_commands(commands: Any) -> None:
+def add_commands(commands: Subcommands) -> None:
     """Register ``serve`` and ``health`` on the ``agi-jupyter`` subcommands."""
     serve = _command(commands, "serve", _serve, SERVE_TEXT)
     serve.epilog = SERVE_EPILOG
