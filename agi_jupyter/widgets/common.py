@@ -115,7 +115,7 @@ def error_text(error: BaseException) -> str:
     return str(error) if isinstance(error, AgiError) else f"{type(error).__name__}: {error}"
 
 
-class Message(widgets.HTML):
+class Message(widgets.HTML):  # type: ignore[misc]  # ipywidgets is untyped: its classes are Any
     """A one-line status: neutral, success or error (red), escaped."""
 
     def show(self, text: str, kind: str = "info") -> None:
@@ -128,7 +128,7 @@ class Message(widgets.HTML):
         self.value, self.text, self.kind = "", "", "info"
 
 
-class LogView(widgets.VBox):
+class LogView(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: its classes are Any
     """Bounded log lines, newest visible, updated at most every ``interval`` seconds."""
 
     def __init__(self, title: str, interval: float = 0.25, max_lines: int = MAX_LOG_LINES) -> None:
@@ -169,7 +169,7 @@ class LogView(widgets.VBox):
         self.box.selected_index = 0
 
 
-class SnippetView(widgets.VBox):
+class SnippetView(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: its classes are Any
     """The code an action runs, with "Insert as cell" (through the JupyterLab extension).
 
     When no extension answers in time (classic tools, Voilà, a plain Python session), the view

@@ -18,7 +18,7 @@ from .state import read_install_state
 logger = logging.getLogger(__name__)
 
 
-class InstallTab(widgets.VBox):
+class InstallTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: its classes are Any
     """Provision the worker environment for the modes the settings enable."""
 
     def __init__(self, context: Context) -> None:

@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 TABS = ("Settings", "Install", "Distribute", "Run", "Service", "Data")
 
 
-class Orchestrator(widgets.VBox):
+class Orchestrator(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: its classes are Any
     """Settings, install, distribute, run, serve and export an app from the notebook.
 
     Parameters

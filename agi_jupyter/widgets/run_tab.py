@@ -22,7 +22,7 @@ from .state import last_run_of, read_plan_stamp
 logger = logging.getLogger(__name__)
 
 
-class RunTab(widgets.VBox):
+class RunTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: its classes are Any
     """Run one mode, or benchmark every mode the settings allow."""
 
     def __init__(self, context: Context) -> None:

@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 TOGGLES = (("pool", "pool"), ("cython", "cython"), ("rapids", "rapids"), ("cluster_enabled", "Dask"))
 
 
-class WorkerRow(widgets.HBox):
+class WorkerRow(widgets.HBox):  # type: ignore[misc]  # ipywidgets is untyped: its classes are Any
     def __init__(self, host: str, slots: int, on_change: Any, on_remove: Any) -> None:
         self.host = widgets.Text(value=host, placeholder="host or IP", continuous_update=False,
                                  layout=widgets.Layout(width="16em"))
@@ -42,7 +42,7 @@ class WorkerRow(widgets.HBox):
         super().__init__([self.host, widgets.Label("slots"), self.slots, self.remove, self.error])
 
 
-class SettingsTab(widgets.VBox):
+class SettingsTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: its classes are Any
     """The ``[cluster]`` settings of one app."""
 
     def __init__(self, context: Context) -> None:
