@@ -51,7 +51,7 @@ def parse_value(field: ArgField, raw: Any) -> Any:
     return raw
 
 
-class GeneratedForm(widgets.VBox):
+class GeneratedForm(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: its classes are Any
     """One row per model field: its input, its help and its error."""
 
     def __init__(self, context: Context, on_saved: Callable[[BaseModel], None]) -> None:
@@ -96,8 +96,8 @@ def custom_form(context: Context, on_saved: Callable[[BaseModel], None]) -> widg
     if not path.is_file():
         return None
     spec = importlib.util.spec_from_file_location(f"{context.env.target}_app_args_form", path)
+    assert spec is not None and spec.loader is not None  # a .py file always has a spec and a source loader
     module = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
     spec.loader.exec_module(module)
 
     def save(values: dict[str, Any]) -> BaseModel:
@@ -108,7 +108,7 @@ def custom_form(context: Context, on_saved: Callable[[BaseModel], None]) -> widg
     return module.build_form(load_args(context.env), save)
 
 
-class ArgsEditor(widgets.VBox):
+class ArgsEditor(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: its classes are Any
     """Generated form, or the app's own form with a toggle between the two."""
 
     def __init__(self, context: Context, on_saved: Callable[[BaseModel], None]) -> None:

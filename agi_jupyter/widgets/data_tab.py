@@ -34,7 +34,7 @@ _last_loaded: dict[str, Path] = {}
 _cache_lock = threading.Lock()
 
 
-class DataTab(widgets.VBox):
+class DataTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: its classes are Any
     """Preview the newest output of the app and export a selection of its columns."""
 
     def __init__(self, context: Context, rows: int = PREVIEW_ROWS) -> None:
@@ -95,8 +95,14 @@ class DataTab(widgets.VBox):
         """LOAD DATA in the background; False when a load is already running."""
         env, rows = self.context.env, self.rows
         self.message.show("looking for the newest output...")
+
+        def load() -> Preview:
+            path = newest_output(env, required=True)
+            assert path is not None  # required=True raises DataError instead of returning None
+            return preview(path, rows)
+
         return self.context.actions.start(
-            "load-data", lambda: preview(newest_output(env, required=True), rows), on_done=self._loaded,
+            "load-data", load, on_done=self._loaded,
             on_error=lambda error: self.message.show(error_text(error), "error"), controls=[self.load])
 
     def _loaded(self, loaded: Preview) -> None:
@@ -126,7 +132,7 @@ class DataTab(widgets.VBox):
             self._syncing = False
 
     # ----- column selection -------------------------------------------------------------------------
-    def _select_all_changed(self, change: dict) -> None:
+    def _select_all_changed(self, change: dict[str, Any]) -> None:
         if self._syncing:
             return
         self._syncing = True
@@ -135,7 +141,7 @@ class DataTab(widgets.VBox):
         finally:
             self._syncing = False
 
-    def _columns_changed(self, change: dict) -> None:
+    def _columns_changed(self, change: dict[str, Any]) -> None:
         if self._syncing:
             return
         self._syncing = True

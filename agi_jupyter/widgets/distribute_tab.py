@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 SHOWN_CHUNKS = 200  # per slot in the tree; the rest is summarised
 
 
-class DistributeTab(widgets.VBox):
+class DistributeTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: its classes are Any
     """Plan the work, look at it, and edit it before running."""
 
     def __init__(self, context: Context) -> None:
@@ -139,9 +139,11 @@ class DistributeTab(widgets.VBox):
         self._fill_chunks()
 
     def slot_names(self) -> list[str]:
+        plan = self.plan
+        assert plan is not None, "slot_names is asked only while a plan is shown"
         workers = self.distribution.workers if self.distribution else self.context.settings().cluster.workers
         names = [slot.name for slot in worker_slots(workers)]
-        return names if len(names) == len(self.plan.slots) else [f"slot {n}" for n in range(len(self.plan.slots))]
+        return names if len(names) == len(plan.slots) else [f"slot {n}" for n in range(len(plan.slots))]
 
     def _fill_chunks(self) -> None:
         if self.plan is None or self.source.value is None:
@@ -223,10 +225,11 @@ def _open_slot(slot: Any, chunks: list[Any], plan: WorkPlan) -> None:
 
 def dag_view(plan: WorkPlan) -> widgets.Widget:
     """The steps of a DAG app in dependency order, with their slot and what they need."""
-    order = plan.step_order()
+    order = plan.step_order()  # PlanError when the plan has no DAG
+    needs = plan.dag or {}  # not None here: step_order raised otherwise
     slot_of = {chunk.label: number for number, chunks in enumerate(plan.slots) for chunk in chunks}
     rows = "".join(f"<tr><td>{position + 1}</td><td><b>{html.escape(step)}</b></td><td>{slot_of.get(step, '')}</td>"
-                   f"<td>{html.escape(', '.join(plan.dag[step])) or '—'}</td></tr>"
+                   f"<td>{html.escape(', '.join(needs[step])) or '—'}</td></tr>"
                    for position, step in enumerate(order))
     return widgets.HTML("<table><tr><th>#</th><th>step</th><th>slot</th><th>needs</th></tr>" + rows + "</table>")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import logging
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import ipywidgets as widgets
@@ -35,14 +36,14 @@ REQUEST_FIELDS = {  # ServeRequest field -> label; kinds and defaults come from 
 _STYLE = {"description_width": "12em"}
 
 
-class ServiceTab(widgets.VBox):
+class ServiceTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: its classes are Any
     """Run, watch and gate service mode for one app."""
 
     def __init__(self, context: Context) -> None:
         self.context = context
         self.payload: dict[str, Any] | None = None
         self.verdict: GateResult | None = None
-        self.last_request: ServeRequest | None = None
+        self.last_request: ServeRequest | SubmitRequest | None = None
         self.task_ids: list[str] = []
         self.started: list[str] = []  # actions accepted by the runner, in order (refused clicks are not)
         self.fields: dict[str, widgets.ValueWidget] = {}
@@ -141,15 +142,17 @@ class ServiceTab(widgets.VBox):
         from ..core.engine import AGI
 
         env = self.context.env
+        request: ServeRequest | SubmitRequest
+        work: Callable[[], Coroutine[Any, Any, list[str] | dict[str, Any]]]  # task ids, or the health snapshot
         try:
             if action == "submit":
-                request: Any = SubmitRequest()
-                snippet = make_snippet(env, "submit", request)
-                work = lambda: AGI.submit(env, request, on_line=self.logs.append)  # noqa: E731
+                submit = request = SubmitRequest()
+                snippet = make_snippet(env, "submit", submit)
+                work = lambda: AGI.submit(env, submit, on_line=self.logs.append)  # noqa: E731
             else:
-                request = self.request(action)
-                snippet = make_snippet(env, "serve", request)
-                work = lambda: AGI.serve(env, request, on_line=self.logs.append)  # noqa: E731
+                serve = request = self.request(action)
+                snippet = make_snippet(env, "serve", serve)
+                work = lambda: AGI.serve(env, serve, on_line=self.logs.append)  # noqa: E731
         except AgiError as error:
             self.message.show(error_text(error), "error")
             return False
