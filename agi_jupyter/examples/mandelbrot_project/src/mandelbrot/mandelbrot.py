@@ -8,8 +8,12 @@ coarse grid and balances those estimates.
 from __future__ import annotations
 
 import itertools
+from typing import TYPE_CHECKING
 
 from agi_jupyter.app import BaseManager, Chunk, WorkPlan, worker_slots
+
+if TYPE_CHECKING:
+    from .app_args import MandelbrotArgs
 
 SAMPLES_PER_ROW = 24
 SAMPLE_ITER = 64
@@ -19,7 +23,7 @@ class Mandelbrot(BaseManager):
     """Cuts the image into bands and balances their estimated iteration counts."""
 
     def build_distribution(self, workers: dict[str, int]) -> WorkPlan:
-        a = self.args
+        a: MandelbrotArgs = self.args
         edges = [round(band * a.height / a.bands) for band in range(a.bands + 1)]
         chunks = []
         for start, stop in itertools.pairwise(edges):
@@ -31,7 +35,7 @@ class Mandelbrot(BaseManager):
 
     def estimate(self, start: int, stop: int) -> float:
         """Thousands of iterations the band should take, from a coarse sample of its middle row."""
-        a = self.args
+        a: MandelbrotArgs = self.args
         y = a.y_min + (start + stop) / 2 * (a.y_max - a.y_min) / a.height
         total = 0
         for column in range(SAMPLES_PER_ROW):

@@ -6,6 +6,8 @@ types and the inner loop runs at C speed. Keep it valid for both.
 
 from __future__ import annotations
 
+from typing import Any
+
 import cython
 import pandas as pd
 
@@ -15,7 +17,7 @@ from agi_jupyter.worker import PandasWorker
 @cython.ccall
 @cython.cdivision(True)
 def row_statistics(y: cython.double, x_min: cython.double, step: cython.double,
-                   width: cython.int, max_iter: cython.int) -> tuple:
+                   width: cython.int, max_iter: cython.int) -> tuple[int, int]:
     """(pixels inside the set, total iterations) for one row of the image."""
     inside: cython.int = 0
     total: cython.longlong = 0
@@ -53,7 +55,7 @@ def compiled() -> bool:
 class MandelbrotWorker(PandasWorker):
     """Computes per-row statistics of one band of rows per work item."""
 
-    def work_pool(self, item: dict) -> pd.DataFrame:
+    def work_pool(self, item: dict[str, Any]) -> pd.DataFrame:
         a = self.args
         step_x = (a.x_max - a.x_min) / a.width
         step_y = (a.y_max - a.y_min) / a.height
