@@ -4,16 +4,25 @@
 keys and raises ArgsError for bad values.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
 import ipywidgets as widgets
 
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
-def build_form(args, save):  # noqa: ANN001, ANN201 - the form contract is duck-typed
+
+def build_form(args: Any, save: Callable[[dict[str, Any]], BaseModel]) -> widgets.Widget:
+    """The form; ``args`` is the app's FlightArgs (duck-typed: this file is loaded on its own)."""
     flights = widgets.IntSlider(value=args.flights, min=1, max=500, description="flights")
     speed = widgets.FloatSlider(value=args.min_speed_kt, min=0, max=200, step=5, description="taxi below (kt)")
     output = widgets.ToggleButtons(options=["parquet", "csv"], value=args.output_format, description="format")
     status = widgets.HTML()
 
-    def changed(name, value):  # noqa: ANN001, ANN202
+    def changed(name: str, value: object) -> None:
         try:
             save({name: value})
             status.value = f"saved {name} = {value!r}"

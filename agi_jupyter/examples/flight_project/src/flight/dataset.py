@@ -26,14 +26,17 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from agi_jupyter.core.errors import PlanError
 
 logger = logging.getLogger(__name__)
+
+FloatArray = npt.NDArray[np.float64]
 
 AIRPORTS = {
     "LFPG": (49.0097, 2.5479), "EGLL": (51.4700, -0.4543), "EDDF": (50.0379, 8.5622),
@@ -177,14 +180,21 @@ def flight_log(number: int, seed: int) -> pd.DataFrame:
     })
 
 
-def haversine_km(lat1, lon1, lat2, lon2):  # noqa: ANN001, ANN201 - scalars or arrays alike
-    """Great-circle distance in km."""
+@overload
+def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float: ...
+@overload
+def haversine_km(lat1: FloatArray, lon1: FloatArray, lat2: FloatArray, lon2: FloatArray) -> FloatArray: ...
+def haversine_km(lat1: float | FloatArray, lon1: float | FloatArray, lat2: float | FloatArray,
+                 lon2: float | FloatArray) -> float | FloatArray:
+    """Great-circle distance in km, between scalars or arrays alike."""
     lat1, lon1, lat2, lon2 = map(np.radians, (lat1, lon1, lat2, lon2))
     a = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
-    return 2 * 6371.0 * np.arcsin(np.sqrt(a))
+    distance: float | FloatArray = 2 * 6371.0 * np.arcsin(np.sqrt(a))  # numpy types the mixed case as Any
+    return distance
 
 
-def _interpolate(lat1: float, lon1: float, lat2: float, lon2: float, fraction: np.ndarray):  # noqa: ANN202
+def _interpolate(lat1: float, lon1: float, lat2: float, lon2: float,
+                 fraction: FloatArray) -> tuple[FloatArray, FloatArray]:
     """Points along the great circle at the given fractions of the way."""
     p1, l1, p2, l2 = map(np.radians, (lat1, lon1, lat2, lon2))
     delta = 2 * np.arcsin(np.sqrt(np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin((l2 - l1) / 2) ** 2))
