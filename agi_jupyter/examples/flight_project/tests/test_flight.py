@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
 import pytest
@@ -11,6 +12,9 @@ import pytest
 from agi_jupyter import AgiEnv
 from agi_jupyter.core.args import load_args
 from agi_jupyter.core.plan import lower_bound
+
+if TYPE_CHECKING:  # app_args.py as mypy names it; the engine imports it from src/ as flight.app_args
+    from agi_jupyter.examples.flight_project.src.flight.app_args import FlightArgs
 
 APP = Path(__file__).resolve().parents[1]
 
@@ -21,8 +25,15 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AgiEnv:
     return AgiEnv(APP)
 
 
+def flight_args(env: AgiEnv, overrides: dict[str, Any] | None = None) -> FlightArgs:
+    """``load_args`` typed as the app's own model: exactly the class the engine loaded from src/."""
+    args = load_args(env, overrides)
+    assert type(args) is env.args_model() and type(args).__name__ == "FlightArgs"
+    return cast("FlightArgs", args)
+
+
 def test_plan_covers_every_log_once_weighted_by_size(env: AgiEnv) -> None:
-    args = load_args(env, {"flights": 30})
+    args = flight_args(env, {"flights": 30})
     plan = env.manager_class()(args, env).distribution({"127.0.0.1": 2, "localhost": 1})
     files = sorted(env.data_path(args.data_in).glob("flight_*.csv"))
     assert len(files) == 30 and len(plan.slots) == 3
@@ -49,7 +60,7 @@ def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 
 def test_worker_summarises_one_chunk_correctly(env: AgiEnv) -> None:
-    args = load_args(env, {"flights": 6, "output_format": "csv"})
+    args = flight_args(env, {"flights": 6, "output_format": "csv"})
     plan = env.manager_class()(args, env).distribution({"127.0.0.1": 2})
     chunk = plan.slots[0][0]
     worker = env.worker_class_object()(args, share_dir=env.share_dir)

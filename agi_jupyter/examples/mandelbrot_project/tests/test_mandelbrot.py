@@ -9,12 +9,16 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
 import pytest
 
 from agi_jupyter import AgiEnv
 from agi_jupyter.core.args import load_args
+
+if TYPE_CHECKING:  # app_args.py as mypy names it; the engine imports it from src/ as mandelbrot.app_args
+    from agi_jupyter.examples.mandelbrot_project.src.mandelbrot.app_args import MandelbrotArgs
 
 APP = Path(__file__).resolve().parents[1]
 SMALL = {"width": 64, "height": 48, "bands": 12, "max_iter": 64}
@@ -26,7 +30,14 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AgiEnv:
     return AgiEnv(APP)
 
 
-def reference_row(row: int, args) -> tuple[int, int]:  # noqa: ANN001
+def mandelbrot_args(env: AgiEnv, overrides: dict[str, Any] | None = None) -> MandelbrotArgs:
+    """``load_args`` typed as the app's own model: exactly the class the engine loaded from src/."""
+    args = load_args(env, overrides)
+    assert type(args) is env.args_model() and type(args).__name__ == "MandelbrotArgs"
+    return cast("MandelbrotArgs", args)
+
+
+def reference_row(row: int, args: MandelbrotArgs) -> tuple[int, int]:
     """Escape counts with Python complex numbers: independent of the worker's typed loop."""
     y = args.y_min + (row + 0.5) * (args.y_max - args.y_min) / args.height
     inside = total = 0
@@ -42,7 +53,7 @@ def reference_row(row: int, args) -> tuple[int, int]:  # noqa: ANN001
 
 
 def test_bands_cover_every_row_once_with_uneven_costs(env: AgiEnv) -> None:
-    args = load_args(env, SMALL)
+    args = mandelbrot_args(env, SMALL)
     plan = env.manager_class()(args, env).distribution({"127.0.0.1": 3})
     bands = sorted((item["row_start"], item["row_stop"]) for slot in plan.slots for c in slot for item in c.items)
     assert bands[0][0] == 0 and bands[-1][1] == args.height
@@ -53,7 +64,7 @@ def test_bands_cover_every_row_once_with_uneven_costs(env: AgiEnv) -> None:
 
 
 def test_worker_statistics_match_an_independent_computation(env: AgiEnv) -> None:
-    args = load_args(env, SMALL)
+    args = mandelbrot_args(env, SMALL)
     plan = env.manager_class()(args, env).distribution({"127.0.0.1": 2})
     chunk = plan.slots[1][0]
     worker = env.worker_class_object()(args, share_dir=env.share_dir)
@@ -80,6 +91,7 @@ def test_worker_module_compiles_with_cython_and_agrees(tmp_path: Path) -> None:
     compiled_file, compiled_flag, numbers = result.stdout.strip().split(" ", 2)
     assert compiled_file == compiled_flag == "True"
     spec = importlib.util.spec_from_file_location("mandelbrot_pure", source)
+    assert spec is not None and spec.loader is not None
     pure = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(pure)
     assert not pure.compiled()

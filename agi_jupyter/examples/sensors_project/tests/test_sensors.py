@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
 import pytest
 
 from agi_jupyter import AgiEnv
 from agi_jupyter.core.args import load_args
+
+if TYPE_CHECKING:  # app_args.py as mypy names it; the engine imports it from src/ as sensors.app_args
+    from agi_jupyter.examples.sensors_project.src.sensors.app_args import SensorsArgs
 
 APP = Path(__file__).resolve().parents[1]
 
@@ -19,8 +23,15 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AgiEnv:
     return AgiEnv(APP)
 
 
+def sensors_args(env: AgiEnv, overrides: dict[str, Any] | None = None) -> SensorsArgs:
+    """``load_args`` typed as the app's own model: exactly the class the engine loaded from src/."""
+    args = load_args(env, overrides)
+    assert type(args) is env.args_model() and type(args).__name__ == "SensorsArgs"
+    return cast("SensorsArgs", args)
+
+
 def test_plan_is_a_dag_of_steps_spread_over_slots(env: AgiEnv) -> None:
-    args = load_args(env, {"stations": ["n", "s", "e"]})
+    args = sensors_args(env, {"stations": ["n", "s", "e"]})
     plan = env.manager_class()(args, env).distribution({"127.0.0.1": 2})
     assert plan.dag is not None and len(plan.dag) == 3 * 2 + 4
     assert plan.dag["merge"] == ["clean_n", "clean_s", "clean_e"] and plan.dag["report"] == ["daily", "anomalies"]
@@ -31,7 +42,7 @@ def test_plan_is_a_dag_of_steps_spread_over_slots(env: AgiEnv) -> None:
 
 
 def test_worker_runs_the_whole_dag_and_finds_the_injected_events(env: AgiEnv) -> None:
-    args = load_args(env, {"stations": ["north", "south"], "days": 40})
+    args = sensors_args(env, {"stations": ["north", "south"], "days": 40})
     plan = env.manager_class()(args, env).distribution({"127.0.0.1": 1})
     [chunks] = plan.slots
     items = [chunk.items[0] for chunk in reversed(chunks)]  # the worker must reorder them
