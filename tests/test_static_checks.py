@@ -1,8 +1,7 @@
 """The linters the project enforces, run by the README's test command (so CI enforces them too).
 
-ruff with the rules in ``[tool.ruff]``; mypy with ``[tool.mypy]`` (strict on the engine,
-``agi_jupyter/core``). Each check must report nothing; a finding fails with the tool's output.
-The TypeScript side has its own checks (tests/test_labextension_checks.py).
+ruff with the rules in ``[tool.ruff]``; mypy with ``[tool.mypy]`` (strict on the whole package).
+Each check must report nothing; a finding fails with the tool's output. The TypeScript side has its own checks (tests/test_labextension_checks.py).
 """
 
 from __future__ import annotations
@@ -39,6 +38,6 @@ def test_ruff_finds_nothing() -> None:
     assert done.returncode == 0, f"ruff check reported:\n{done.stdout}{done.stderr}"
 
 
-def test_mypy_is_strict_clean_on_the_engine() -> None:
-    done = run(tool("mypy"), "agi_jupyter/core")
+def test_mypy_is_strict_clean_on_the_package() -> None:
+    done = run(tool("mypy"), "agi_jupyter")
     assert done.returncode == 0 and "Success" in done.stdout, f"mypy reported:\n{done.stdout}{done.stderr}"
