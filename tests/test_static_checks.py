@@ -1,7 +1,8 @@
 """The linters the project enforces, run by the README's test command (so CI enforces them too).
 
 ruff with the rules in ``[tool.ruff]``; mypy with ``[tool.mypy]`` (strict on the whole package).
-Each check must report nothing; a finding fails with the tool's output. The TypeScript side has its own checks (tests/test_labextension_checks.py).
+Each check must report nothing; a finding fails with the tool's output. The TypeScript side has
+its own checks (tests/test_labextension_checks.py).
 """
 
 from __future__ import annotations
