@@ -13,8 +13,13 @@ import os
 import tempfile
 from pathlib import Path
 
-ROOTS = {"AGI_SHARE_DIR": "share", "AGILAB_EXPORT_ABS": "export", "AGI_LOG_DIR": "log",
-         "AGI_WORKER_ENV_DIR": "wenv", "AGI_ENV_FILE": "agilab.env"}
+ROOTS = {
+    "AGI_SHARE_DIR": "share",
+    "AGILAB_EXPORT_ABS": "export",
+    "AGI_LOG_DIR": "log",
+    "AGI_WORKER_ENV_DIR": "wenv",
+    "AGI_ENV_FILE": "agilab.env",
+}
 
 
 def private_apps(target: Path) -> Path:

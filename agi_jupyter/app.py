@@ -14,8 +14,7 @@ from .core.plan import Chunk, Slot, Step, WorkPlan, balance, dag_plan, output_st
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BaseManager", "Chunk", "Slot", "Step", "WorkPlan", "balance", "dag_plan", "output_stem",
-           "worker_slots"]
+__all__ = ["BaseManager", "Chunk", "Slot", "Step", "WorkPlan", "balance", "dag_plan", "output_stem", "worker_slots"]
 
 
 class BaseManager:
@@ -44,8 +43,10 @@ class BaseManager:
         plan = WorkPlan.coerce(self.build_distribution(workers))
         expected = len(worker_slots(workers))
         if len(plan.slots) != expected:
-            raise PlanError(f"{type(self).__name__}.build_distribution returned {len(plan.slots)} slots "
-                            f"for workers {workers} ({expected} slots)")
+            raise PlanError(
+                f"{type(self).__name__}.build_distribution returned {len(plan.slots)} slots "
+                f"for workers {workers} ({expected} slots)"
+            )
         if plan.dag is not None:
             plan.step_order()  # names a cycle or unknown dependency
         plan.check_output_names()  # two chunks must never write the same file

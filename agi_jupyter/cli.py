@@ -111,21 +111,27 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``agi-jupyter`` parser: install, distrib, run, doctor, serve, health."""
     from .cli_service import add_commands
 
-    parser = argparse.ArgumentParser(prog="agi-jupyter", description="Install, distribute, run and serve "
-                                     "agi-jupyter apps; check a service's health.")
+    parser = argparse.ArgumentParser(
+        prog="agi-jupyter", description="Install, distribute, run and serve agi-jupyter apps; check a service's health."
+    )
     _verbosity_options(parser, default=logging.WARNING)
     commands = parser.add_subparsers(dest="name", required=True, metavar="COMMAND")
     install = _command(commands, "install", _install, "provision the app's worker environment")
-    install.add_argument("--modes", metavar="MODE", help="modes to prepare for: 0-15, a token like _d_p, "
-                         "letters like dp, or several joined by commas (default: the settings' toggles)")
+    install.add_argument(
+        "--modes",
+        metavar="MODE",
+        help="modes to prepare for: 0-15, a token like _d_p, "
+        "letters like dp, or several joined by commas (default: the settings' toggles)",
+    )
     install.add_argument("--isolated", action="store_true", help="do not let the worker env see the kernel's packages")
     install.add_argument("--force", action="store_true", help="rebuild even when nothing changed")
     distrib = _command(commands, "distrib", _distrib, "build and save the work plan (CHECK DISTRIBUTE)")
     _arg_option(distrib)
     run = _command(commands, "run", _run, "run the plan in one mode, or benchmark several")
     choice = run.add_mutually_exclusive_group()
-    choice.add_argument("--mode", metavar="MODE", help="0-15, a token like _d_p or letters like dp "
-                        "(default: the settings' toggles)")
+    choice.add_argument(
+        "--mode", metavar="MODE", help="0-15, a token like _d_p or letters like dp (default: the settings' toggles)"
+    )
     choice.add_argument("--benchmark", action="store_true", help="run every allowed mode and write benchmark.json")
     run.add_argument("--modes", metavar="MODE,MODE", help="with --benchmark: the modes to run, comma separated")
     _arg_option(run)
@@ -143,32 +149,60 @@ def _verbosity_options(parser: argparse.ArgumentParser, *, default: Any) -> None
     was not given one keeps the level set before it (``agi-jupyter --debug run ...``).
     """
     levels = parser.add_mutually_exclusive_group()
-    levels.add_argument("-v", "--verbose", dest="log_level", action="store_const", const=logging.INFO,
-                        default=default, help="log what the engine does (INFO) on stderr")
-    levels.add_argument("--debug", dest="log_level", action="store_const", const=logging.DEBUG,
-                        default=default, help="log everything (DEBUG) on stderr, tracebacks of errors included")
+    levels.add_argument(
+        "-v",
+        "--verbose",
+        dest="log_level",
+        action="store_const",
+        const=logging.INFO,
+        default=default,
+        help="log what the engine does (INFO) on stderr",
+    )
+    levels.add_argument(
+        "--debug",
+        dest="log_level",
+        action="store_const",
+        const=logging.DEBUG,
+        default=default,
+        help="log everything (DEBUG) on stderr, tracebacks of errors included",
+    )
 
 
-def _command(commands: Subcommands, name: str, handler: Callable[[argparse.Namespace], int], text: str, *,
-             where: bool = True, json_output: bool = True) -> argparse.ArgumentParser:
+def _command(
+    commands: Subcommands,
+    name: str,
+    handler: Callable[[argparse.Namespace], int],
+    text: str,
+    *,
+    where: bool = True,
+    json_output: bool = True,
+) -> argparse.ArgumentParser:
     parser = commands.add_parser(name, help=text, description=text)
     parser.set_defaults(command=handler)
     _verbosity_options(parser, default=argparse.SUPPRESS)
     parser.add_argument("app", metavar="APP", help="app name (flight or flight_project) or its folder")
-    parser.add_argument("--apps-path", metavar="DIR", help="folder of *_project apps (default: AGI_APPS_PATH, "
-                        "else the bundled examples)")
+    parser.add_argument(
+        "--apps-path",
+        metavar="DIR",
+        help="folder of *_project apps (default: AGI_APPS_PATH, else the bundled examples)",
+    )
     if where:
         parser.add_argument("--scheduler", metavar="ADDR", help="Dask scheduler host[:port]")
-        parser.add_argument("--worker", action="append", metavar="HOST=SLOTS",
-                            help="a worker host and its slots; repeat")
+        parser.add_argument(
+            "--worker", action="append", metavar="HOST=SLOTS", help="a worker host and its slots; repeat"
+        )
     if json_output:
         parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     return parser
 
 
 def _arg_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--arg", action="append", metavar="NAME=VALUE",
-                        help="an app argument for this call; VALUE is JSON when it parses (12, true, [\"a\"]); repeat")
+    parser.add_argument(
+        "--arg",
+        action="append",
+        metavar="NAME=VALUE",
+        help='an app argument for this call; VALUE is JSON when it parses (12, true, ["a"]); repeat',
+    )
 
 
 # ----- values -------------------------------------------------------------------------------
@@ -226,8 +260,10 @@ def _install(options: argparse.Namespace) -> int:
         return _print_json(asdict(record))
     mode = Mode(record.modes_enabled)
     compiled = f"\ncompiled worker: {record.compiled}" if record.compiled else ""
-    print(f"installed {record.app}: modes {mode.label} ({mode.token}) in {record.seconds:.2f} s\n"
-          f"worker python: {record.python}{compiled}\nlog: {record.log}")
+    print(
+        f"installed {record.app}: modes {mode.label} ({mode.token}) in {record.seconds:.2f} s\n"
+        f"worker python: {record.python}{compiled}\nlog: {record.log}"
+    )
     return 0
 
 
@@ -235,8 +271,9 @@ def _distrib(options: argparse.Namespace) -> int:
     from .core.engine import AGI
     from .core.plan import worker_slots
 
-    distribution = _await(AGI.get_distrib(_env(options), on_line=_log, params=parse_assignments(options.arg),
-                                          **_where(options)))
+    distribution = _await(
+        AGI.get_distrib(_env(options), on_line=_log, params=parse_assignments(options.arg), **_where(options))
+    )
     if options.json:
         return _print_json({**distribution.to_dict(), "reason": distribution.reason})
     plan = distribution.plan
@@ -259,11 +296,14 @@ def _run(options: argparse.Namespace) -> int:
         fields["mode"] = Mode.parse(options.mode)
     if options.benchmark:
         fields.update(benchmark=True, modes=parse_modes(options.modes) if options.modes else None)
-    fields.update({key: value for key, value in (("pool", options.pool), ("pool_width", options.pool_width))
-                   if value is not None})
+    fields.update(
+        {key: value for key, value in (("pool", options.pool), ("pool_width", options.pool_width)) if value is not None}
+    )
     control = RunControl()
-    outcome = _await(AGI.run(_env(options), on_line=_log, on_progress=_progress_printer(), control=control,
-                             **fields), on_cancel=control.cancel)
+    outcome = _await(
+        AGI.run(_env(options), on_line=_log, on_progress=_progress_printer(), control=control, **fields),
+        on_cancel=control.cancel,
+    )
     if options.json:
         return _print_json(outcome if isinstance(outcome, dict) else outcome.to_dict())
     print(format_table(outcome) if isinstance(outcome, dict) else format_result(outcome))
@@ -286,8 +326,10 @@ def _doctor(options: argparse.Namespace) -> int:
 # ----- output -------------------------------------------------------------------------------
 def format_result(result: RunResult) -> str:
     """A run in a few lines: mode, overall and per-worker seconds, how many files it wrote."""
-    lines = [f"mode {result.label} ({result.token}): {result.seconds:.3f} s, {result.chunks} chunks, "
-             f"{len(result.outputs)} output file{'s' if len(result.outputs) != 1 else ''}"]
+    lines = [
+        f"mode {result.label} ({result.token}): {result.seconds:.3f} s, {result.chunks} chunks, "
+        f"{len(result.outputs)} output file{'s' if len(result.outputs) != 1 else ''}"
+    ]
     lines += [f"  {worker}: {seconds:.3f} s" for worker, seconds in result.worker_seconds.items()]
     return "\n".join(lines)
 
@@ -300,8 +342,17 @@ def format_table(table: dict[str, Any]) -> str:
         if row.get("status") != "ok":
             rows.append((row["token"], row["label"], "-", "failed", "-", "-", row.get("error", "")))
             continue
-        rows.append((row["token"], row["label"], f"{row['seconds']:.3f}", row["timing"], str(row["order"]),
-                     f"{row['delta']:.3f}", f"{row['delta_percent']:.1f}"))
+        rows.append(
+            (
+                row["token"],
+                row["label"],
+                f"{row['seconds']:.3f}",
+                row["timing"],
+                str(row["order"]),
+                f"{row['delta']:.3f}",
+                f"{row['delta_percent']:.1f}",
+            )
+        )
     return format_columns(rows)
 
 
@@ -340,11 +391,13 @@ def _progress_printer() -> Callable[[int, int], None]:
         if tenth > shown["tenth"]:
             shown["tenth"] = tenth
             print(f"progress {done}/{total}", file=sys.stderr, flush=True)
+
     return report
 
 
 def _await(action: Coroutine[Any, Any, Any], on_cancel: Callable[[], Any] | None = None) -> Any:
     """Run an engine coroutine; Ctrl-C cancels the engine's work (``on_cancel``) before exiting."""
+
     async def guarded() -> Any:
         try:
             return await action
@@ -352,6 +405,7 @@ def _await(action: Coroutine[Any, Any, Any], on_cancel: Callable[[], Any] | None
             if on_cancel is not None:
                 on_cancel()
             raise
+
     return asyncio.run(guarded())
 
 

@@ -32,13 +32,15 @@ SERVE_EPILOG = (
     "scheduler answered), the loops end when the command exits: use --scheduler ADDR to serve on a "
     "lasting cluster (e.g. one started with `dask scheduler` and `dask worker`). Loops there outlive the "
     "command; the scheduler keeps a record of them, so a later serve command (or a notebook) on the same "
-    "scheduler finds them, shows their health and can stop them.")
+    "scheduler finds them, shows their health and can stop them."
+)
 HEALTH_TEXT = "check the service health snapshot against [cluster.service_health]; exit with the gate code"
 HEALTH_EPILOG = (
     "Needs no Dask: the last snapshot is re-judged by the heartbeats on disk. Exit codes: 0 pass; "
     "1 any other failure (unknown app, unreadable snapshot, invalid override, unwritable --textfile, "
     "usage error); 2 unhealthy workers over --max-unhealthy; 3 status error, degraded or unknown; "
-    "4 idle or stopped while idle is not allowed; 5 restart rate over --max-restart-rate.")
+    "4 idle or stopped while idle is not allowed; 5 restart rate over --max-restart-rate."
+)
 OPTIONS = {"allow_idle": "--allow-idle", "max_unhealthy": "--max-unhealthy", "max_restart_rate": "--max-restart-rate"}
 
 
@@ -47,33 +49,58 @@ def add_commands(commands: Subcommands) -> None:
     serve = _command(commands, "serve", _serve, SERVE_TEXT)
     serve.epilog = SERVE_EPILOG
     serve.add_argument("action", choices=("start", "status", "health", "stop"), help="the service action")
-    serve.add_argument("--heartbeat-timeout", type=float, metavar="S",
-                       help="seconds without a heartbeat before a loop is unhealthy (default 10)")
-    serve.add_argument("--health-output", metavar="PATH", help="write the snapshot there (relative: under "
-                       "AGI_SHARE_DIR); default service/<app>/health.json")
-    serve.add_argument("--close-cluster", action="store_true",
-                       help="with stop: also close a local cluster the engine started")
+    serve.add_argument(
+        "--heartbeat-timeout",
+        type=float,
+        metavar="S",
+        help="seconds without a heartbeat before a loop is unhealthy (default 10)",
+    )
+    serve.add_argument(
+        "--health-output",
+        metavar="PATH",
+        help="write the snapshot there (relative: under AGI_SHARE_DIR); default service/<app>/health.json",
+    )
+    serve.add_argument(
+        "--close-cluster", action="store_true", help="with stop: also close a local cluster the engine started"
+    )
     _arg_option(serve)
     health = _command(commands, "health", _health, HEALTH_TEXT, where=False, json_output=False)
     health.epilog = HEALTH_EPILOG
     health.add_argument("--health-output", metavar="PATH", help="the snapshot to check (as for serve)")
-    health.add_argument("--format", choices=("json", "prometheus"), default="json",
-                        help="stdout: the snapshot and verdict as JSON, or Prometheus text exposition")
-    health.add_argument("--textfile", metavar="PATH", help="also write the Prometheus text there, atomically "
-                        "(for node_exporter's textfile collector: a *.prom file in its directory)")
-    health.add_argument("--allow-idle", action=argparse.BooleanOptionalAction, default=None,
-                        help="whether an idle or stopped service passes (default: the settings)")
+    health.add_argument(
+        "--format",
+        choices=("json", "prometheus"),
+        default="json",
+        help="stdout: the snapshot and verdict as JSON, or Prometheus text exposition",
+    )
+    health.add_argument(
+        "--textfile",
+        metavar="PATH",
+        help="also write the Prometheus text there, atomically "
+        "(for node_exporter's textfile collector: a *.prom file in its directory)",
+    )
+    health.add_argument(
+        "--allow-idle",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="whether an idle or stopped service passes (default: the settings)",
+    )
     health.add_argument("--max-unhealthy", metavar="N", help="unhealthy workers tolerated (default: the settings)")
-    health.add_argument("--max-restart-rate", metavar="X",
-                        help="restarted/running loops tolerated, 0 to 1 (default: the settings)")
+    health.add_argument(
+        "--max-restart-rate", metavar="X", help="restarted/running loops tolerated, 0 to 1 (default: the settings)"
+    )
 
 
 # ----- serve --------------------------------------------------------------------------------
 def _serve(options: argparse.Namespace) -> int:
     from .core.engine import AGI
 
-    fields: dict[str, Any] = {"action": options.action, "params": parse_assignments(options.arg),
-                              "close_cluster": options.close_cluster, **_where(options)}
+    fields: dict[str, Any] = {
+        "action": options.action,
+        "params": parse_assignments(options.arg),
+        "close_cluster": options.close_cluster,
+        **_where(options),
+    }
     if options.heartbeat_timeout is not None:
         fields["heartbeat_timeout"] = options.heartbeat_timeout
     if options.health_output:
@@ -84,8 +111,10 @@ def _serve(options: argparse.Namespace) -> int:
         _log(_lifetime_note(payload))
     elsewhere = loops_elsewhere(env, payload)
     if elsewhere:
-        _log(f"warning: {len(elsewhere)} service loop(s) still beat on {', '.join(elsewhere)} but were started by "
-             "another process: this command cannot see or stop them (restart those Dask workers to end them)")
+        _log(
+            f"warning: {len(elsewhere)} service loop(s) still beat on {', '.join(elsewhere)} but were started by "
+            "another process: this command cannot see or stop them (restart those Dask workers to end them)"
+        )
     if options.json:
         return _print_json(payload)
     print(format_snapshot(payload))
@@ -99,16 +128,21 @@ def _lifetime_note(payload: dict[str, Any]) -> str:
     handle = cluster.running_local()  # the one cluster this command closes when it exits
     owned = handle.client if handle else None
     try:
-        local = owned is not None and bool(set(owned.nthreads()) & set(payload.get("workers_healthy", [])
-                                                                        + payload.get("workers_unhealthy", [])))
+        local = owned is not None and bool(
+            set(owned.nthreads()) & set(payload.get("workers_healthy", []) + payload.get("workers_unhealthy", []))
+        )
     except Exception:  # noqa: BLE001 - a note must not fail the command
         logger.debug("cannot tell whether the loops run on this command's cluster", exc_info=True)
         local = False
     if local:
-        return ("note: the loops run on a local Dask cluster this command started; they end when it exits "
-                "(use --scheduler ADDR to serve on a lasting cluster)")
-    return ("note: the loops run on a Dask cluster this command did not start and outlive it; a later serve "
-            "command cannot see or stop them (see agi-jupyter serve --help)")
+        return (
+            "note: the loops run on a local Dask cluster this command started; they end when it exits "
+            "(use --scheduler ADDR to serve on a lasting cluster)"
+        )
+    return (
+        "note: the loops run on a Dask cluster this command did not start and outlive it; a later serve "
+        "command cannot see or stop them (see agi-jupyter serve --help)"
+    )
 
 
 def loops_elsewhere(env: Any, payload: dict[str, Any]) -> list[str]:
@@ -118,9 +152,11 @@ def loops_elsewhere(env: Any, payload: dict[str, Any]) -> list[str]:
 
     known = {row.get("worker") for row in payload.get("worker_health", [])}
     timeout, now = float(payload.get("heartbeat_timeout_sec") or 10.0), time.time()
-    return sorted(worker for worker, beat in read_heartbeats(queue_dir(env) / "heartbeats").items()
-                  if worker not in known and beat.get("state") != "stopped"
-                  and now - float(beat.get("timestamp") or 0) <= timeout)
+    return sorted(
+        worker
+        for worker, beat in read_heartbeats(queue_dir(env) / "heartbeats").items()
+        if worker not in known and beat.get("state") != "stopped" and now - float(beat.get("timestamp") or 0) <= timeout
+    )
 
 
 def format_snapshot(payload: dict[str, Any]) -> str:
@@ -128,10 +164,13 @@ def format_snapshot(payload: dict[str, Any]) -> str:
     from .core.service.metrics import QUEUES
 
     queue = payload.get("queue", {})
-    counts = ", ".join(f"{payload.get(f'workers_{name}_count', 0)} {name}"
-                       for name in ("healthy", "unhealthy", "restarted"))
-    lines = [f"{payload.get('app')}: {payload.get('status')} (workers: {counts})",
-             "queue: " + ", ".join(f"{name} {queue.get(name, 0)}" for name in QUEUES)]
+    counts = ", ".join(
+        f"{payload.get(f'workers_{name}_count', 0)} {name}" for name in ("healthy", "unhealthy", "restarted")
+    )
+    lines = [
+        f"{payload.get('app')}: {payload.get('status')} (workers: {counts})",
+        "queue: " + ", ".join(f"{name} {queue.get(name, 0)}" for name in QUEUES),
+    ]
     header = ("worker", "healthy", "reason", "future_state", "heartbeat_state", "heartbeat_age_sec")
     rows = [header] + [tuple(_cell(row.get(column)) for column in header) for row in payload.get("worker_health", [])]
     if len(rows) > 1:
@@ -173,9 +212,18 @@ def _health(options: argparse.Namespace) -> int:
     snapshot_time = saved.get("timestamp") if saved is not None else None
     _prometheus(options, ServiceHealthCollector(env.app, payload, verdict, snapshot_time))
     if options.format == "json":
-        _print_json({**payload, "snapshot_timestamp": snapshot_time,
-                     "gate": {"code": verdict.code, "passed": verdict.passed, "reason": verdict.reason,
-                              "figures": verdict.figures}})
+        _print_json(
+            {
+                **payload,
+                "snapshot_timestamp": snapshot_time,
+                "gate": {
+                    "code": verdict.code,
+                    "passed": verdict.passed,
+                    "reason": verdict.reason,
+                    "figures": verdict.figures,
+                },
+            }
+        )
     return verdict.code
 
 
@@ -186,14 +234,21 @@ def health_thresholds(env: Any, options: argparse.Namespace) -> Any:
     from .core.settings import AppSettings, ServiceHealthSettings
 
     values = AppSettings.load(env.settings_path).cluster.service_health.model_dump()
-    given = {"allow_idle": options.allow_idle, "max_unhealthy": _number(options.max_unhealthy),
-             "max_restart_rate": _number(options.max_restart_rate)}
+    given = {
+        "allow_idle": options.allow_idle,
+        "max_unhealthy": _number(options.max_unhealthy),
+        "max_restart_rate": _number(options.max_restart_rate),
+    }
     overrides = {name: value for name, value in given.items() if value is not None}
     try:
         return ServiceHealthSettings.model_validate({**values, **overrides})
     except ValidationError as error:
-        problems = "; ".join(f"{OPTIONS[name]} {getattr(options, name)}: {e['msg']}" for e in error.errors()
-                             for name in [str(e["loc"][0]) if e["loc"] else ""] if name in OPTIONS)
+        problems = "; ".join(
+            f"{OPTIONS[name]} {getattr(options, name)}: {e['msg']}"
+            for e in error.errors()
+            for name in [str(e["loc"][0]) if e["loc"] else ""]
+            if name in OPTIONS
+        )
         raise AgiError(f"invalid health threshold: {problems or error}") from None
 
 

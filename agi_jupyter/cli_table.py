@@ -21,5 +21,4 @@ def format_columns(rows: Sequence[Sequence[object]]) -> str:
     if not texts:
         return ""
     widths = [max(len(row[column]) for row in texts if column < len(row)) for column in range(max(map(len, texts)))]
-    return "\n".join(COLUMN_GAP.join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
-                     for row in texts)
+    return "\n".join(COLUMN_GAP.join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in texts)

@@ -19,8 +19,11 @@ ITEMS, SLOTS, RUNS = 100_000, 64, 5
 
 def one_run(seed: int, shape: str) -> tuple[float, float]:
     rng = random.Random(seed)
-    draw = {"uniform": lambda: rng.uniform(1, 100), "lognormal": lambda: rng.lognormvariate(3, 1.2),
-            "pareto": lambda: rng.paretovariate(1.2)}[shape]
+    draw = {
+        "uniform": lambda: rng.uniform(1, 100),
+        "lognormal": lambda: rng.lognormvariate(3, 1.2),
+        "pareto": lambda: rng.paretovariate(1.2),
+    }[shape]
     weights = [draw() for _ in range(ITEMS)]
     start = time.perf_counter()
     groups = balance(list(zip(range(ITEMS), weights)), SLOTS)

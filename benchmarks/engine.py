@@ -42,8 +42,12 @@ def raw_chunk(spec: dict, chunk: dict) -> int:
 
 def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="agi-bench-"))
-    for name, folder in {"AGI_SHARE_DIR": "share", "AGI_LOG_DIR": "log", "AGI_WORKER_ENV_DIR": "wenv",
-                         "AGILAB_EXPORT_ABS": "export"}.items():
+    for name, folder in {
+        "AGI_SHARE_DIR": "share",
+        "AGI_LOG_DIR": "log",
+        "AGI_WORKER_ENV_DIR": "wenv",
+        "AGILAB_EXPORT_ABS": "export",
+    }.items():
         os.environ[name] = str(root / folder)
     from agi_jupyter import AGI, AgiEnv, Mode, RunRequest
     from agi_jupyter.core.cluster import select_client
@@ -64,22 +68,33 @@ def main() -> None:
         from agi_jupyter.core.distrib import load
 
         chunks = [{"label": c.label, "items": c.items} for slot in load(mandelbrot).plan.slots for c in slot]
-        spec = {"paths": [], "cython": False, "worker_package": mandelbrot.worker_module,
-                "worker_module": f"{mandelbrot.worker_module}.{mandelbrot.worker_module}",
-                "worker_class": mandelbrot.worker_class, "args_module": "mandelbrot.app_args",
-                "args_class": mandelbrot.args_class, "args": load_args(mandelbrot, params).model_dump(mode="json"),
-                "share_dir": str(mandelbrot.share_dir), "verbose": 0}
+        spec = {
+            "paths": [],
+            "cython": False,
+            "worker_package": mandelbrot.worker_module,
+            "worker_module": f"{mandelbrot.worker_module}.{mandelbrot.worker_module}",
+            "worker_class": mandelbrot.worker_class,
+            "args_module": "mandelbrot.app_args",
+            "args_class": mandelbrot.args_class,
+            "args": load_args(mandelbrot, params).model_dump(mode="json"),
+            "share_dir": str(mandelbrot.share_dir),
+            "verbose": 0,
+        }
         raw = median_seconds(lambda: client.gather(client.map(raw_chunk, [spec] * len(chunks), chunks, pure=False)))
         engine = median_seconds(lambda: run(mandelbrot, mode=Mode.DASK, params=params))
-        print(f"(a) 200 chunks on 2 Dask workers: raw client.map+gather {raw:.3f} s, AGI.run {engine:.3f} s, "
-              f"ratio {engine / raw:.2f}")
+        print(
+            f"(a) 200 chunks on 2 Dask workers: raw client.map+gather {raw:.3f} s, AGI.run {engine:.3f} s, "
+            f"ratio {engine / raw:.2f}"
+        )
 
         # (b) cython vs python, CPU-bound
         heavy = {"width": 640, "height": 480, "bands": 32, "max_iter": 256}
         python = median_seconds(lambda: run(mandelbrot, mode=0, params=heavy))
         cython = median_seconds(lambda: run(mandelbrot, mode=Mode.CYTHON, params=heavy))
-        print(f"(b) mandelbrot 640x480, 256 iterations: python {python:.3f} s, cython {cython:.3f} s, "
-              f"speed-up {python / cython:.1f}x")
+        print(
+            f"(b) mandelbrot 640x480, 256 iterations: python {python:.3f} s, cython {cython:.3f} s, "
+            f"speed-up {python / cython:.1f}x"
+        )
 
         # (c) pandas example end to end
         flight = AgiEnv("flight", apps_path=apps)

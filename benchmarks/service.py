@@ -19,8 +19,12 @@ from pathlib import Path
 
 def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="agi-bench-service-"))
-    for name, folder in {"AGI_SHARE_DIR": "share", "AGI_LOG_DIR": "log", "AGI_WORKER_ENV_DIR": "wenv",
-                         "AGILAB_EXPORT_ABS": "export"}.items():
+    for name, folder in {
+        "AGI_SHARE_DIR": "share",
+        "AGI_LOG_DIR": "log",
+        "AGI_WORKER_ENV_DIR": "wenv",
+        "AGILAB_EXPORT_ABS": "export",
+    }.items():
         os.environ[name] = str(root / folder)
     from agi_jupyter import AGI, AgiEnv, Mode
     from agi_jupyter.core.install import install
@@ -41,8 +45,10 @@ def main() -> None:
             for action in ("start", "status", "health", "stop"):
                 serve(env, ServeRequest(action=action))
             cycles.append(time.perf_counter() - start)
-        print(f"cycle start->status->health->stop, 2 loops: median {statistics.median(cycles) * 1000:.0f} ms "
-              f"(first START with the cluster cold: {cold:.2f} s)")
+        print(
+            f"cycle start->status->health->stop, 2 loops: median {statistics.median(cycles) * 1000:.0f} ms "
+            f"(first START with the cluster cold: {cold:.2f} s)"
+        )
 
         serve(env, ServeRequest(action="start"))
         done = env.service_dir / "queue" / "done"
@@ -56,8 +62,10 @@ def main() -> None:
                 time.sleep(0.0005)
             latencies.append(time.perf_counter() - start)
         latencies.sort()
-        print(f"submit-to-done latency, 200 trivial tasks: median {statistics.median(latencies) * 1000:.1f} ms, "
-              f"p95 {latencies[int(0.95 * len(latencies)) - 1] * 1000:.1f} ms")
+        print(
+            f"submit-to-done latency, 200 trivial tasks: median {statistics.median(latencies) * 1000:.1f} ms, "
+            f"p95 {latencies[int(0.95 * len(latencies)) - 1] * 1000:.1f} ms"
+        )
 
         before = results(done)
         start = time.perf_counter()

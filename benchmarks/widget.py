@@ -16,8 +16,12 @@ from pathlib import Path
 
 def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="agi-bench-widget-"))
-    for name, folder in {"AGI_SHARE_DIR": "share", "AGI_LOG_DIR": "log", "AGI_WORKER_ENV_DIR": "wenv",
-                         "AGILAB_EXPORT_ABS": "export"}.items():
+    for name, folder in {
+        "AGI_SHARE_DIR": "share",
+        "AGI_LOG_DIR": "log",
+        "AGI_WORKER_ENV_DIR": "wenv",
+        "AGILAB_EXPORT_ABS": "export",
+    }.items():
         os.environ[name] = str(root / folder)
     import asyncio
 
@@ -34,8 +38,10 @@ def main() -> None:
         start = time.perf_counter()
         Orchestrator("flight", apps_path=root / "apps")
         samples.append(time.perf_counter() - start)
-    print(f"Orchestrator construction (warm imports): median {statistics.median(samples) * 1000:.0f} ms, "
-          f"min {min(samples) * 1000:.0f} ms, max {max(samples) * 1000:.0f} ms")
+    print(
+        f"Orchestrator construction (warm imports): median {statistics.median(samples) * 1000:.0f} ms, "
+        f"min {min(samples) * 1000:.0f} ms, max {max(samples) * 1000:.0f} ms"
+    )
     from agi_jupyter.core.local import close_local_workers
 
     close_local_workers()

@@ -13,8 +13,12 @@ import pytest
 def isolated_roots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point every root the product writes to at a per-test folder."""
     roots = tmp_path / "roots"
-    for name, folder in {"AGI_SHARE_DIR": "share", "AGILAB_EXPORT_ABS": "export", "AGI_LOG_DIR": "log",
-                         "AGI_WORKER_ENV_DIR": "wenv"}.items():
+    for name, folder in {
+        "AGI_SHARE_DIR": "share",
+        "AGILAB_EXPORT_ABS": "export",
+        "AGI_LOG_DIR": "log",
+        "AGI_WORKER_ENV_DIR": "wenv",
+    }.items():
         monkeypatch.setenv(name, str(roots / folder))
     monkeypatch.setenv("AGI_ENV_FILE", str(roots / "agilab.env"))
     monkeypatch.delenv("AGI_APPS_PATH", raising=False)

@@ -35,9 +35,12 @@ def snapshot(folder: Path) -> dict[str, list[tuple]]:
 def break_flight_worker(env: AgiEnv, log_name: str, error: str) -> None:
     """Edit the flight worker so that the work item ``log_name`` raises ``error`` (e.g. "ValueError('x')")."""
     worker = env.worker_path
-    worker.write_text(worker.read_text().replace(
-        "        log = pd.read_csv(item)",
-        f"        if item.endswith({log_name!r}):\n            raise {error}\n        log = pd.read_csv(item)"))
+    worker.write_text(
+        worker.read_text().replace(
+            "        log = pd.read_csv(item)",
+            f"        if item.endswith({log_name!r}):\n            raise {error}\n        log = pd.read_csv(item)",
+        )
+    )
 
 
 def _plain(value: Any) -> Any:
@@ -75,8 +78,7 @@ def cancel_midway(env: AgiEnv, **fields: Any) -> tuple[bool | None, float, list[
 
     def run() -> None:
         try:
-            asyncio.run(AGI.run(env, control=control, on_progress=lambda done, total: progress.append(done),
-                                **fields))
+            asyncio.run(AGI.run(env, control=control, on_progress=lambda done, total: progress.append(done), **fields))
         except BaseException as error:  # noqa: BLE001 - returned to the test
             outcome.append(error)
 

@@ -28,12 +28,19 @@ def copy_probe(tmp_path: Path) -> AgiEnv:
 def executions(env: AgiEnv, data_out: str = "probe") -> collections.Counter:
     """How many times each item ran to its end."""
     folder = env.share_dir / data_out / "executions"
-    return collections.Counter(path.name.split("~")[0] for path in folder.iterdir()) if folder.is_dir() else \
-        collections.Counter()
+    return (
+        collections.Counter(path.name.split("~")[0] for path in folder.iterdir())
+        if folder.is_dir()
+        else collections.Counter()
+    )
 
 
-def wait_for(status: Callable[[], dict[str, Any]], condition: Callable[[dict[str, Any]], bool], limit: float = 60.0,
-             seen: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def wait_for(
+    status: Callable[[], dict[str, Any]],
+    condition: Callable[[dict[str, Any]], bool],
+    limit: float = 60.0,
+    seen: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """Call ``status`` until ``condition(snapshot)``; every snapshot goes to ``seen``."""
     deadline = time.monotonic() + limit
     while True:

@@ -54,8 +54,12 @@ def test_save_writes_only_changed_keys_and_keeps_comments(apps_path: Path) -> No
     save_args(env, {"flights": 12, "seed": 2026})  # seed unchanged
     after = env.settings_path.read_text()
     diff = [(a, b) for a, b in zip(before.splitlines(), after.splitlines()) if a != b]
-    assert diff == [("flights = 48                   # how many flight logs the generator writes",
-                     "flights = 12                   # how many flight logs the generator writes")]
+    assert diff == [
+        (
+            "flights = 48                   # how many flight logs the generator writes",
+            "flights = 12                   # how many flight logs the generator writes",
+        )
+    ]
 
 
 def test_invalid_args_are_not_saved(apps_path: Path) -> None:

@@ -58,24 +58,48 @@ def test_distrib_prints_the_reason_and_every_slot(apps_path: Path, capsys: pytes
 
 def test_run_one_mode_prints_the_result(apps_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     install(capsys, apps_path, "flight")
-    status, out, err = cli(capsys, "run", "flight", "--apps-path", str(apps_path), "--mode", "0",
-                           "--arg", "flights=6", "--json")
+    status, out, err = cli(
+        capsys, "run", "flight", "--apps-path", str(apps_path), "--mode", "0", "--arg", "flights=6", "--json"
+    )
     assert status == 0, err
     result = json.loads(out)
     assert result["schema"] == "agi.run.v1" and result["mode"] == 0 and result["token"] == "____"
     assert len(result["outputs"]) == 6 and all(Path(path).is_file() for path in result["outputs"])
     assert "progress 6/6" in err
     assert not local._warm  # the command line leaves no warm worker process behind
-    status, out, _ = cli(capsys, "run", "flight", "--apps-path", str(apps_path), "--mode", "p",
-                         "--arg", "flights=6", "--pool", "thread", "--pool-width", "2")
+    status, out, _ = cli(
+        capsys,
+        "run",
+        "flight",
+        "--apps-path",
+        str(apps_path),
+        "--mode",
+        "p",
+        "--arg",
+        "flights=6",
+        "--pool",
+        "thread",
+        "--pool-width",
+        "2",
+    )
     assert status == 0
     assert out.startswith("mode 1: pool (___p): ") and "6 output files" in out and "127.0.0.1#0: " in out
 
 
 def test_benchmark_writes_rows_for_the_modes_asked(apps_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     install(capsys, apps_path, "mandelbrot", modes="2")
-    status, out, err = cli(capsys, "run", "mandelbrot", "--apps-path", str(apps_path), "--benchmark",
-                           "--modes", "0,2", *small_args("mandelbrot"), "--json")
+    status, out, err = cli(
+        capsys,
+        "run",
+        "mandelbrot",
+        "--apps-path",
+        str(apps_path),
+        "--benchmark",
+        "--modes",
+        "0,2",
+        *small_args("mandelbrot"),
+        "--json",
+    )
     assert status == 0, err
     table = json.loads(out)
     saved = json.loads(AgiEnv("mandelbrot", apps_path=apps_path).benchmark_path.read_text())
@@ -84,12 +108,44 @@ def test_benchmark_writes_rows_for_the_modes_asked(apps_path: Path, capsys: pyte
 
 
 def test_benchmark_table_ranks_rows_and_shows_failures_with_their_error() -> None:
-    rows = [{"mode": 2, "token": "__c_", "label": "2: cython", "status": "ok", "seconds": 0.5, "timing": "500 ms",
-             "order": 1, "delta": 0.0, "delta_percent": 0.0, "error": ""},
-            {"mode": 0, "token": "____", "label": "0: python", "status": "ok", "seconds": 2.0, "timing": "2.00 s",
-             "order": 2, "delta": 1.5, "delta_percent": 300.0, "error": ""},
-            {"mode": 8, "token": "r___", "label": "8: rapids", "status": "failed", "seconds": None,
-             "timing": "failed", "order": None, "delta": None, "delta_percent": None, "error": "no cudf here"}]
+    rows = [
+        {
+            "mode": 2,
+            "token": "__c_",
+            "label": "2: cython",
+            "status": "ok",
+            "seconds": 0.5,
+            "timing": "500 ms",
+            "order": 1,
+            "delta": 0.0,
+            "delta_percent": 0.0,
+            "error": "",
+        },
+        {
+            "mode": 0,
+            "token": "____",
+            "label": "0: python",
+            "status": "ok",
+            "seconds": 2.0,
+            "timing": "2.00 s",
+            "order": 2,
+            "delta": 1.5,
+            "delta_percent": 300.0,
+            "error": "",
+        },
+        {
+            "mode": 8,
+            "token": "r___",
+            "label": "8: rapids",
+            "status": "failed",
+            "seconds": None,
+            "timing": "failed",
+            "order": None,
+            "delta": None,
+            "delta_percent": None,
+            "error": "no cudf here",
+        },
+    ]
     lines = format_table({"rows": rows}).splitlines()
     assert lines[0].split() == ["mode", "label", "seconds", "timing", "order", "delta", "delta", "%"]
     assert lines[1].split() == ["__c_", "2:", "cython", "0.500", "500", "ms", "1", "0.000", "0.0"]
@@ -116,17 +172,21 @@ def test_values_are_json_when_they_parse_else_strings() -> None:
         parse_assignments(["flights"])
 
 
-@pytest.mark.parametrize(("argv", "expected"), [
-    (["run", "flight", "--mode", "zz"], "mode 'zz' is not understood"),
-    (["run", "flight", "--mode", "0", "--worker", "10.0.0.x=1"], "'10.0.0.x' is not a valid IP address"),
-    (["distrib", "flight", "--worker", "127.0.0.1=none"], "--worker '127.0.0.1=none'"),
-    (["run", "nowhere"], "app 'nowhere_project' not found"),
-    (["distrib", "flight", "--arg", "flights=0"], "flights: Input should be greater than or equal to 1"),
-    (["run", "flight", "--mode", "0", "--arg", "flights=6"], "not installed: run INSTALL"),
-    (["run", "flight", "--modes", "0,2"], "add --benchmark"),
-])
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["run", "flight", "--mode", "zz"], "mode 'zz' is not understood"),
+        (["run", "flight", "--mode", "0", "--worker", "10.0.0.x=1"], "'10.0.0.x' is not a valid IP address"),
+        (["distrib", "flight", "--worker", "127.0.0.1=none"], "--worker '127.0.0.1=none'"),
+        (["run", "nowhere"], "app 'nowhere_project' not found"),
+        (["distrib", "flight", "--arg", "flights=0"], "flights: Input should be greater than or equal to 1"),
+        (["run", "flight", "--mode", "0", "--arg", "flights=6"], "not installed: run INSTALL"),
+        (["run", "flight", "--modes", "0,2"], "add --benchmark"),
+    ],
+)
 def test_product_errors_exit_1_with_the_message_on_stderr(
-        apps_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], expected: str) -> None:
+    apps_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], expected: str
+) -> None:
     status, out, err = cli(capsys, *argv, "--apps-path", str(apps_path))
     assert status == 1 and out == ""
     last = err.splitlines()[-1]  # earlier lines are the engine's log
@@ -144,10 +204,22 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_module_entry_point_prints_json_on_stdout_and_logs_on_stderr(
-        apps_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    apps_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     install(capsys, apps_path, "flight")
-    command = [sys.executable, "-m", "agi_jupyter.cli", "run", "flight", "--apps-path", str(apps_path),
-               "--mode", "0", *small_args("flight"), "--json"]
+    command = [
+        sys.executable,
+        "-m",
+        "agi_jupyter.cli",
+        "run",
+        "flight",
+        "--apps-path",
+        str(apps_path),
+        "--mode",
+        "0",
+        *small_args("flight"),
+        "--json",
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=dict(os.environ))
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
@@ -158,10 +230,30 @@ def test_module_entry_point_prints_json_on_stdout_and_logs_on_stderr(
 def test_ctrl_c_cancels_the_run_and_exits_130(apps_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     install(capsys, apps_path, "mandelbrot")
     worker_python = str(AgiEnv("mandelbrot", apps_path=apps_path).worker_python)
-    command = [sys.executable, "-m", "agi_jupyter.cli", "run", "mandelbrot", "--apps-path", str(apps_path),
-               "--mode", "0", "--arg", "width=1000", "--arg", "height=1000", "--arg", "max_iter=1000"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    command = [
+        sys.executable,
+        "-m",
+        "agi_jupyter.cli",
+        "run",
+        "mandelbrot",
+        "--apps-path",
+        str(apps_path),
+        "--mode",
+        "0",
+        "--arg",
+        "width=1000",
+        "--arg",
+        "height=1000",
+        "--arg",
+        "max_iter=1000",
+    ]
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     try:
         assert process.stderr is not None
         for line in process.stderr:  # interrupt once work is really under way

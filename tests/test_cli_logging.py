@@ -20,8 +20,9 @@ from agi_jupyter.cli import main
 PACKAGE = logging.getLogger("agi_jupyter")
 
 
-def health(capsys: pytest.CaptureFixture[str], apps_path: Path, *flags: str, app: str = "flight",
-           before: tuple[str, ...] = ()) -> tuple[int, str, str]:
+def health(
+    capsys: pytest.CaptureFixture[str], apps_path: Path, *flags: str, app: str = "flight", before: tuple[str, ...] = ()
+) -> tuple[int, str, str]:
     status = main([*before, "health", app, "--apps-path", str(apps_path), "--allow-idle", *flags])
     captured = capsys.readouterr()
     return status, captured.out, captured.err
@@ -35,7 +36,8 @@ def test_by_default_only_the_user_lines_reach_stderr(apps_path: Path, capsys: py
 
 @pytest.mark.parametrize("where", ["before", "after"])
 def test_verbose_adds_info_lines_before_or_after_the_subcommand(
-        apps_path: Path, capsys: pytest.CaptureFixture[str], where: str) -> None:
+    apps_path: Path, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
     flags, before = ((), ("--verbose",)) if where == "before" else (("-v",), ())
     status, out, err = health(capsys, apps_path, *flags, before=before)
     assert status == 0 and json.loads(out)["status"] == "idle"  # stdout unchanged
@@ -46,7 +48,8 @@ def test_verbose_adds_info_lines_before_or_after_the_subcommand(
 
 
 def test_debug_shows_the_options_and_a_product_errors_traceback(
-        apps_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    apps_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     status, out, err = health(capsys, apps_path, "--debug", app="nowhere")
     assert status == 1 and out == ""
     assert "DEBUG agi_jupyter.cli: agi-jupyter health with {" in err
@@ -62,7 +65,8 @@ def test_verbose_and_debug_together_are_a_usage_error(capsys: pytest.CaptureFixt
 
 
 def test_each_command_leaves_the_package_logger_as_it_found_it(
-        apps_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    apps_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     level, handlers = PACKAGE.level, list(PACKAGE.handlers)
     for flags in ((), ("--verbose",), ("--debug",)):
         health(capsys, apps_path, *flags)
@@ -71,8 +75,17 @@ def test_each_command_leaves_the_package_logger_as_it_found_it(
 
 def test_the_module_entry_point_logs_under_the_package_name(apps_path: Path) -> None:
     """``python -m agi_jupyter.cli`` must not log as ``__main__``, out of --debug's reach."""
-    command = [sys.executable, "-m", "agi_jupyter.cli", "--debug", "health", "flight", "--apps-path",
-               str(apps_path), "--allow-idle"]
+    command = [
+        sys.executable,
+        "-m",
+        "agi_jupyter.cli",
+        "--debug",
+        "health",
+        "flight",
+        "--apps-path",
+        str(apps_path),
+        "--allow-idle",
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=60, env=dict(os.environ))
     assert done.returncode == 0, done.stderr
     assert "DEBUG agi_jupyter.cli: agi-jupyter health with {" in done.stderr

@@ -34,8 +34,8 @@ from agi_jupyter.core.settings import AppSettings
 WORKERS = ("tcp://127.0.0.1:40001", "tcp://127.0.0.1:40002")
 ODD_WORKER = 'tcp://node"a\\b\nc:1'  # a quote, a backslash and a newline: all three need escaping
 LABEL_VALUE = r'"(?:[^"\\\n]|\\[\\"n])*"'
-SAMPLE = re.compile(rf'^([a-zA-Z_:][a-zA-Z0-9_:]*)\{{((?:[a-zA-Z_][a-zA-Z0-9_]*={LABEL_VALUE},?)*)\}} (\S+)$')
-LABEL = re.compile(rf'([a-zA-Z_][a-zA-Z0-9_]*)=({LABEL_VALUE})')
+SAMPLE = re.compile(rf"^([a-zA-Z_:][a-zA-Z0-9_:]*)\{{((?:[a-zA-Z_][a-zA-Z0-9_]*={LABEL_VALUE},?)*)\}} (\S+)$")
+LABEL = re.compile(rf"([a-zA-Z_][a-zA-Z0-9_]*)=({LABEL_VALUE})")
 serve_module = importlib.import_module("agi_jupyter.core.service.serve")  # the package exports a serve() too
 
 
@@ -72,17 +72,33 @@ def beat(env: AgiEnv, worker: str, *, state: str = "running", age: float = 0.0, 
         write_json(path, data)
 
 
-def serving(env: AgiEnv, workers: tuple[str, ...] = WORKERS, *, restarted: dict[str, str] | None = None,
-            timeout: float = 10.0, path: Path | None = None) -> dict[str, Any]:
+def serving(
+    env: AgiEnv,
+    workers: tuple[str, ...] = WORKERS,
+    *,
+    restarted: dict[str, str] | None = None,
+    timeout: float = 10.0,
+    path: Path | None = None,
+) -> dict[str, Any]:
     """A service whose loops all beat: heartbeats, then the snapshot a STATUS would have written."""
     queue = queue_of(env)
     for slot, worker in enumerate(workers):
         beat(env, worker, slot=slot)
     beats, now = read_heartbeats(queue.folder("heartbeats")), time.time()
     rows = [worker_row(worker, True, "", "running", beats[worker], now) for worker in workers]
-    payload = snapshot(app=env.app, target=env.target, rows=rows, queue=queue.counts(), started=True,
-                       restarted=restarted or {}, timeout=timeout, queue_dir=queue.root, cleanup={},
-                       client_status="running", pending=[])
+    payload = snapshot(
+        app=env.app,
+        target=env.target,
+        rows=rows,
+        queue=queue.counts(),
+        started=True,
+        restarted=restarted or {},
+        timeout=timeout,
+        queue_dir=queue.root,
+        cleanup={},
+        client_status="running",
+        pending=[],
+    )
     return write_snapshot(payload, path or env.service_dir / "health.json")
 
 
@@ -113,11 +129,16 @@ def parse_prometheus(text: str) -> list[tuple[str, dict[str, str], float]]:
 
 # ----- the gate's exit codes ----------------------------------------------------------------
 def test_no_snapshot_is_an_idle_service_exit_4_unless_idle_is_allowed(
-        env: AgiEnv, capsys: pytest.CaptureFixture[str]) -> None:
+    env: AgiEnv, capsys: pytest.CaptureFixture[str]
+) -> None:
     status, payload, err = health(capsys, env)
     assert status == 4 and payload["status"] == "idle" and payload["workers_running_count"] == 0
-    assert payload["gate"] == {"code": 4, "passed": False, "reason": "service is idle and allow_idle is false",
-                               "figures": payload["gate"]["figures"]}
+    assert payload["gate"] == {
+        "code": 4,
+        "passed": False,
+        "reason": "service is idle and allow_idle is false",
+        "figures": payload["gate"]["figures"],
+    }
     assert payload["path"] == str(env.service_dir / "health.json") and payload["snapshot_timestamp"] is None
     assert "health gate failed (exit 4)" in err
     status, payload, _ = health(capsys, env, "--allow-idle")
@@ -125,7 +146,8 @@ def test_no_snapshot_is_an_idle_service_exit_4_unless_idle_is_allowed(
 
 
 def test_a_healthy_service_with_an_empty_queue_is_running_and_passes(
-        env: AgiEnv, capsys: pytest.CaptureFixture[str]) -> None:
+    env: AgiEnv, capsys: pytest.CaptureFixture[str]
+) -> None:
     written = serving(env)
     status, payload, _ = health(capsys, env)
     assert status == 0 and payload["status"] == "running" and payload["queue"]["pending"] == 0
@@ -145,7 +167,8 @@ def test_a_stopped_service_exits_4_unless_idle_is_allowed(env: AgiEnv, capsys: p
 
 
 def test_a_pending_task_makes_the_service_running_and_it_passes(
-        env: AgiEnv, capsys: pytest.CaptureFixture[str]) -> None:
+    env: AgiEnv, capsys: pytest.CaptureFixture[str]
+) -> None:
     serving(env)
     queue_of(env).submit(["flight_0001.csv"], {}, "one")
     status, payload, _ = health(capsys, env)
@@ -155,7 +178,8 @@ def test_a_pending_task_makes_the_service_running_and_it_passes(
 
 
 def test_a_stale_heartbeat_is_unhealthy_exit_2_and_degraded_3_when_tolerated(
-        env: AgiEnv, capsys: pytest.CaptureFixture[str]) -> None:
+    env: AgiEnv, capsys: pytest.CaptureFixture[str]
+) -> None:
     serving(env)
     beat(env, WORKERS[1], age=30.0, slot=1)  # the loop stopped beating after the snapshot
     status, payload, _ = health(capsys, env, "--allow-idle")
@@ -177,8 +201,15 @@ def test_a_stopped_heartbeat_is_a_finished_loop(env: AgiEnv, capsys: pytest.Capt
     status, payload, _ = health(capsys, env, "--allow-idle")
     assert status == 2
     assert row_of(payload, WORKERS[0]) | {"heartbeat_age_sec": 0} == {
-        "worker": WORKERS[0], "healthy": False, "reason": "loop-finished", "future_state": "running",
-        "heartbeat_state": "stopped", "heartbeat_age_sec": 0, "task": None, "task_seconds": None}
+        "worker": WORKERS[0],
+        "healthy": False,
+        "reason": "loop-finished",
+        "future_state": "running",
+        "heartbeat_state": "stopped",
+        "heartbeat_age_sec": 0,
+        "task": None,
+        "task_seconds": None,
+    }
 
 
 def test_restarts_over_the_rate_exit_5(env: AgiEnv, capsys: pytest.CaptureFixture[str]) -> None:
@@ -202,9 +233,11 @@ def test_an_unknown_status_in_the_snapshot_exits_3(env: AgiEnv, capsys: pytest.C
 
 
 def test_thresholds_come_from_the_settings_and_the_command_line_overrides_them(
-        env: AgiEnv, capsys: pytest.CaptureFixture[str]) -> None:
-    AppSettings.load(env.settings_path).save({"cluster.service_health.allow_idle": True,
-                                              "cluster.service_health.max_unhealthy": 1})
+    env: AgiEnv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    AppSettings.load(env.settings_path).save(
+        {"cluster.service_health.allow_idle": True, "cluster.service_health.max_unhealthy": 1}
+    )
     serving(env)
     status, payload, _ = health(capsys, env)
     assert status == 0 and payload["gate"]["figures"]["allow_idle"] is True
@@ -225,7 +258,8 @@ def test_health_output_reads_a_snapshot_elsewhere(env: AgiEnv, capsys: pytest.Ca
 # ----- failures exit 1 ----------------------------------------------------------------------
 @pytest.mark.parametrize("content", ["{not json", "[1, 2]", '{"status": "idle", "worker_health": [{"healthy": 1}]}'])
 def test_an_unreadable_snapshot_exits_1_naming_the_file(
-        env: AgiEnv, capsys: pytest.CaptureFixture[str], content: str) -> None:
+    env: AgiEnv, capsys: pytest.CaptureFixture[str], content: str
+) -> None:
     path = env.service_dir / "health.json"
     path.parent.mkdir(parents=True)
     path.write_text(content)
@@ -234,15 +268,25 @@ def test_an_unreadable_snapshot_exits_1_naming_the_file(
     assert err.splitlines()[-1].startswith(f"error: {path}: not a readable health snapshot (")
 
 
-@pytest.mark.parametrize(("argv", "expected"), [
-    (["health", "nowhere"], "app 'nowhere_project' not found"),
-    (["health", "flight", "--max-restart-rate", "2"], "--max-restart-rate 2: Input should be less than or equal to 1"),
-    (["health", "flight", "--max-unhealthy", "-1"], "--max-unhealthy -1: Input should be greater than or equal to 0"),
-    (["health", "flight", "--max-unhealthy", "one"], "--max-unhealthy one: Input should be a valid integer"),
-    (["serve", "flight", "start", "--heartbeat-timeout", "0"], "heartbeat_timeout: Input should be greater than 0"),
-])
-def test_product_errors_exit_1(apps_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str],
-                               expected: str) -> None:
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["health", "nowhere"], "app 'nowhere_project' not found"),
+        (
+            ["health", "flight", "--max-restart-rate", "2"],
+            "--max-restart-rate 2: Input should be less than or equal to 1",
+        ),
+        (
+            ["health", "flight", "--max-unhealthy", "-1"],
+            "--max-unhealthy -1: Input should be greater than or equal to 0",
+        ),
+        (["health", "flight", "--max-unhealthy", "one"], "--max-unhealthy one: Input should be a valid integer"),
+        (["serve", "flight", "start", "--heartbeat-timeout", "0"], "heartbeat_timeout: Input should be greater than 0"),
+    ],
+)
+def test_product_errors_exit_1(
+    apps_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], expected: str
+) -> None:
     status, out, err = cli(capsys, *argv, "--apps-path", str(apps_path))
     assert status == 1 and out == ""
     assert err.splitlines()[-1].startswith("error: ") and expected in err and "Traceback" not in err
@@ -259,11 +303,28 @@ def test_health_usage_errors_exit_1_never_2_which_means_unhealthy(capsys: pytest
 
 def test_health_needs_no_dask(env: AgiEnv) -> None:
     serving(env)
-    code = ("import sys; from agi_jupyter.cli import main; code = main(sys.argv[1:]); "
-            "print(sorted({'dask', 'distributed'} & set(sys.modules))); sys.exit(code)")
-    done = subprocess.run([sys.executable, "-c", code, "health", "flight", "--apps-path", str(env.apps_path),
-                           "--allow-idle", "--format", "prometheus"], capture_output=True, text=True, timeout=60,
-                          env=dict(os.environ))
+    code = (
+        "import sys; from agi_jupyter.cli import main; code = main(sys.argv[1:]); "
+        "print(sorted({'dask', 'distributed'} & set(sys.modules))); sys.exit(code)"
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            "health",
+            "flight",
+            "--apps-path",
+            str(env.apps_path),
+            "--allow-idle",
+            "--format",
+            "prometheus",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ),
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.rstrip().endswith("[]") and 'agi_service_gate_code{app="flight_project"} 0' in done.stdout
 
@@ -294,16 +355,21 @@ def test_prometheus_output_parses_and_escapes_label_values(env: AgiEnv, capsys: 
 
 
 def test_prometheus_for_a_stopped_service_skips_unknown_ages(env: AgiEnv, capsys: pytest.CaptureFixture[str]) -> None:
-    status, out, _ = cli(capsys, "health", "flight", "--apps-path", str(env.apps_path), "--format", "prometheus",
-                         "--allow-idle")
+    status, out, _ = cli(
+        capsys, "health", "flight", "--apps-path", str(env.apps_path), "--format", "prometheus", "--allow-idle"
+    )
     names = {name for name, _, _ in parse_prometheus(out)}
     assert status == 0 and "agi_service_gate_code" in names
-    assert not names & {"agi_service_worker_heartbeat_age_seconds", "agi_service_snapshot_timestamp_seconds",
-                        "agi_service_worker_healthy"}
+    assert not names & {
+        "agi_service_worker_heartbeat_age_seconds",
+        "agi_service_snapshot_timestamp_seconds",
+        "agi_service_worker_healthy",
+    }
 
 
 def test_textfile_holds_what_stdout_shows_replacing_the_last_one_atomically(
-        env: AgiEnv, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    env: AgiEnv, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     """node_exporter's textfile collector reads the file at any moment: it is replaced whole."""
     collector_dir = tmp_path / "textfile_collector"
     collector_dir.mkdir()
@@ -322,10 +388,21 @@ def test_textfile_holds_what_stdout_shows_replacing_the_last_one_atomically(
 
 
 def test_an_unwritable_textfile_exits_1_before_stdout_says_anything(
-        env: AgiEnv, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    env: AgiEnv, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     missing = tmp_path / "no-such-dir" / "agi.prom"
-    status, out, err = cli(capsys, "health", "flight", "--apps-path", str(env.apps_path), "--allow-idle",
-                           "--format", "prometheus", "--textfile", str(missing))
+    status, out, err = cli(
+        capsys,
+        "health",
+        "flight",
+        "--apps-path",
+        str(env.apps_path),
+        "--allow-idle",
+        "--format",
+        "prometheus",
+        "--textfile",
+        str(missing),
+    )
     assert status == 1 and out == "" and "Traceback" not in err
     assert err.splitlines()[-1].startswith(f"error: --textfile {missing}: cannot write the metrics (")
 
@@ -366,7 +443,8 @@ def local_only(env: AgiEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_serve_start_then_health_reads_its_snapshot_then_stop(
-        env: AgiEnv, local_only: None, capsys: pytest.CaptureFixture[str]) -> None:
+    env: AgiEnv, local_only: None, capsys: pytest.CaptureFixture[str]
+) -> None:
     where = ["--apps-path", str(env.apps_path)]
     status, _, err = cli(capsys, "install", "flight", *where, "--modes", "4")
     assert status == 0, err
@@ -408,8 +486,14 @@ def lasting_cluster() -> Iterator[str]:
     from distributed import LocalCluster
 
     with dask.config.set({"distributed.worker.daemon": False}):
-        started = LocalCluster(host="127.0.0.1", scheduler_port=0, dashboard_address="127.0.0.1:0", processes=True,
-                               threads_per_worker=1, n_workers=2)
+        started = LocalCluster(
+            host="127.0.0.1",
+            scheduler_port=0,
+            dashboard_address="127.0.0.1:0",
+            processes=True,
+            threads_per_worker=1,
+            n_workers=2,
+        )
     try:
         yield started.scheduler_address
     finally:
@@ -418,7 +502,8 @@ def lasting_cluster() -> Iterator[str]:
 
 
 def test_serve_on_a_lasting_cluster_beats_passes_health_and_stops(
-        env: AgiEnv, lasting_cluster: str, capsys: pytest.CaptureFixture[str]) -> None:
+    env: AgiEnv, lasting_cluster: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     where = ["--apps-path", str(env.apps_path), "--scheduler", lasting_cluster]
     status, _, err = cli(capsys, "install", "flight", *where, "--modes", "4")
     assert status == 0, err
@@ -437,7 +522,8 @@ def test_serve_on_a_lasting_cluster_beats_passes_health_and_stops(
         time.sleep(0.3)
     assert status == 0 and beating and payload["status"] == "running", payload
     assert sorted(payload["workers_healthy"]) == workers and all(
-        row["heartbeat_age_sec"] <= 3 for row in payload["worker_health"])
+        row["heartbeat_age_sec"] <= 3 for row in payload["worker_health"]
+    )
     assert health(capsys, env)[0] == 0  # running with an empty queue passes the default gate
 
     status, out, err = cli(capsys, "serve", "flight", "status", *where, "--heartbeat-timeout", "3")

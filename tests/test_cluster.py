@@ -74,8 +74,14 @@ def no_jupyter_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture(scope="module")
 def other_cluster() -> Iterator[LocalCluster]:
     """A running scheduler this module did not start (threads: cheap, and still TCP)."""
-    started = LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp://",
-                           host="127.0.0.1", dashboard_address="127.0.0.1:0")
+    started = LocalCluster(
+        n_workers=1,
+        threads_per_worker=1,
+        processes=False,
+        protocol="tcp://",
+        host="127.0.0.1",
+        dashboard_address="127.0.0.1:0",
+    )
     yield started
     cluster.close_clients()
     started.close()
@@ -166,8 +172,7 @@ def test_describe_names_source_address_workers_and_dashboard() -> None:
 # ----- someone else's client or scheduler -----------------------------------------------
 def test_the_kernels_own_client_is_used_first(other_cluster: LocalCluster) -> None:
     with Client(other_cluster) as kernel_client:
-        handle = cluster.select_client(f"127.0.0.1:{free_port()}", required=True, timeout=2,
-                                       workers={"127.0.0.1": 2})
+        handle = cluster.select_client(f"127.0.0.1:{free_port()}", required=True, timeout=2, workers={"127.0.0.1": 2})
         assert handle.client is kernel_client
         assert (handle.source, handle.owned) == ("kernel", False)
         assert handle.address == other_cluster.scheduler_address
@@ -212,10 +217,17 @@ def test_an_invalid_scheduler_address_is_an_error() -> None:
         cluster.select_client("not a host:99", required=True)
 
 
-def test_a_cluster_listed_by_dask_labextension_is_used(other_cluster: LocalCluster,
-                                                        lab_server: type[FakeLabServer]) -> None:
-    lab_server.clusters = [{"id": "lab-1", "name": "Lab cluster",
-                            "scheduler_address": other_cluster.scheduler_address, "dashboard_link": ""}]
+def test_a_cluster_listed_by_dask_labextension_is_used(
+    other_cluster: LocalCluster, lab_server: type[FakeLabServer]
+) -> None:
+    lab_server.clusters = [
+        {
+            "id": "lab-1",
+            "name": "Lab cluster",
+            "scheduler_address": other_cluster.scheduler_address,
+            "dashboard_link": "",
+        }
+    ]
     handle = cluster.select_client(workers={"127.0.0.1": 1})
     assert (handle.source, handle.owned) == ("labextension", False)
     assert handle.address == other_cluster.scheduler_address
@@ -253,7 +265,8 @@ def test_localhost_slots_map_to_the_loopback_workers(two_workers: tuple[Client, 
 
 
 def test_a_host_without_workers_is_an_error_listing_the_hosts_that_have_some(
-        two_workers: tuple[Client, list[str]]) -> None:
+    two_workers: tuple[Client, list[str]],
+) -> None:
     client, _ = two_workers
     with pytest.raises(ClusterError) as raised:
         cluster.slot_workers(client, {"127.0.0.1": 1, "10.9.8.7": 1})
@@ -263,8 +276,9 @@ def test_a_host_without_workers_is_an_error_listing_the_hosts_that_have_some(
 def test_a_pinned_task_runs_on_its_slots_worker(two_workers: tuple[Client, list[str]]) -> None:
     client, _ = two_workers
     slots = cluster.slot_workers(client, {"127.0.0.1": 4})
-    futures = [client.submit(worker_address, pure=False, workers=[address], allow_other_workers=False)
-               for address in slots]
+    futures = [
+        client.submit(worker_address, pure=False, workers=[address], allow_other_workers=False) for address in slots
+    ]
     assert client.gather(futures) == slots
 
 
@@ -276,7 +290,8 @@ def test_closing_the_local_cluster_reports_whether_one_was_open() -> None:
 
 
 def test_runs_and_the_service_pick_their_client_from_the_request_else_the_settings(
-        monkeypatch, apps_path: Path) -> None:
+    monkeypatch, apps_path: Path
+) -> None:
     from agi_jupyter.core.env import AgiEnv
     from agi_jupyter.core.requests import RunRequest, ServeRequest
     from agi_jupyter.core.settings import save_settings
@@ -287,8 +302,9 @@ def test_runs_and_the_service_pick_their_client_from_the_request_else_the_settin
     monkeypatch.setattr(cluster, "select_client", lambda scheduler, **options: calls.append((scheduler, options)))
     say = print
     cluster.client_for(env, RunRequest(), say)
-    cluster.client_for(env, ServeRequest(action="status", scheduler="10.0.0.1:8786", workers={"10.0.0.1": 1}),
-                       say, start=False)
+    cluster.client_for(
+        env, ServeRequest(action="status", scheduler="10.0.0.1:8786", workers={"10.0.0.1": 1}), say, start=False
+    )
     assert calls == [
         ("127.0.0.1:9999", {"required": False, "workers": {"127.0.0.1": 3}, "on_line": say, "start": True}),
         ("10.0.0.1:8786", {"required": True, "workers": {"10.0.0.1": 1}, "on_line": say, "start": False}),

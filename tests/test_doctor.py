@@ -16,8 +16,17 @@ from agi_jupyter.cli import main
 from agi_jupyter.core.doctor import Check, probe_host, run_checks, summary
 from agi_jupyter.core.settings import save_settings
 
-NAMES = ["settings", "args", "scheduler", "worker hosts", "worker environment", "install record",
-         "compiled worker", "C compiler", "writable folders"]
+NAMES = [
+    "settings",
+    "args",
+    "scheduler",
+    "worker hosts",
+    "worker environment",
+    "install record",
+    "compiled worker",
+    "C compiler",
+    "writable folders",
+]
 
 
 @pytest.fixture
@@ -80,10 +89,10 @@ def test_an_invalid_argument_is_named(installed: AgiEnv) -> None:
     assert str(installed.settings_path) in checks["args"].fix
 
 
-def test_an_unreachable_scheduler_fails_fast_with_the_command_to_start_one(
-        installed: AgiEnv, silent_port: int) -> None:
-    save_settings(installed.settings_path, {"cluster.cluster_enabled": True,
-                                            "cluster.scheduler": f"127.0.0.1:{silent_port}"})
+def test_an_unreachable_scheduler_fails_fast_with_the_command_to_start_one(installed: AgiEnv, silent_port: int) -> None:
+    save_settings(
+        installed.settings_path, {"cluster.cluster_enabled": True, "cluster.scheduler": f"127.0.0.1:{silent_port}"}
+    )
     started = time.perf_counter()
     checks = by_name(run_checks(installed))
     assert time.perf_counter() - started < 3
@@ -137,7 +146,8 @@ def test_cython_enabled_but_not_built_fails_the_compiled_worker(installed: AgiEn
 
 
 def test_a_folder_that_cannot_be_created_names_its_variable(
-        installed: AgiEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    installed: AgiEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("a regular file, not a folder")
     monkeypatch.setenv("AGI_LOG_DIR", str(blocker / "log"))

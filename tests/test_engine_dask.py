@@ -105,8 +105,7 @@ def test_missing_dependency_on_the_workers_is_named() -> None:
 
     handle = cluster.select_client(None, workers={"127.0.0.1": 2})
     with pytest.raises(InstallError) as caught:
-        shipping.check_workers(handle.client, ["agi-no-such-package>=1"], lambda line: None,
-                               ["no_such_module_either"])
+        shipping.check_workers(handle.client, ["agi-no-such-package>=1"], lambda line: None, ["no_such_module_either"])
     message = str(caught.value)
     assert "missing agi-no-such-package>=1 (not installed)" in message
     assert "cannot import no_such_module_either" in message and message.count("tcp://127.0.0.1:") == 4

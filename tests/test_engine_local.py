@@ -44,8 +44,13 @@ def test_cython_modes_load_the_compiled_extension(apps_path: Path) -> None:
     env = AgiEnv("mandelbrot", apps_path=apps_path)
     record = install(env, Mode.CYTHON)
     assert record.compiled and record.compiled.endswith(".so") and Path(record.compiled).is_file()
-    spec = {"paths": [str(env.cython_dir), str(env.src_path)], "cython": True, "worker_package": env.worker_module,
-            "worker_module": f"{env.worker_module}.{env.worker_module}", "worker_class": env.worker_class}
+    spec = {
+        "paths": [str(env.cython_dir), str(env.src_path)],
+        "cython": True,
+        "worker_package": env.worker_module,
+        "worker_module": f"{env.worker_module}.{env.worker_module}",
+        "worker_class": env.worker_class,
+    }
     worker_class = load_worker_class(spec)
     module = __import__(worker_class.__module__, fromlist=["compiled"])
     assert module.__file__ == record.compiled and module.compiled() is True
@@ -81,7 +86,8 @@ def test_run_needs_an_install_and_a_changed_app_needs_another(apps_path: Path) -
 
 
 def test_missing_compiler_fails_clearly_and_keeps_the_previous_install(
-        apps_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    apps_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     env = AgiEnv("mandelbrot", apps_path=apps_path)
     install(env, Mode(0))
     monkeypatch.setattr("agi_jupyter.core.install.find_c_compiler", lambda: None)

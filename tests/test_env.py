@@ -16,7 +16,11 @@ def test_bundled_examples_are_the_default_apps_path() -> None:
     env = AgiEnv("flight_project")
     assert env.apps_path == EXAMPLES_PATH
     assert (env.target, env.target_class, env.worker_module, env.worker_class) == (
-        "flight", "Flight", "flight_worker", "FlightWorker")
+        "flight",
+        "Flight",
+        "flight_worker",
+        "FlightWorker",
+    )
 
 
 def test_app_by_target_name_or_path(apps_path: Path) -> None:
@@ -30,8 +34,9 @@ def test_apps_path_from_environment(apps_path: Path, monkeypatch: pytest.MonkeyP
     assert AgiEnv("flight").apps_path == apps_path
 
 
-@pytest.mark.parametrize("name, expected", [("my_app", "MyApp"), ("flight", "Flight"), ("a_b_c", "ABC"),
-                                            ("sensorsV2", "SensorsV2")])
+@pytest.mark.parametrize(
+    "name, expected", [("my_app", "MyApp"), ("flight", "Flight"), ("a_b_c", "ABC"), ("sensorsV2", "SensorsV2")]
+)
 def test_camel_case(name: str, expected: str) -> None:
     assert camel_case(name) == expected
 
@@ -43,13 +48,16 @@ def test_unknown_app_lists_the_known_ones(apps_path: Path) -> None:
     assert "nope_project" in message and "flight_project" in message and str(apps_path) in message
 
 
-@pytest.mark.parametrize("missing, named", [
-    ("src/app_settings.toml", "settings file"),
-    ("src/flight/flight.py", "manager module"),
-    ("src/flight/app_args.py", "argument model"),
-    ("src/flight_worker/flight_worker.py", "worker module"),
-    ("pyproject.toml", "pyproject.toml"),
-])
+@pytest.mark.parametrize(
+    "missing, named",
+    [
+        ("src/app_settings.toml", "settings file"),
+        ("src/flight/flight.py", "manager module"),
+        ("src/flight/app_args.py", "argument model"),
+        ("src/flight_worker/flight_worker.py", "worker module"),
+        ("pyproject.toml", "pyproject.toml"),
+    ],
+)
 def test_missing_piece_is_named(apps_path: Path, missing: str, named: str) -> None:
     (apps_path / "flight_project" / missing).unlink()
     with pytest.raises(AppContractError) as caught:
@@ -85,7 +93,8 @@ def test_roots_come_from_the_environment(isolated_roots: Path) -> None:
 
 
 def test_env_file_gives_defaults_and_the_process_environment_wins(
-        tmp_path: Path, isolated_roots: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, isolated_roots: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     env_file = isolated_roots / "agilab.env"
     env_file.parent.mkdir(parents=True, exist_ok=True)
     env_file.write_text(f'# defaults\nAGI_SHARE_DIR="{tmp_path}/from_file"\nexport AGI_LOG_DIR={tmp_path}/logs\n')

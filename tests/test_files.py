@@ -102,11 +102,13 @@ def test_place_new_without_hard_links_still_never_replaces(monkeypatch, tmp_path
 
 
 def test_temporary_files_are_hidden_and_carry_the_prefix_and_suffix_the_cleaners_look_for(
-        monkeypatch, tmp_path: Path) -> None:
+    monkeypatch, tmp_path: Path
+) -> None:
     seen: list[str] = []
     real_replace = os.replace
-    monkeypatch.setattr(os, "replace", lambda source, target: (seen.append(Path(source).name),
-                                                               real_replace(source, target))[1])
+    monkeypatch.setattr(
+        os, "replace", lambda source, target: (seen.append(Path(source).name), real_replace(source, target))[1]
+    )
     files.write_text_atomic(tmp_path / "app_settings.toml", "x")
     (name,) = seen
     assert name.startswith(files.temporary_prefix(tmp_path / "app_settings.toml")) and name.endswith(".tmp")

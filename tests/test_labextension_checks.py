@@ -34,8 +34,10 @@ def _npm() -> str:
         _unavailable("npm is not installed: the labextension's lint and unit tests cannot run")
     missing = [tool for tool in TOOLS if not (LABEXTENSION / "node_modules" / ".bin" / tool).exists()]
     if missing:
-        _unavailable(f"labextension/node_modules lacks {', '.join(missing)}: "
-                     "run `npm install` in labextension/ (`pip install -e .` does)")
+        _unavailable(
+            f"labextension/node_modules lacks {', '.join(missing)}: "
+            "run `npm install` in labextension/ (`pip install -e .` does)"
+        )
     return npm
 
 
@@ -48,11 +50,13 @@ def _plain_env() -> dict[str, str]:
 def _run_script(script: str) -> subprocess.CompletedProcess[str]:
     npm = _npm()
     try:
-        return subprocess.run([npm, "run", script], cwd=LABEXTENSION, capture_output=True, text=True,
-                              timeout=TIMEOUT, env=_plain_env())
+        return subprocess.run(
+            [npm, "run", script], cwd=LABEXTENSION, capture_output=True, text=True, timeout=TIMEOUT, env=_plain_env()
+        )
     except subprocess.TimeoutExpired as error:
-        pytest.fail(f"`npm run {script}` did not finish within {TIMEOUT} s:\n"
-                    f"{error.stdout or ''}\n{error.stderr or ''}")
+        pytest.fail(
+            f"`npm run {script}` did not finish within {TIMEOUT} s:\n{error.stdout or ''}\n{error.stderr or ''}"
+        )
 
 
 def _report(done: subprocess.CompletedProcess[str]) -> str:

@@ -22,12 +22,25 @@ def get(url: str) -> tuple[int, bytes]:
 @pytest.mark.slow
 def test_scripts_lab_serves_the_quickstart_notebook(tmp_path: Path) -> None:
     port = free_port()
-    command = ["bash", "scripts/lab", "--no-browser", f"--port={port}", "--port-retries=0",
-               "--ServerApp.token=", f"--LabApp.user_settings_dir={tmp_path / 'settings'}",
-               f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}"]
+    command = [
+        "bash",
+        "scripts/lab",
+        "--no-browser",
+        f"--port={port}",
+        "--port-retries=0",
+        "--ServerApp.token=",
+        f"--LabApp.user_settings_dir={tmp_path / 'settings'}",
+        f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
+    ]
     log = (tmp_path / "lab.log").open("w")
-    server = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                              env={**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")})
+    server = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env={**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")},
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         wait_until_serving(server, base, tmp_path / "lab.log")

@@ -42,16 +42,26 @@ def test_labels() -> None:
     assert len({mode.label for mode in ALL_MODES}) == 16
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("dp", Mode.DASK | Mode.POOL), ("pd", 5), ("c", Mode.CYTHON), ("rdcp", 15), ("RDCP", 15),
-    ("python", 0), ("  5 ", 5), (Mode.DASK, 4),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("dp", Mode.DASK | Mode.POOL),
+        ("pd", 5),
+        ("c", Mode.CYTHON),
+        ("rdcp", 15),
+        ("RDCP", 15),
+        ("python", 0),
+        ("  5 ", 5),
+        (Mode.DASK, 4),
+    ],
+)
 def test_parse_letter_sets_and_aliases(text: object, expected: int) -> None:
     assert Mode.parse(text) == expected
 
 
-@pytest.mark.parametrize("bad", [16, -1, "x", "ddp", "_d_x", "d_p", "abcd", "dask", 2.5, None, True,
-                                 "5: dask", "r__pp"])
+@pytest.mark.parametrize(
+    "bad", [16, -1, "x", "ddp", "_d_x", "d_p", "abcd", "dask", 2.5, None, True, "5: dask", "r__pp"]
+)
 def test_bad_modes_are_rejected_with_a_message(bad: object) -> None:
     with pytest.raises(ModeError) as caught:
         Mode.parse(bad)

@@ -55,7 +55,7 @@ def test_insert_sends_the_protocol_message_to_the_cells_target(opened):
     replies = Replies()
     CellInserter().insert("print(1)", "cell-7", MARKER, replies, timeout=5)
 
-    (kwargs, created), = opened
+    ((kwargs, created),) = opened
     assert kwargs["target_name"] == CELL_TARGET == "agi_jupyter.cells"
     assert kwargs["data"] == {"type": "insert", "code": "print(1)", "cell_id": "cell-7", "metadata": MARKER}
     created.handle_msg(comm_msg({"status": "ok"}))  # end the request: no timer left behind
@@ -77,7 +77,7 @@ def test_ping_and_digest_messages_have_the_protocol_shape(opened):
 def test_a_reply_reaches_on_reply_once_and_cancels_the_timeout(opened):
     replies = Replies()
     request = CellInserter().insert("x = 1", "cell-1", MARKER, replies, timeout=0.2)
-    (_, created), = opened
+    ((_, created),) = opened
     answer = {"status": "ok", "cell_id": "new-cell", "index": 3}
 
     created.handle_msg(comm_msg(answer))
@@ -93,7 +93,7 @@ def test_a_reply_reaches_on_reply_once_and_cancels_the_timeout(opened):
 def test_the_timeout_fires_once_when_nothing_answers_and_a_late_reply_is_ignored(opened):
     replies = Replies()
     request = CellInserter().insert("x = 1", "cell-1", MARKER, replies, timeout=0.05)
-    (_, created), = opened
+    ((_, created),) = opened
 
     assert replies.arrived.wait(5), "the timeout never fired"
     created.handle_msg(comm_msg({"status": "ok", "cell_id": "late", "index": 1}))
@@ -115,7 +115,7 @@ def test_outside_a_kernel_ping_degrades_to_the_timeout(opened):
 def test_a_frontend_closing_the_comm_unanswered_reports_at_once(opened):
     replies = Replies()
     CellInserter().ping(replies, timeout=5)
-    (_, created), = opened
+    ((_, created),) = opened
 
     created.handle_close({"content": {"comm_id": created.comm_id, "data": {}}})
     created.handle_msg(comm_msg({"status": "ok", "type": "pong", "version": "0.1.0"}))
@@ -126,7 +126,7 @@ def test_a_frontend_closing_the_comm_unanswered_reports_at_once(opened):
 def test_a_malformed_reply_becomes_an_error(opened):
     replies = Replies()
     CellInserter().ping(replies, timeout=5)
-    (_, created), = opened
+    ((_, created),) = opened
     created.handle_msg({"content": {}})
     assert replies.calls[0]["status"] == "error"
 
@@ -142,7 +142,7 @@ def test_a_failing_callback_does_not_break_the_comm_handler(opened):
         raise RuntimeError("widget gone")
 
     CellInserter().ping(broken, timeout=5)
-    (_, created), = opened
+    ((_, created),) = opened
     created.handle_msg(comm_msg({"status": "ok", "type": "pong", "version": "0.1.0"}))  # no raise
 
 

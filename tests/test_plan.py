@@ -39,10 +39,15 @@ def test_few_items_get_the_exact_optimum(weights: list[int], slots: int) -> None
 
 
 @settings(max_examples=60, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), slots=st.integers(1, 64), per_slot=st.integers(20, 120),
-       shape=st.sampled_from(["uniform", "lognormal", "pareto", "file sizes"]))
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    slots=st.integers(1, 64),
+    per_slot=st.integers(20, 120),
+    shape=st.sampled_from(["uniform", "lognormal", "pareto", "file sizes"]),
+)
 def test_many_random_items_are_within_five_percent_of_the_lower_bound(
-        seed: int, slots: int, per_slot: int, shape: str) -> None:
+    seed: int, slots: int, per_slot: int, shape: str
+) -> None:
     rng = random.Random(seed)
     draw = {
         "uniform": lambda: rng.uniform(1, 100),
@@ -144,8 +149,13 @@ def test_unknown_dependencies_are_named() -> None:
 
 
 def test_dag_schedule_respects_dependencies_and_uses_parallel_slots() -> None:
-    steps = [Step("a", [], 2.0), Step("b", [], 2.0), Step("c", ["a"], 1.0), Step("d", ["b"], 1.0),
-             Step("e", ["c", "d"], 1.0)]
+    steps = [
+        Step("a", [], 2.0),
+        Step("b", [], 2.0),
+        Step("c", ["a"], 1.0),
+        Step("d", ["b"], 1.0),
+        Step("e", ["c", "d"], 1.0),
+    ]
     groups = schedule_dag(steps, 2)
     assert sorted(len(group) for group in groups) == [2, 3]
     position = {step.name: (slot, index) for slot, group in enumerate(groups) for index, step in enumerate(group)}

@@ -29,44 +29,120 @@ ARGS = {"data_in": "flight/dataset", "nfile": 3, "ratio": 0.5, "flag": True}
 def old_worker_spec(env: AgiEnv, args: dict[str, Any]) -> dict[str, Any]:
     """The 13-key spec as ``run.worker_spec`` returned it before the spec was typed."""
     return {
-        "worker_module": f"{env.worker_module}.{env.worker_module}", "worker_package": env.worker_module,
-        "worker_class": env.worker_class, "args_module": f"{env.target}.app_args", "args_class": env.args_class,
-        "args": args, "share_dir": str(env.share_dir), "verbose": env.verbose,
-        "cython": True, "paths": ["/wenv/cython", "/apps/src"], "pool": "thread", "pool_width": 2, "dag": False,
+        "worker_module": f"{env.worker_module}.{env.worker_module}",
+        "worker_package": env.worker_module,
+        "worker_class": env.worker_class,
+        "args_module": f"{env.target}.app_args",
+        "args_class": env.args_class,
+        "args": args,
+        "share_dir": str(env.share_dir),
+        "verbose": env.verbose,
+        "cython": True,
+        "paths": ["/wenv/cython", "/apps/src"],
+        "pool": "thread",
+        "pool_width": 2,
+        "dag": False,
     }
 
 
 def old_install_record(env: AgiEnv) -> dict[str, Any]:
     """``install.json`` as the dataclass wrote it (``asdict`` order, schema last)."""
-    return {"app": env.app, "modes_enabled": 7, "isolated": False, "fingerprint": "0123456789abcdef",
-            "python": str(env.worker_python), "when": "2026-12-01 15:00:00", "seconds": 1.25,
-            "log": "/log/install_1.log", "compiled": "/wenv/cython/x.so", "dask_workers": ["tcp://127.0.0.1:1"],
-            "schema": "agi.install.v1"}
+    return {
+        "app": env.app,
+        "modes_enabled": 7,
+        "isolated": False,
+        "fingerprint": "0123456789abcdef",
+        "python": str(env.worker_python),
+        "when": "2026-12-01 15:00:00",
+        "seconds": 1.25,
+        "log": "/log/install_1.log",
+        "compiled": "/wenv/cython/x.so",
+        "dask_workers": ["tcp://127.0.0.1:1"],
+        "schema": "agi.install.v1",
+    }
 
 
 def old_distribution() -> dict[str, Any]:
     """``distribution.json`` as ``Distribution.to_dict`` wrote it."""
-    return {"schema": "agi.distribution.v1", "built": "2026-12-01 15:00:00", "edited": True, "args": ARGS,
-            "workers": {"127.0.0.1": 2}, "fingerprint": {"planner": "aaaa", "inputs": "bbbb"},
-            "plan": {"schema": "agi.plan.v1", "partition_key": "file", "weights_key": "size", "weights_unit": "KB",
-                     "dag": None,
-                     "slots": [[{"label": "a", "weight": 2.5, "items": ["a.csv", {"file": "b.csv", "rows": 3}]}],
-                               [{"label": "c", "weight": 1.0, "items": [1, 2.5, None, [1, 2]]}]]}}
+    return {
+        "schema": "agi.distribution.v1",
+        "built": "2026-12-01 15:00:00",
+        "edited": True,
+        "args": ARGS,
+        "workers": {"127.0.0.1": 2},
+        "fingerprint": {"planner": "aaaa", "inputs": "bbbb"},
+        "plan": {
+            "schema": "agi.plan.v1",
+            "partition_key": "file",
+            "weights_key": "size",
+            "weights_unit": "KB",
+            "dag": None,
+            "slots": [
+                [{"label": "a", "weight": 2.5, "items": ["a.csv", {"file": "b.csv", "rows": 3}]}],
+                [{"label": "c", "weight": 1.0, "items": [1, 2.5, None, [1, 2]]}],
+            ],
+        },
+    }
 
 
 def old_benchmark_table() -> dict[str, Any]:
     """``benchmark.json`` as ``benchmark.record`` wrote it: ranked rows, a failed one last."""
     tail = {"error": "", "single_run": False, "when": "2026-12-01 15:00:00", "where": "host"}
-    return {"schema": "agi.benchmark.v1", "app": "flight_project", "target": "flight", "updated": "2026-12-01",
-            "host": "host", "python": "3.11.7", "rows": [
-                {"mode": 1, "token": "___p", "label": "pool", "variant": "local", "nodes": 1, "seconds": 0.5,
-                 "timing": "500 ms", "status": "ok", **tail, "order": 1, "delta": 0.0, "delta_percent": 0.0},
-                {"mode": 0, "token": "____", "label": "plain", "variant": "local", "nodes": 1, "seconds": 1.0,
-                 "timing": "1.00 s", "status": "ok", **tail, "order": 2, "delta": 0.5, "delta_percent": 100.0},
-                {"mode": 4, "token": "_d__", "label": "dask", "variant": "cluster", "nodes": 0, "seconds": None,
-                 "timing": "failed", "status": "failed", "error": "no client", "single_run": False,
-                 "when": "2026-12-01 15:00:00", "where": "host", "order": None, "delta": None,
-                 "delta_percent": None}]}
+    return {
+        "schema": "agi.benchmark.v1",
+        "app": "flight_project",
+        "target": "flight",
+        "updated": "2026-12-01",
+        "host": "host",
+        "python": "3.11.7",
+        "rows": [
+            {
+                "mode": 1,
+                "token": "___p",
+                "label": "pool",
+                "variant": "local",
+                "nodes": 1,
+                "seconds": 0.5,
+                "timing": "500 ms",
+                "status": "ok",
+                **tail,
+                "order": 1,
+                "delta": 0.0,
+                "delta_percent": 0.0,
+            },
+            {
+                "mode": 0,
+                "token": "____",
+                "label": "plain",
+                "variant": "local",
+                "nodes": 1,
+                "seconds": 1.0,
+                "timing": "1.00 s",
+                "status": "ok",
+                **tail,
+                "order": 2,
+                "delta": 0.5,
+                "delta_percent": 100.0,
+            },
+            {
+                "mode": 4,
+                "token": "_d__",
+                "label": "dask",
+                "variant": "cluster",
+                "nodes": 0,
+                "seconds": None,
+                "timing": "failed",
+                "status": "failed",
+                "error": "no client",
+                "single_run": False,
+                "when": "2026-12-01 15:00:00",
+                "where": "host",
+                "order": None,
+                "delta": None,
+                "delta_percent": None,
+            },
+        ],
+    }
 
 
 # ----- the worker job spec and its slot parts -------------------------------------------------
@@ -76,8 +152,9 @@ def test_worker_spec_keeps_the_thirteen_keys_of_the_old_dict() -> None:
     built = worker_spec(env, ARGS, cython=True, paths=["/wenv/cython", "/apps/src"], pool="thread", pool_width=2)
     assert built == old and list(built) == list(old)
     spec = spec_of(json.loads(json.dumps(old)))
-    assert spec == build_worker_spec(env, ARGS, cython=True, paths=["/wenv/cython", "/apps/src"], pool="thread",
-                                     pool_width=2)
+    assert spec == build_worker_spec(
+        env, ARGS, cython=True, paths=["/wenv/cython", "/apps/src"], pool="thread", pool_width=2
+    )
     assert spec.model_dump() == old
 
 
@@ -91,10 +168,16 @@ def test_dask_slot_spec_adds_only_topic_and_cancel_event() -> None:
 
 def test_local_job_round_trips_through_its_json_line() -> None:
     """The job as run.py and local.py sent it (spec, slot parts, order pairs, end mark)."""
-    old = {"spec": old_worker_spec(AgiEnv("flight_project"), ARGS), "slot_count": 3,
-           "slots": [{"slot": 0, "chunks": [{"label": "a", "items": ["a.csv"]}, {"label": "b", "items": []}]},
-                     {"slot": 2, "chunks": [{"label": "c", "items": [{"step": "c", "deps": ["a"]}]}]}],
-           "order": [[0, 0], [2, 0], [0, 1]], "end_mark": "agi-end-of-output-0f"}
+    old = {
+        "spec": old_worker_spec(AgiEnv("flight_project"), ARGS),
+        "slot_count": 3,
+        "slots": [
+            {"slot": 0, "chunks": [{"label": "a", "items": ["a.csv"]}, {"label": "b", "items": []}]},
+            {"slot": 2, "chunks": [{"label": "c", "items": [{"step": "c", "deps": ["a"]}]}]},
+        ],
+        "order": [[0, 0], [2, 0], [0, 1]],
+        "end_mark": "agi-end-of-output-0f",
+    }
     line = json.dumps(old)
     job = job_of(line)
     assert isinstance(job, LocalJob) and job.slots[1].chunks[0].label == "c" and job.order[1] == (2, 0)
@@ -103,8 +186,12 @@ def test_local_job_round_trips_through_its_json_line() -> None:
 
 
 def test_a_malformed_job_names_its_field() -> None:
-    good = {"spec": old_worker_spec(AgiEnv("flight_project"), ARGS), "slot_count": 1,
-            "slots": [{"slot": 0, "chunks": [{"label": "a", "items": []}]}], "order": [[0, 0]]}
+    good = {
+        "spec": old_worker_spec(AgiEnv("flight_project"), ARGS),
+        "slot_count": 1,
+        "slots": [{"slot": 0, "chunks": [{"label": "a", "items": []}]}],
+        "order": [[0, 0]],
+    }
     wrong_pool = {**good, "spec": {**good["spec"], "pool": "fork"}}
     with pytest.raises(RunError, match="'spec.pool'"):
         job_of(json.dumps(wrong_pool))
@@ -147,13 +234,16 @@ def test_install_record_round_trips_byte_for_byte() -> None:
     assert env.install_record_path.read_text() == old_text
 
 
-@pytest.mark.parametrize(("content", "field"), [
-    ('{"app": "flight_project"', "Invalid JSON"),
-    ("[1, 2]", "InstallRecord"),
-    ("seconds", "'seconds'"),
-    ("schema", "'schema'"),
-    ("extra", "'surprise'"),
-])
+@pytest.mark.parametrize(
+    ("content", "field"),
+    [
+        ('{"app": "flight_project"', "Invalid JSON"),
+        ("[1, 2]", "InstallRecord"),
+        ("seconds", "'seconds'"),
+        ("schema", "'schema'"),
+        ("extra", "'surprise'"),
+    ],
+)
 def test_a_corrupted_install_record_is_an_install_error_naming_file_and_field(content: str, field: str) -> None:
     env = AgiEnv("flight_project")
     data = old_install_record(env)

@@ -42,8 +42,12 @@ def serve(env: AgiEnv, action: str, **fields: Any) -> dict[str, Any]:
     return asyncio.run(AGI.serve(env, action=action, heartbeat_timeout=TIMEOUT, **fields))
 
 
-def wait_for(env: AgiEnv, condition: Callable[[dict[str, Any]], bool], limit: float = 60.0,
-             seen: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def wait_for(
+    env: AgiEnv,
+    condition: Callable[[dict[str, Any]], bool],
+    limit: float = 60.0,
+    seen: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """Call STATUS until ``condition(snapshot)``; every snapshot goes to ``seen``."""
     return wait_until(lambda: serve(env, "status"), condition, limit, seen)
 
@@ -71,19 +75,48 @@ def test_start_is_idempotent_and_writes_a_complete_snapshot(probe: AgiEnv) -> No
     first = serve(probe, "start")
     again = serve(probe, "start")
     assert first["workers_running"] == again["workers_running"] or again["workers_running_count"] == 2
-    health = wait_for(probe, lambda p: p["workers_running_count"] == 2
-                      and all(row["heartbeat_state"] == "running" for row in p["worker_health"]))
+    health = wait_for(
+        probe,
+        lambda p: (
+            p["workers_running_count"] == 2 and all(row["heartbeat_state"] == "running" for row in p["worker_health"])
+        ),
+    )
     saved = json.loads((probe.service_dir / "health.json").read_text())
-    expected = {"schema", "timestamp", "app", "target", "status", "queue", "client_status", "heartbeat_timeout_sec",
-                "queue_dir", "cleanup", "restart_reasons", "worker_health", "path"}
+    expected = {
+        "schema",
+        "timestamp",
+        "app",
+        "target",
+        "status",
+        "queue",
+        "client_status",
+        "heartbeat_timeout_sec",
+        "queue_dir",
+        "cleanup",
+        "restart_reasons",
+        "worker_health",
+        "path",
+    }
     for name in ("running", "pending", "restarted", "healthy", "unhealthy"):
         expected |= {f"workers_{name}", f"workers_{name}_count"}
     assert set(saved) == expected and saved["schema"] == "agi.service.health.v1"
-    assert saved["status"] == health["status"] == "running" and saved["queue"] == {"pending": 0, "running": 0,
-                                                                                   "done": 0, "failed": 0}
+    assert saved["status"] == health["status"] == "running" and saved["queue"] == {
+        "pending": 0,
+        "running": 0,
+        "done": 0,
+        "failed": 0,
+    }
     row = saved["worker_health"][0]
-    assert set(row) == {"worker", "healthy", "reason", "future_state", "heartbeat_state", "heartbeat_age_sec",
-                        "task", "task_seconds"}
+    assert set(row) == {
+        "worker",
+        "healthy",
+        "reason",
+        "future_state",
+        "heartbeat_state",
+        "heartbeat_age_sec",
+        "task",
+        "task_seconds",
+    }
     assert row["future_state"] == "running" and row["heartbeat_state"] == "running"
     custom = serve(probe, "health", health_output_path="service/custom_health.json")
     assert custom["path"] == str(probe.share_dir / "service" / "custom_health.json")
@@ -113,12 +146,17 @@ def test_killed_worker_is_replaced_and_its_task_recovered(probe: AgiEnv) -> None
     victim = busy["worker_health"][0]["worker"]
     os.kill(heartbeat_pid(probe, victim), signal.SIGKILL)
     seen: list[dict[str, Any]] = []
-    final = wait_for(probe, lambda p: p["queue"]["done"] + p["queue"]["failed"] >= len(ids)
-                     and p["workers_healthy_count"] == 2, limit=90, seen=seen)
+    final = wait_for(
+        probe,
+        lambda p: p["queue"]["done"] + p["queue"]["failed"] >= len(ids) and p["workers_healthy_count"] == 2,
+        limit=90,
+        seen=seen,
+    )
     reasons = restart_reasons(seen)
     assert reasons, "no restart was reported"
-    assert all(re.fullmatch(r"loop-error|loop-cancelled|missing-heartbeat|stale-heartbeat\(\d+\.\ds\)", r)
-               for r in reasons)
+    assert all(
+        re.fullmatch(r"loop-error|loop-cancelled|missing-heartbeat|stale-heartbeat\(\d+\.\ds\)", r) for r in reasons
+    )
     assert final["queue"] == {"pending": 0, "running": 0, "done": len(ids), "failed": 0}
     counts = executions(probe)
     assert len(counts) == len(ids) and set(counts.values()) == {1}
@@ -169,8 +207,9 @@ def test_corrupt_and_pickled_task_files_go_to_failed_and_the_loop_goes_on(probe:
     asyncio.run(AGI.submit(probe, items=["fine"]))
     final = wait_for(probe, lambda p: p["queue"]["done"] == 1 and p["queue"]["failed"] >= 2)
     assert final["workers_healthy_count"] == 2
-    reasons = {path.name: json.loads(path.read_text()).get("error", "")
-               for path in queue.folder("failed").glob("*.json")}
+    reasons = {
+        path.name: json.loads(path.read_text()).get("error", "") for path in queue.folder("failed").glob("*.json")
+    }
     assert any("corrupt task file" in text for text in reasons.values())
     assert any("pickle files are not accepted" in text for text in reasons.values())
     assert (queue.folder("failed") / "00000000000000000002-evil.pkl").read_bytes().startswith(b"\x80")
@@ -188,8 +227,10 @@ def test_failing_task_lands_in_failed_with_its_traceback(probe: AgiEnv) -> None:
 def test_stop_closes_only_a_cluster_the_engine_started(probe: AgiEnv) -> None:
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0", host="127.0.0.1") as theirs, \
-            Client(theirs) as client:  # the kernel's own client: the service must use it and never close it
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0", host="127.0.0.1") as theirs,
+        Client(theirs) as client,
+    ):  # the kernel's own client: the service must use it and never close it
         serve(probe, "start")
         wait_for(probe, lambda p: p["workers_healthy_count"] == 2)
         stopped = serve(probe, "stop", close_cluster=True)
@@ -204,8 +245,10 @@ def test_stop_closes_only_a_cluster_the_engine_started(probe: AgiEnv) -> None:
 def test_slots_sharing_a_dask_worker_get_one_steady_loop(probe: AgiEnv) -> None:
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=1, threads_per_worker=2, dashboard_address=":0", host="127.0.0.1") as theirs, \
-            Client(theirs):
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=2, dashboard_address=":0", host="127.0.0.1") as theirs,
+        Client(theirs),
+    ):
         lines: list[str] = []
         started = asyncio.run(AGI.serve(probe, action="start", heartbeat_timeout=TIMEOUT, on_line=lines.append))
         assert any("one loop per Dask worker (1 loops)" in line for line in lines)

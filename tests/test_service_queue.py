@@ -92,40 +92,76 @@ def test_prune_by_age_and_count_never_touches_pending_or_running(tmp_path: Path)
     forge(queue.folder("heartbeats"), 4, 30, now)  # older than 24 h
     old_pending = forge(queue.folder("pending"), 2, 1000, now)
     old_running = forge(queue.folder("running"), 1, 1000, now)
-    removed = queue.prune({"done": 168, "failed": 336, "heartbeats": 24},
-                          {"done": 4, "failed": 2000, "heartbeats": 1000}, now=now)
+    removed = queue.prune(
+        {"done": 168, "failed": 336, "heartbeats": 24}, {"done": 4, "failed": 2000, "heartbeats": 1000}, now=now
+    )
     assert removed == {"done": 3 + 1, "failed": 0, "heartbeats": 4}
     assert not any(path.exists() for path in old_done)
     assert [path.exists() for path in new_done] == [True, True, True, True, False]  # the oldest goes
     assert all(path.exists() for path in old_pending + old_running)
 
 
-def payload(status_rows: list[tuple[bool, str]], *, queue: dict | None = None, restarted: dict | None = None,
-            started: bool = True) -> dict:
+def payload(
+    status_rows: list[tuple[bool, str]],
+    *,
+    queue: dict | None = None,
+    restarted: dict | None = None,
+    started: bool = True,
+) -> dict:
     now = time.time()
-    rows = [worker_row(f"tcp://127.0.0.1:{9000 + n}", healthy, "" if healthy else "stale-heartbeat(12.0s)", state,
-                       {"state": "running", "timestamp": now}, now)
-            for n, (healthy, state) in enumerate(status_rows)]
-    return snapshot(app="a_project", target="a", rows=rows, queue=queue or {}, started=started,
-                    restarted=restarted or {}, timeout=10.0, queue_dir=Path("/q"), cleanup={}, client_status="running",
-                    pending=[])
+    rows = [
+        worker_row(
+            f"tcp://127.0.0.1:{9000 + n}",
+            healthy,
+            "" if healthy else "stale-heartbeat(12.0s)",
+            state,
+            {"state": "running", "timestamp": now},
+            now,
+        )
+        for n, (healthy, state) in enumerate(status_rows)
+    ]
+    return snapshot(
+        app="a_project",
+        target="a",
+        rows=rows,
+        queue=queue or {},
+        started=started,
+        restarted=restarted or {},
+        timeout=10.0,
+        queue_dir=Path("/q"),
+        cleanup={},
+        client_status="running",
+        pending=[],
+    )
 
 
-@pytest.mark.parametrize("snap, limits, code, words", [
-    (payload([(True, "running")] * 2, queue={"pending": 1}), {}, 0, "running"),
-    (payload([(True, "running")] * 2), {}, 0, "running"),  # a healthy service with an empty queue is running
-    (payload([], started=False), {}, 4, "idle"),
-    (payload([], started=False), {"allow_idle": True}, 0, "idle"),
-    ({**payload([], started=False), "status": "stopped"}, {}, 4, "stopped"),
-    ({**payload([], started=False, restarted={"w": "loop-error"}), "status": "stopped"}, {}, 4, "stopped"),
-    (payload([(True, "running"), (False, "running")]), {}, 2, "1 unhealthy"),
-    (payload([(True, "running"), (False, "running")]), {"max_unhealthy": 1}, 3, "degraded"),
-    (payload([(False, "running")] * 2), {"max_unhealthy": 2}, 3, "error"),
-    (payload([(True, "running")] * 2, queue={"running": 1}, restarted={"w": "loop-error"}), {}, 5, "restart rate 0.50"),
-    (payload([(True, "running")] * 2, queue={"running": 1}, restarted={"w": "loop-error"}),
-     {"max_restart_rate": 0.5}, 0, "running"),
-    ({**payload([(True, "running")]), "status": "weird"}, {}, 3, "unknown status"),
-])
+@pytest.mark.parametrize(
+    "snap, limits, code, words",
+    [
+        (payload([(True, "running")] * 2, queue={"pending": 1}), {}, 0, "running"),
+        (payload([(True, "running")] * 2), {}, 0, "running"),  # a healthy service with an empty queue is running
+        (payload([], started=False), {}, 4, "idle"),
+        (payload([], started=False), {"allow_idle": True}, 0, "idle"),
+        ({**payload([], started=False), "status": "stopped"}, {}, 4, "stopped"),
+        ({**payload([], started=False, restarted={"w": "loop-error"}), "status": "stopped"}, {}, 4, "stopped"),
+        (payload([(True, "running"), (False, "running")]), {}, 2, "1 unhealthy"),
+        (payload([(True, "running"), (False, "running")]), {"max_unhealthy": 1}, 3, "degraded"),
+        (payload([(False, "running")] * 2), {"max_unhealthy": 2}, 3, "error"),
+        (
+            payload([(True, "running")] * 2, queue={"running": 1}, restarted={"w": "loop-error"}),
+            {},
+            5,
+            "restart rate 0.50",
+        ),
+        (
+            payload([(True, "running")] * 2, queue={"running": 1}, restarted={"w": "loop-error"}),
+            {"max_restart_rate": 0.5},
+            0,
+            "running",
+        ),
+        ({**payload([(True, "running")]), "status": "weird"}, {}, 3, "unknown status"),
+    ],
+)
 def test_gate(snap: dict, limits: dict, code: int, words: str) -> None:
     verdict = gate(snap, ServiceHealthSettings(**limits))
     assert verdict.code == code and words in verdict.reason and verdict.passed == (code == 0)

@@ -18,8 +18,17 @@ from agi_jupyter.core.service.serve import read_health
 
 
 def test_a_heartbeat_round_trips_with_its_wire_keys(tmp_path: Path) -> None:
-    write_heartbeat(tmp_path, "tcp://127.0.0.1:4001", "processing", "abc123", 1, timeout=2.0, task="t",
-                    task_started=5.0, time_limit=9.0)
+    write_heartbeat(
+        tmp_path,
+        "tcp://127.0.0.1:4001",
+        "processing",
+        "abc123",
+        1,
+        timeout=2.0,
+        task="t",
+        task_started=5.0,
+        time_limit=9.0,
+    )
     [(name, beat)] = read_beats(tmp_path).items()
     raw = json.loads((tmp_path / f"{name}.json").read_text())
     assert raw == beat and raw["schema"] == "agi.service.heartbeat.v1" and name == "127.0.0.1_4001~abc123"
@@ -47,9 +56,19 @@ def test_a_task_round_trips_and_its_model_names_a_bad_field(tmp_path: Path) -> N
 def test_a_health_snapshot_round_trips_and_a_bad_row_is_named(apps_path: Path) -> None:
     env = AgiEnv("flight", apps_path=apps_path)
     rows = [worker_row("tcp://127.0.0.1:4001", True, "", "running", None, 0.0)]
-    payload = snapshot(app=env.app, target=env.target, rows=rows, queue={"pending": 1}, started=True, restarted={},
-                       timeout=10.0, queue_dir=env.service_dir / "queue", cleanup={}, client_status="running",
-                       pending=[])
+    payload = snapshot(
+        app=env.app,
+        target=env.target,
+        rows=rows,
+        queue={"pending": 1},
+        started=True,
+        restarted={},
+        timeout=10.0,
+        queue_dir=env.service_dir / "queue",
+        cleanup={},
+        client_status="running",
+        pending=[],
+    )
     path = env.service_dir / "health.json"
     written = write_snapshot(payload, path)
     raw = json.loads(path.read_text())

@@ -116,7 +116,7 @@ def test_a_stale_object_saves_only_its_own_keys(settings_file: Path) -> None:
 
 
 def test_malformed_toml_names_file_and_line_and_is_not_touched(settings_file: Path) -> None:
-    broken = COMMENTED.replace('flights = 48', 'flights = = 48')
+    broken = COMMENTED.replace("flights = 48", "flights = = 48")
     settings_file.write_text(broken)
     with pytest.raises(SettingsError) as caught:
         AppSettings.load(settings_file)
@@ -128,20 +128,24 @@ def test_malformed_toml_names_file_and_line_and_is_not_touched(settings_file: Pa
     assert list(settings_file.parent.glob(".app_settings.toml.tmp-*")) == []
 
 
-@pytest.mark.parametrize("key, value, fragment", [
-    ("cluster.workers", {"10.0.0.x": 2}, "not a valid IP"),
-    ("cluster.workers", {"bad host!": 2}, "not a valid IP address or host name"),
-    ("cluster.workers", {"127.0.0.1": 0}, "positive"),
-    ("cluster.workers", {}, "at least one worker"),
-    ("cluster.scheduler", "127.0.0.1:99999", "port"),
-    ("cluster.scheduler", "not a host:80", "not a valid"),
-    ("cluster.pool", "yes", "boolean"),
-    ("cluster.verbose", 9, "less than or equal to 3"),
-    ("cluster.service_health.max_restart_rate", 1.5, "less than or equal to 1"),
-    ("cluster.service_health.max_unhealthy", -1, "greater than or equal to 0"),
-])
-def test_invalid_values_are_refused_and_nothing_is_saved(settings_file: Path, key: str, value: object,
-                                                         fragment: str) -> None:
+@pytest.mark.parametrize(
+    "key, value, fragment",
+    [
+        ("cluster.workers", {"10.0.0.x": 2}, "not a valid IP"),
+        ("cluster.workers", {"bad host!": 2}, "not a valid IP address or host name"),
+        ("cluster.workers", {"127.0.0.1": 0}, "positive"),
+        ("cluster.workers", {}, "at least one worker"),
+        ("cluster.scheduler", "127.0.0.1:99999", "port"),
+        ("cluster.scheduler", "not a host:80", "not a valid"),
+        ("cluster.pool", "yes", "boolean"),
+        ("cluster.verbose", 9, "less than or equal to 3"),
+        ("cluster.service_health.max_restart_rate", 1.5, "less than or equal to 1"),
+        ("cluster.service_health.max_unhealthy", -1, "greater than or equal to 0"),
+    ],
+)
+def test_invalid_values_are_refused_and_nothing_is_saved(
+    settings_file: Path, key: str, value: object, fragment: str
+) -> None:
     with pytest.raises(SettingsError) as caught:
         save_settings(settings_file, {key: value})
     message = str(caught.value)
@@ -157,10 +161,15 @@ def test_validation_error_in_file_names_key_and_line(settings_file: Path) -> Non
     assert caught.value.line == 13 and "workers" in str(caught.value)
 
 
-@pytest.mark.parametrize("address, expected", [
-    ("127.0.0.1:8786", ("127.0.0.1", 8786)), ("tcp://10.1.2.3:9000", ("10.1.2.3", 9000)),
-    ("scheduler.example", ("scheduler.example", None)), ("[::1]:8786", ("::1", 8786)),
-])
+@pytest.mark.parametrize(
+    "address, expected",
+    [
+        ("127.0.0.1:8786", ("127.0.0.1", 8786)),
+        ("tcp://10.1.2.3:9000", ("10.1.2.3", 9000)),
+        ("scheduler.example", ("scheduler.example", None)),
+        ("[::1]:8786", ("::1", 8786)),
+    ],
+)
 def test_scheduler_addresses(address: str, expected: tuple) -> None:
     assert split_address(address) == expected
 

@@ -31,21 +31,65 @@ from agi_jupyter.core.snippets import (
     write_script,
 )
 
-REQUEST_CLASSES = {"install": InstallRequest, "get_distrib": DistribRequest, "run": RunRequest,
-                   "benchmark": RunRequest, "serve": ServeRequest, "submit": SubmitRequest}
-FUNCTIONS = {"install": "install", "get_distrib": "get_distrib", "run": "run", "benchmark": "run",
-             "serve": "serve", "submit": "submit"}
-NASTY = ['"); import os #', "a'b\"c", "line1\nline2", "back\\slash", "\x00\u2028é", "'''", '"""',
-         "\\", "\r\n\t", "😀\ud800", "{__import__('os')}", "' + __import__('os').system('id') + '",
-         "\\N{BULLET}", "#", ""]
+REQUEST_CLASSES = {
+    "install": InstallRequest,
+    "get_distrib": DistribRequest,
+    "run": RunRequest,
+    "benchmark": RunRequest,
+    "serve": ServeRequest,
+    "submit": SubmitRequest,
+}
+FUNCTIONS = {
+    "install": "install",
+    "get_distrib": "get_distrib",
+    "run": "run",
+    "benchmark": "run",
+    "serve": "serve",
+    "submit": "submit",
+}
+NASTY = [
+    '"); import os #',
+    "a'b\"c",
+    "line1\nline2",
+    "back\\slash",
+    "\x00\u2028é",
+    "'''",
+    '"""',
+    "\\",
+    "\r\n\t",
+    "😀\ud800",
+    "{__import__('os')}",
+    "' + __import__('os').system('id') + '",
+    "\\N{BULLET}",
+    "#",
+    "",
+]
 NASTY_PARAMS: dict[str, Any] = {
     **{f"text{index}": text for index, text in enumerate(NASTY)},
-    'k"ey': 1, "k'ey": 2, '"); import os #': 3, "a'b\"c": ["x", ("y",), {"'": '"'}],
+    'k"ey': 1,
+    "k'ey": 2,
+    '"); import os #': 3,
+    "a'b\"c": ["x", ("y",), {"'": '"'}],
     "numbers": [0, -1, 2**70, 1.5, -0.0, 1e300, True, False, None],
 }
-ALLOWED_CALLS = {"AgiEnv", "InstallRequest", "DistribRequest", "RunRequest", "ServeRequest", "SubmitRequest",
-                 "AGI.install", "AGI.get_distrib", "AGI.run", "AGI.serve", "AGI.submit", "Mode.from_token",
-                 "float", "main", "asyncio.run", "print"}
+ALLOWED_CALLS = {
+    "AgiEnv",
+    "InstallRequest",
+    "DistribRequest",
+    "RunRequest",
+    "ServeRequest",
+    "SubmitRequest",
+    "AGI.install",
+    "AGI.get_distrib",
+    "AGI.run",
+    "AGI.serve",
+    "AGI.submit",
+    "Mode.from_token",
+    "float",
+    "main",
+    "asyncio.run",
+    "print",
+}
 
 
 @pytest.fixture
@@ -83,8 +127,7 @@ def evaluate_request(code: str) -> Any:
     """Evaluate only the rendered constructor call, with nothing but the request names in scope."""
     expression = ast.Expression(request_call(ast.parse(code)))
     names = {cls.__name__: cls for cls in REQUEST_CLASSES.values()}
-    return eval(compile(expression, "<request>", "eval"), {"__builtins__": {"float": float}, "Mode": Mode,
-                                                           **names})
+    return eval(compile(expression, "<request>", "eval"), {"__builtins__": {"float": float}, "Mode": Mode, **names})
 
 
 def imports_of(tree: ast.AST) -> list[str]:
@@ -123,12 +166,14 @@ class RecordingAGI:
         async def call(env: AgiEnv, request: Any) -> str:
             self.calls.append((function, env, request))
             return f"{function} done"
+
         return call
 
 
 @pytest.mark.parametrize("action", ACTIONS)
-def test_cell_and_script_run_the_very_request_rendered(env: AgiEnv, action: str,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cell_and_script_run_the_very_request_rendered(
+    env: AgiEnv, action: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     engine = RecordingAGI()
     # the module's dict, not setattr: getattr would try to import the real engine first
     monkeypatch.setitem(vars(agi_jupyter), "AGI", engine)
@@ -157,17 +202,25 @@ def test_the_run_snippet_reads_like_the_spec(env: AgiEnv) -> None:
         'env = AgiEnv("flight_project")\n'
         'request = RunRequest(mode=Mode.from_token("_d_p"), params={"flights": 12})\n'
         "result = await AGI.run(env, request)\n"
-        "result")
+        "result"
+    )
     script = snippet.script.splitlines()
     assert script[0] == snippet.code.splitlines()[0]
     assert "python AGI_run_flight.py" in script[1]
-    assert "    print(result)" in script and script[-2:] == ['if __name__ == "__main__":',
-                                                         "    asyncio.run(main())"]
+    assert "    print(result)" in script and script[-2:] == ['if __name__ == "__main__":', "    asyncio.run(main())"]
 
 
-@pytest.mark.parametrize("action, result", [("install", None), ("get_distrib", "plan"), ("run", "result"),
-                                            ("benchmark", "table"), ("serve", "health"),
-                                            ("submit", "task_ids")])
+@pytest.mark.parametrize(
+    "action, result",
+    [
+        ("install", None),
+        ("get_distrib", "plan"),
+        ("run", "result"),
+        ("benchmark", "table"),
+        ("serve", "health"),
+        ("submit", "task_ids"),
+    ],
+)
 def test_each_action_binds_and_shows_its_result(env: AgiEnv, action: str, result: str | None) -> None:
     lines = make_snippet(env, action, REQUEST_CLASSES[action]()).code.splitlines()
     call = f"await AGI.{FUNCTIONS[action]}(env, request)"
@@ -196,8 +249,12 @@ def test_benchmark_forces_benchmark_on_without_touching_the_request(env: AgiEnv)
 
 
 def test_long_requests_put_one_keyword_per_line(env: AgiEnv) -> None:
-    request = RunRequest(scheduler="10.0.0.1:8786", workers={"10.0.0.1": 4, "10.0.0.2": 4},
-                         mode=Mode.DASK, params={"flights": 480, "seed": 1})
+    request = RunRequest(
+        scheduler="10.0.0.1:8786",
+        workers={"10.0.0.1": 4, "10.0.0.2": 4},
+        mode=Mode.DASK,
+        params={"flights": 480, "seed": 1},
+    )
     code = make_snippet(env, "run", request).code
     assert "request = RunRequest(\n    scheduler=" in code and '\n    mode=Mode.from_token("_d__"),\n' in code
     request_lines = [line for line in code.splitlines() if line.startswith(("request", "    ", ")"))]
@@ -211,8 +268,10 @@ def test_hostile_strings_stay_inside_their_literals(env: AgiEnv, action: str) ->
     snippet = make_snippet(env, action, request_with_params(action, NASTY_PARAMS))
     field = free_field(action)
     assert field is not None
-    for source, expected_imports in [(snippet.code, ["from agi_jupyter"]),
-                                     (snippet.script, ["import asyncio", "from agi_jupyter"])]:
+    for source, expected_imports in [
+        (snippet.code, ["from agi_jupyter"]),
+        (snippet.script, ["import asyncio", "from agi_jupyter"]),
+    ]:
         tree = ast.parse(source)
         assert imports_of(tree) == expected_imports
         assert called_names(tree) <= ALLOWED_CALLS
@@ -268,9 +327,17 @@ def test_floats_round_trip_including_nan_and_infinities(number: float) -> None:
         assert value == number and math.copysign(1, value) == math.copysign(1, number)
 
 
-@pytest.mark.parametrize("value, type_name", [({1, 2}, "set"), (b"x", "bytes"), (1j, "complex"),
-                                              (object(), "object"), (datetime.date(2026, 1, 1), "datetime.date"),
-                                              (RunRequest(), "RunRequest")])
+@pytest.mark.parametrize(
+    "value, type_name",
+    [
+        ({1, 2}, "set"),
+        (b"x", "bytes"),
+        (1j, "complex"),
+        (object(), "object"),
+        (datetime.date(2026, 1, 1), "datetime.date"),
+        (RunRequest(), "RunRequest"),
+    ],
+)
 def test_unsupported_values_are_refused_naming_type_and_field(value: Any, type_name: str) -> None:
     with pytest.raises(AgiError, match=type_name) as raised:
         render_value({"outer": [value]}, "params")
@@ -303,8 +370,15 @@ def test_marker_round_trips(env: AgiEnv) -> None:
     assert len(snippet.digest) == 12 and int(snippet.digest, 16) >= 0
 
 
-@pytest.mark.parametrize("code", ["", "print(1)", "\n# agi-jupyter: action=run app=a digest=0123456789ab",
-                                  "# agi-jupyter: action=run app=a digest=0123"])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "",
+        "print(1)",
+        "\n# agi-jupyter: action=run app=a digest=0123456789ab",
+        "# agi-jupyter: action=run app=a digest=0123",
+    ],
+)
 def test_code_without_a_first_line_marker_has_none(code: str) -> None:
     assert parse_marker(code) is None
 
@@ -332,8 +406,11 @@ def test_apps_path_is_named_only_outside_the_bundled_examples(env: AgiEnv, apps_
     bundled = make_snippet(AgiEnv("flight_project"), "run", RunRequest()).code
     assert '\nenv = AgiEnv("flight_project")\n' in bundled
     copied = make_snippet(env, "run", RunRequest()).code
-    env_call = next(node.value for node in ast.walk(ast.parse(copied, mode="exec"))
-                    if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "env")
+    env_call = next(
+        node.value
+        for node in ast.walk(ast.parse(copied, mode="exec"))
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "env"
+    )
     assert isinstance(env_call, ast.Call)
     assert ast.literal_eval(keyword_value(env_call, "apps_path")) == str(apps_path.resolve())
 
@@ -363,8 +440,9 @@ def test_unknown_action_is_refused(env: AgiEnv) -> None:
         make_snippet(env, "deploy", RunRequest())
 
 
-@pytest.mark.parametrize("action, request_object", [("install", RunRequest()), ("run", DistribRequest()),
-                                                    ("serve", {"action": "health"})])
+@pytest.mark.parametrize(
+    "action, request_object", [("install", RunRequest()), ("run", DistribRequest()), ("serve", {"action": "health"})]
+)
 def test_a_request_of_the_wrong_class_is_refused(env: AgiEnv, action: str, request_object: Any) -> None:
     expected = REQUEST_CLASSES[action].__name__
     with pytest.raises(AgiError, match=f"{action}.*{expected}.*{type(request_object).__name__}"):

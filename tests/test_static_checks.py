@@ -30,13 +30,19 @@ def tool(name: str) -> str:
 
 
 def run(*command: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "NO_COLOR": "1"})
+    return subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=600, env={**os.environ, "NO_COLOR": "1"}
+    )
 
 
 def test_ruff_finds_nothing() -> None:
     done = run(tool("ruff"), "check", "--output-format", "concise", ".")
     assert done.returncode == 0, f"ruff check reported:\n{done.stdout}{done.stderr}"
+
+
+def test_ruff_format_leaves_every_module_as_it_is() -> None:
+    done = run(tool("ruff"), "format", "--check", ".")
+    assert done.returncode == 0, f"ruff format --check would reformat:\n{done.stdout}{done.stderr}"
 
 
 def test_mypy_is_strict_clean_on_the_package() -> None:

@@ -76,18 +76,28 @@ def node_free_path(*first: Path) -> str:
 
 def clean_env(tmp: Path) -> dict[str, str]:
     """The test's environment minus anything that points at another Python or Jupyter setup."""
-    env = {key: value for key, value in os.environ.items()
-           if key not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "CONDA_PREFIX", "JUPYTER_PATH")
-           and not key.startswith(("UV_", "PIP_"))}
-    env.update(UV_CACHE_DIR=str(tmp / "uv-cache"), UV_PYTHON_DOWNLOADS="never", UV_NO_PROGRESS="1",
-               PYTHONNOUSERSITE="1", JUPYTER_CONFIG_DIR=str(tmp / "jupyter-config"),
-               JUPYTER_DATA_DIR=str(tmp / "jupyter-data"), JUPYTER_RUNTIME_DIR=str(tmp / "jupyter-runtime"))
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "CONDA_PREFIX", "JUPYTER_PATH")
+        and not key.startswith(("UV_", "PIP_"))
+    }
+    env.update(
+        UV_CACHE_DIR=str(tmp / "uv-cache"),
+        UV_PYTHON_DOWNLOADS="never",
+        UV_NO_PROGRESS="1",
+        PYTHONNOUSERSITE="1",
+        JUPYTER_CONFIG_DIR=str(tmp / "jupyter-config"),
+        JUPYTER_DATA_DIR=str(tmp / "jupyter-data"),
+        JUPYTER_RUNTIME_DIR=str(tmp / "jupyter-runtime"),
+    )
     return env
 
 
 def run(command: list[str | Path], env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([str(part) for part in command], env=env, capture_output=True, text=True,
-                            timeout=timeout, check=False)
+    result = subprocess.run(
+        [str(part) for part in command], env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
     assert result.returncode == 0, f"{command} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
     return result
 
@@ -115,18 +125,27 @@ def test_wheel_installs_and_runs_without_node(tmp_path: Path) -> None:
 
     # build from this tree: skip-if-exists reuses agi_jupyter/labextension (npm runs only without it)
     run([uv, "build", "--wheel", "--out-dir", tmp_path / "dist", ROOT], env)
-    wheel, = (tmp_path / "dist").glob("agi_jupyter-*.whl")
+    (wheel,) = (tmp_path / "dist").glob("agi_jupyter-*.whl")
     assert wheel.name.startswith(f"agi_jupyter-{version}-")
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         dist_info = f"agi_jupyter-{version}.dist-info"
         metadata = archive.read(f"{dist_info}/METADATA").decode()
     data = f"agi_jupyter-{version}.data/data/share/jupyter/labextensions/agi-jupyter"
-    for name in ("agi_jupyter/py.typed", "agi_jupyter/_version.py", f"{data}/package.json",
-                 f"{data}/install.json", f"{data}/static/style.js", f"{dist_info}/licenses/LICENSE"):
+    for name in (
+        "agi_jupyter/py.typed",
+        "agi_jupyter/_version.py",
+        f"{data}/package.json",
+        f"{data}/install.json",
+        f"{data}/static/style.js",
+        f"{dist_info}/licenses/LICENSE",
+    ):
         assert name in names, name
-    for classifier in ("Framework :: Jupyter :: JupyterLab :: Extensions :: Prebuilt",
-                       "License :: OSI Approved :: BSD License", "Typing :: Typed"):
+    for classifier in (
+        "Framework :: Jupyter :: JupyterLab :: Extensions :: Prebuilt",
+        "License :: OSI Approved :: BSD License",
+        "Typing :: Typed",
+    ):
         assert f"Classifier: {classifier}" in metadata
     assert f"\nVersion: {version}\n" in metadata
 

@@ -121,8 +121,11 @@ def test_bad_target_is_an_inline_error_and_keeps_the_saved_export(ran: Context, 
     click(tab, tab.export)
     saved = ran.env.export_path.read_bytes()
     stamp = ran.env.export_path.stat().st_mtime_ns
-    targets = {"folder": ran.env.export_dir, "notes.txt": ran.env.export_dir / "notes.txt",
-               "file-as-folder": ran.env.export_path / "inner.csv"}
+    targets = {
+        "folder": ran.env.export_dir,
+        "notes.txt": ran.env.export_dir / "notes.txt",
+        "file-as-folder": ran.env.export_path / "inner.csv",
+    }
     tab.target.value = str(targets[bad])
     tab.columns.value = ("flight", "origin")
     click(tab, tab.export)
@@ -158,9 +161,12 @@ def test_newest_output_ignores_hidden_temporary_and_other_files(apps_path: Path)
 def test_preview_and_export_read_every_format(tmp_path: Path, isolated_roots: Path) -> None:
     exports = isolated_roots / "export"  # without an app, exports stay under ${AGILAB_EXPORT_ABS}
     frame = pd.DataFrame({"n": range(25), "name": [f"row{i}" for i in range(25)], "value": [i / 4 for i in range(25)]})
-    files = {"data.parquet": lambda p: frame.to_parquet(p), "data.csv": lambda p: frame.to_csv(p, index=False),
-             "records.json": lambda p: p.write_text(json.dumps(frame.to_dict("records"))),
-             "lines.json": lambda p: frame.to_json(p, orient="records", lines=True)}
+    files = {
+        "data.parquet": lambda p: frame.to_parquet(p),
+        "data.csv": lambda p: frame.to_csv(p, index=False),
+        "records.json": lambda p: p.write_text(json.dumps(frame.to_dict("records"))),
+        "lines.json": lambda p: frame.to_json(p, orient="records", lines=True),
+    }
     for name, write in files.items():
         path = tmp_path / name
         write(path)

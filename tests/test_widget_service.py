@@ -61,8 +61,11 @@ def poll_status(tab: ServiceTab, condition: Callable[[dict[str, Any]], bool], li
 
 def all_loops_ready(payload: dict[str, Any]) -> bool:
     rows = payload["worker_health"]
-    return (len(rows) == 2 and all(row["healthy"] and row["heartbeat_state"] == "running" for row in rows)
-            and payload["status"] == "running")
+    return (
+        len(rows) == 2
+        and all(row["healthy"] and row["heartbeat_state"] == "running" for row in rows)
+        and payload["status"] == "running"
+    )
 
 
 def test_start_shows_the_health_of_two_workers_and_runs_the_request_its_snippet_shows(tab: ServiceTab) -> None:

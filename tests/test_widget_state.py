@@ -51,13 +51,13 @@ def test_a_new_install_state_re_gates_run(apps_path: Path, monkeypatch: pytest.M
 
 
 def test_a_settings_digest_change_rebuilds_the_snippets_and_tells_the_extension(
-        apps_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    apps_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from agi_jupyter import Orchestrator
     from agi_jupyter.notebook import CellInserter
 
     reported: list[tuple[str, str]] = []
-    monkeypatch.setattr(CellInserter, "report_digest",
-                        lambda self, app, digest, **_: reported.append((app, digest)))
+    monkeypatch.setattr(CellInserter, "report_digest", lambda self, app, digest, **_: reported.append((app, digest)))
     widget = Orchestrator("flight", apps_path=apps_path)
     widget.cell_id = widget.context.cell_id = "cell-1234"  # as if displayed in a notebook
     before = widget.tab("Run").snippet.snippet.digest
@@ -66,8 +66,9 @@ def test_a_settings_digest_change_rebuilds_the_snippets_and_tells_the_extension(
     widget.state.settings_digest = settings_digest(widget.env)
     after = settings_digest(widget.env)
     assert after != before
-    assert [tab.snippet.snippet.digest for tab in (widget.tab("Install"), widget.tab("Distribute"),
-                                                   widget.tab("Run"))] == [after] * 3
+    assert [
+        tab.snippet.snippet.digest for tab in (widget.tab("Install"), widget.tab("Distribute"), widget.tab("Run"))
+    ] == [after] * 3
     assert reported == [("flight_project", after)]
 
 
@@ -112,8 +113,12 @@ def test_a_batched_update_notifies_each_trait_once_with_its_final_value(apps_pat
         state.last_run = run
         assert not seen and not refreshes  # nothing before the batch ends
     assert seen == Counter(settings_digest=1, install=1, service_status=1, last_run=1)
-    assert final == {"settings_digest": "bbbbbbbbbbbb", "service_status": "running", "last_run": run,
-                     "install": InstallState("stale", "changed since it was installed", "x")}
+    assert final == {
+        "settings_digest": "bbbbbbbbbbbb",
+        "service_status": "running",
+        "last_run": run,
+        "install": InstallState("stale", "changed since it was installed", "x"),
+    }
     assert refreshes == Counter(InstallTab=1, RunTab=2)  # Run observes the digest and the install
 
 

@@ -47,8 +47,18 @@ class Recording(PandasWorker):
 def test_hooks_run_in_the_documented_order(tmp_path: Path) -> None:
     worker = Recording({"data_out": str(tmp_path / "out"), "output_format": "csv"})
     outputs = worker.run([("first", [1, 2]), ("second", [-1, 3])])
-    assert worker.calls == ["start", "work_init", "pool_init(10)", "work_pool(1)", "work_pool(2)",
-                            "work_done([10, 20])", "work_pool(-1)", "work_pool(3)", "work_done([30])", "stop"]
+    assert worker.calls == [
+        "start",
+        "work_init",
+        "pool_init(10)",
+        "work_pool(1)",
+        "work_pool(2)",
+        "work_done([10, 20])",
+        "work_pool(-1)",
+        "work_pool(3)",
+        "work_done([30])",
+        "stop",
+    ]
     assert [path.name for path in outputs] == ["first.csv", "second.csv"]
     assert pd.read_csv(outputs[0])["value"].tolist() == [10, 20]
 
@@ -86,8 +96,11 @@ class Chain(DagWorker):
 
 def test_dag_steps_run_in_dependency_order_whatever_the_item_order(tmp_path: Path) -> None:
     worker = Chain({"data_out": str(tmp_path)})
-    items = [{"step": "c", "deps": ["a", "b"]}, {"step": "b", "deps": ["a"], "add": 2},
-             {"step": "a", "deps": [], "add": 1}]
+    items = [
+        {"step": "c", "deps": ["a", "b"]},
+        {"step": "b", "deps": ["a"], "add": 2},
+        {"step": "a", "deps": [], "add": 1},
+    ]
     worker.run([("all", items)])
     assert worker.results["c"]["value"].tolist() == [1 + 3]
     assert sorted(path.name for path in worker.outputs) == ["a.parquet", "b.parquet", "c.parquet"]

@@ -108,8 +108,9 @@ def save_args(env: AgiEnv, values: dict[str, Any]) -> BaseModel:
     return stored[-1]
 
 
-def _validate_stored(model: type[BaseModel], stored: dict[str, Any], expected: dict[str, Any],
-                     source: str) -> BaseModel:
+def _validate_stored(
+    model: type[BaseModel], stored: dict[str, Any], expected: dict[str, Any], source: str
+) -> BaseModel:
     """Validate the arguments a save would store; say so when another process changed them meanwhile."""
     try:
         return validate_args(model, stored, source=source)
@@ -118,9 +119,11 @@ def _validate_stored(model: type[BaseModel], stored: dict[str, Any], expected: d
             raise
         others = sorted(name for name in stored.keys() | expected.keys() if stored.get(name) != expected.get(name))
         logger.info("%s: save refused, another process changed %s meanwhile", source, ", ".join(others))
-        raise ArgsError(f"{error} -- not saved: another process saved {', '.join(others)} since these values "
-                        "were checked, and together they are invalid; reload the arguments and try again",
-                        error.errors) from None
+        raise ArgsError(
+            f"{error} -- not saved: another process saved {', '.join(others)} since these values "
+            "were checked, and together they are invalid; reload the arguments and try again",
+            error.errors,
+        ) from None
 
 
 def describe_args(model: type[BaseModel]) -> list[ArgField]:
@@ -141,8 +144,16 @@ def _describe(name: str, info: Any) -> ArgField:
         default = default.value
     if isinstance(default, Path):
         default = str(default)
-    return ArgField(name=name, kind=kind, default=default, required=required, choices=choices,
-                    help=info.description or "", minimum=minimum, maximum=maximum)
+    return ArgField(
+        name=name,
+        kind=kind,
+        default=default,
+        required=required,
+        choices=choices,
+        help=info.description or "",
+        minimum=minimum,
+        maximum=maximum,
+    )
 
 
 def _first(constraint: Any, names: tuple[str, ...], current: float | None) -> float | None:

@@ -94,27 +94,58 @@ def human_seconds(seconds: float) -> str:
 
 
 def row_of(result: RunResult, single_run: bool) -> BenchmarkRow:
-    return BenchmarkRow(mode=result.mode, token=result.token, label=result.label, variant=result.variant,
-                        nodes=result.nodes, seconds=result.seconds, timing=human_seconds(result.seconds),
-                        status="ok", error="", single_run=single_run, when=moment(), where=platform.node())
+    return BenchmarkRow(
+        mode=result.mode,
+        token=result.token,
+        label=result.label,
+        variant=result.variant,
+        nodes=result.nodes,
+        seconds=result.seconds,
+        timing=human_seconds(result.seconds),
+        status="ok",
+        error="",
+        single_run=single_run,
+        when=moment(),
+        where=platform.node(),
+    )
 
 
 def failed_row(mode: Mode, error: BaseException, variant: str) -> BenchmarkRow:
-    return BenchmarkRow(mode=int(mode), token=mode.token, label=mode.label, variant=variant, nodes=0,
-                        seconds=None, timing="failed", status="failed", error=str(error).splitlines()[0][:500],
-                        single_run=False, when=moment(), where=platform.node())
+    return BenchmarkRow(
+        mode=int(mode),
+        token=mode.token,
+        label=mode.label,
+        variant=variant,
+        nodes=0,
+        seconds=None,
+        timing="failed",
+        status="failed",
+        error=str(error).splitlines()[0][:500],
+        single_run=False,
+        when=moment(),
+        where=platform.node(),
+    )
 
 
 def rank(rows: list[BenchmarkRow]) -> list[BenchmarkRow]:
     """Order 1 = fastest successful mode; delta and delta % against it; failed rows last."""
-    timed = sorted(((row.seconds, row.mode, row) for row in rows if row.status == "ok" and row.seconds is not None),
-                   key=lambda entry: entry[:2])
+    timed = sorted(
+        ((row.seconds, row.mode, row) for row in rows if row.status == "ok" and row.seconds is not None),
+        key=lambda entry: entry[:2],
+    )
     fastest = timed[0][0] if timed else 0.0
     ranked = []
     for order, (seconds, _, row) in enumerate(timed, start=1):
         delta = round(seconds - fastest, 6)
-        ranked.append(row.model_copy(update={"order": order, "delta": delta,
-                                             "delta_percent": round(100 * delta / fastest, 1) if fastest else 0.0}))
+        ranked.append(
+            row.model_copy(
+                update={
+                    "order": order,
+                    "delta": delta,
+                    "delta_percent": round(100 * delta / fastest, 1) if fastest else 0.0,
+                }
+            )
+        )
     failed = sorted((row for row in rows if row.status != "ok" or row.seconds is None), key=lambda row: row.mode)
     return ranked + [row.model_copy(update={"order": None, "delta": None, "delta_percent": None}) for row in failed]
 
@@ -147,15 +178,25 @@ def record(env: AgiEnv, rows: list[BenchmarkRow]) -> dict[str, Any]:
         previous = None
     by_mode = {row.mode: row for row in (previous.rows if previous else [])}
     by_mode.update({row.mode: row for row in rows})
-    table = BenchmarkTable(app=env.app, target=env.target, updated=moment(), host=platform.node(),
-                           python=platform.python_version(), rows=rank(list(by_mode.values())))
+    table = BenchmarkTable(
+        app=env.app,
+        target=env.target,
+        updated=moment(),
+        host=platform.node(),
+        python=platform.python_version(),
+        rows=rank(list(by_mode.values())),
+    )
     write_record(env.benchmark_path, table, indent=1)
     return table.wire()
 
 
-def benchmark(env: AgiEnv, modes: list[Mode], run_one: Callable[[Mode], RunResult],
-              on_line: Callable[[str], None] | None = None,
-              cancelled: Callable[[], bool] = lambda: False) -> dict[str, Any]:
+def benchmark(
+    env: AgiEnv,
+    modes: list[Mode],
+    run_one: Callable[[Mode], RunResult],
+    on_line: Callable[[str], None] | None = None,
+    cancelled: Callable[[], bool] = lambda: False,
+) -> dict[str, Any]:
     """Run each mode with ``run_one``; a failing mode is recorded as failed and the others still run.
 
     A cancel ends the benchmark: the modes that finished are recorded, the rest keep their rows.

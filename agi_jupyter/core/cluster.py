@@ -69,16 +69,34 @@ class ClusterHandle:
 
 
 @overload
-def select_client(scheduler: str | None = None, *, required: bool = False,
-                  workers: Mapping[str, int] | None = None, timeout: float = 10.0,
-                  on_line: LineCallback | None = None, start: Literal[True] = True) -> ClusterHandle: ...
+def select_client(
+    scheduler: str | None = None,
+    *,
+    required: bool = False,
+    workers: Mapping[str, int] | None = None,
+    timeout: float = 10.0,
+    on_line: LineCallback | None = None,
+    start: Literal[True] = True,
+) -> ClusterHandle: ...
 @overload
-def select_client(scheduler: str | None = None, *, required: bool = False,
-                  workers: Mapping[str, int] | None = None, timeout: float = 10.0,
-                  on_line: LineCallback | None = None, start: bool) -> ClusterHandle | None: ...
-def select_client(scheduler: str | None = None, *, required: bool = False,
-                  workers: Mapping[str, int] | None = None, timeout: float = 10.0,
-                  on_line: LineCallback | None = None, start: bool = True) -> ClusterHandle | None:
+def select_client(
+    scheduler: str | None = None,
+    *,
+    required: bool = False,
+    workers: Mapping[str, int] | None = None,
+    timeout: float = 10.0,
+    on_line: LineCallback | None = None,
+    start: bool,
+) -> ClusterHandle | None: ...
+def select_client(
+    scheduler: str | None = None,
+    *,
+    required: bool = False,
+    workers: Mapping[str, int] | None = None,
+    timeout: float = 10.0,
+    on_line: LineCallback | None = None,
+    start: bool = True,
+) -> ClusterHandle | None:
     """The Dask client to run on, reusing whatever already exists.
 
     Order: the kernel's default client; the ``scheduler`` address (``required`` when the user
@@ -105,13 +123,16 @@ def select_client(scheduler: str | None = None, *, required: bool = False,
 
 
 @overload
-def client_for(env: AgiEnv, request: Request, say: LineCallback | None = None, *,
-               start: Literal[True] = True) -> ClusterHandle: ...
+def client_for(
+    env: AgiEnv, request: Request, say: LineCallback | None = None, *, start: Literal[True] = True
+) -> ClusterHandle: ...
 @overload
-def client_for(env: AgiEnv, request: Request, say: LineCallback | None = None, *,
-               start: bool) -> ClusterHandle | None: ...
-def client_for(env: AgiEnv, request: Request, say: LineCallback | None = None, *,
-               start: bool = True) -> ClusterHandle | None:
+def client_for(
+    env: AgiEnv, request: Request, say: LineCallback | None = None, *, start: bool
+) -> ClusterHandle | None: ...
+def client_for(
+    env: AgiEnv, request: Request, say: LineCallback | None = None, *, start: bool = True
+) -> ClusterHandle | None:
     """:func:`select_client` for an action: the request's scheduler and workers, else the settings'.
 
     The one path by which runs, installs and the service pick their client, so they agree on
@@ -122,8 +143,13 @@ def client_for(env: AgiEnv, request: Request, say: LineCallback | None = None, *
     from .settings import AppSettings
 
     settings = AppSettings.load(env.settings_path).cluster
-    return select_client(request.scheduler or settings.scheduler, required=request.scheduler is not None,
-                         workers=request.workers or settings.workers, on_line=say, start=start)
+    return select_client(
+        request.scheduler or settings.scheduler,
+        required=request.scheduler is not None,
+        workers=request.workers or settings.workers,
+        on_line=say,
+        start=start,
+    )
 
 
 def local_cluster(n_workers: int) -> ClusterHandle:
@@ -188,7 +214,8 @@ def slot_workers(client: Client, workers: Mapping[str, int]) -> list[str]:
         raise ClusterError(
             f"no Dask worker of {scheduler} runs on worker host {', '.join(missing)}; hosts with "
             f"workers: {', '.join(sorted(by_ip)) or 'none'}. Start one there with "
-            f"`dask worker {scheduler}` or remove the host from [cluster] workers.")
+            f"`dask worker {scheduler}` or remove the host from [cluster] workers."
+        )
     turns: Counter[str] = Counter()
     chosen = []
     for slot in worker_slots(workers):
@@ -200,9 +227,12 @@ def slot_workers(client: Client, workers: Mapping[str, int]) -> list[str]:
 
 def describe(handle: ClusterHandle) -> str:
     """One line for humans: what the client is, where, how many workers, which dashboard."""
-    label = {"kernel": "the kernel's Dask client", "scheduler": "Dask scheduler",
-             "labextension": "lab-managed Dask cluster",
-             "local": "local Dask cluster started by agi-jupyter"}[handle.source]
+    label = {
+        "kernel": "the kernel's Dask client",
+        "scheduler": "Dask scheduler",
+        "labextension": "lab-managed Dask cluster",
+        "local": "local Dask cluster started by agi-jupyter",
+    }[handle.source]
     try:
         count = len(handle.client.nthreads())
         workers = f"{count} worker{'' if count == 1 else 's'}"
@@ -243,8 +273,7 @@ def _kernel_client(say: LineCallback) -> Client | None:
     return None
 
 
-def _scheduler_client(scheduler: str, *, required: bool, timeout: float,
-                      say: LineCallback) -> Client | None:
+def _scheduler_client(scheduler: str, *, required: bool, timeout: float, say: LineCallback) -> Client | None:
     host, port, address = _normalize(scheduler)
     wait = timeout if required else min(timeout, PROBE_TIMEOUT)
     try:
@@ -256,7 +285,8 @@ def _scheduler_client(scheduler: str, *, required: bool, timeout: float,
         raise ClusterError(
             f"no Dask scheduler answered at {address} within {wait:g} s ({error}). Start one with "
             f"`dask scheduler --host {host} --port {port}`, or clear the scheduler setting "
-            f"([cluster] scheduler) to use a local cluster.") from None
+            f"([cluster] scheduler) to use a local cluster."
+        ) from None
 
 
 def _normalize(scheduler: str) -> tuple[str, int, str]:
@@ -320,8 +350,9 @@ def _listed_scheduler(server: Mapping[str, object]) -> str | None:
     url = str(server.get("url") or "")
     if not url.startswith("http://") or not is_loopback(urllib.parse.urlsplit(url).hostname or ""):
         return None
-    request = urllib.request.Request(url.rstrip("/") + "/dask/clusters",
-                                     headers={"Authorization": f"token {server.get('token') or ''}"})
+    request = urllib.request.Request(
+        url.rstrip("/") + "/dask/clusters", headers={"Authorization": f"token {server.get('token') or ''}"}
+    )
     with urllib.request.urlopen(request, timeout=PROBE_TIMEOUT) as response:  # noqa: S310
         clusters = json.load(response)
     addresses = [str(cluster.get("scheduler_address") or "") for cluster in clusters]
@@ -335,8 +366,14 @@ def _start_local(count: int) -> Client:
 
     try:
         with dask.config.set({"distributed.worker.daemon": False}):
-            cluster = LocalCluster(host="127.0.0.1", scheduler_port=0, dashboard_address="127.0.0.1:0",
-                                   processes=True, threads_per_worker=1, n_workers=count)
+            cluster = LocalCluster(
+                host="127.0.0.1",
+                scheduler_port=0,
+                dashboard_address="127.0.0.1:0",
+                processes=True,
+                threads_per_worker=1,
+                n_workers=count,
+            )
     except Exception as error:  # noqa: BLE001
         raise ClusterError(f"could not start a local Dask cluster with {count} workers: {error}") from None
     _owned.cluster = cluster
@@ -355,8 +392,9 @@ def _grow_local(cluster: LocalCluster, client: Client, count: int) -> None:
             cluster.scale(max(count, len(cluster.worker_spec)))
             client.wait_for_workers(count, timeout=START_TIMEOUT)
     except Exception as error:  # noqa: BLE001
-        raise ClusterError(f"the local Dask cluster did not reach {count} workers within "
-                           f"{START_TIMEOUT:g} s: {error}") from None
+        raise ClusterError(
+            f"the local Dask cluster did not reach {count} workers within {START_TIMEOUT:g} s: {error}"
+        ) from None
 
 
 def _register_atexit() -> None:
@@ -422,5 +460,4 @@ def _ip_of(host: str, *, resolve: bool = False) -> str:
     try:
         return socket.gethostbyname(text)
     except OSError as error:
-        raise ClusterError(f"worker host {host!r} cannot be resolved ({error}); "
-                           "check [cluster] workers") from None
+        raise ClusterError(f"worker host {host!r} cannot be resolved ({error}); check [cluster] workers") from None

@@ -89,8 +89,9 @@ def _visible(name: str) -> bool:
     return not (name.startswith((".", "~")) or name.endswith(("~", ".tmp", ".part", ".partial")))
 
 
-def newest_output(env: AgiEnv, args: BaseModel | Mapping[str, Any] | None = None, *,
-                  required: bool = False) -> Path | None:
+def newest_output(
+    env: AgiEnv, args: BaseModel | Mapping[str, Any] | None = None, *, required: bool = False
+) -> Path | None:
     """The most recently modified .parquet/.csv/.json file under the app's output folder.
 
     Returns None when there is none yet; with ``required=True`` raises :class:`DataError`
@@ -111,8 +112,10 @@ def newest_output(env: AgiEnv, args: BaseModel | Mapping[str, Any] | None = None
             if newest is None or stamp > newest[0]:
                 newest = (stamp, path)
     if newest is None and required:
-        raise DataError(f"no output of {env.app} yet: no .parquet, .csv or .json file under {folder}; "
-                        "RUN the app first, then LOAD DATA")
+        raise DataError(
+            f"no output of {env.app} yet: no .parquet, .csv or .json file under {folder}; "
+            "RUN the app first, then LOAD DATA"
+        )
     return newest[1] if newest else None
 
 
@@ -138,8 +141,9 @@ def load_frame(path: str | os.PathLike[str]) -> pd.DataFrame:
 def _suffix(path: Path) -> str:
     suffix = path.suffix.lower()
     if suffix not in OUTPUT_SUFFIXES:
-        raise DataError(f"{path}: unsupported file type {path.suffix or '(none)'}; "
-                        f"expected one of {', '.join(OUTPUT_SUFFIXES)}")
+        raise DataError(
+            f"{path}: unsupported file type {path.suffix or '(none)'}; expected one of {', '.join(OUTPUT_SUFFIXES)}"
+        )
     return suffix
 
 
@@ -178,8 +182,13 @@ def preview(path: Path | str, rows: int = 10) -> Preview:
         raise DataError(f"{path} does not exist (was it removed?): LOAD DATA again") from None
     except (OSError, ValueError, ImportError) as error:
         raise DataError(f"{path}: cannot be read as {suffix[1:]} ({type(error).__name__}: {error})") from None
-    return Preview(path=path, shape=(int(count), int(width)),
-                   dtypes={str(name): str(kind) for name, kind in dtypes.items()}, head=head, modified=modified)
+    return Preview(
+        path=path,
+        shape=(int(count), int(width)),
+        dtypes={str(name): str(kind) for name, kind in dtypes.items()},
+        head=head,
+        modified=modified,
+    )
 
 
 def _parquet_head(path: Path, rows: int) -> tuple[pd.DataFrame, int, int, Any]:
@@ -205,8 +214,13 @@ def _csv_head(path: Path, rows: int) -> tuple[pd.DataFrame, int, int, Any]:
 
 
 # ----- export -------------------------------------------------------------------------------------
-def export_target(target: Path | str | None = None, env: AgiEnv | None = None, *, overwrite: bool = False,
-                  source: str | os.PathLike[str] | None = None) -> Path:
+def export_target(
+    target: Path | str | None = None,
+    env: AgiEnv | None = None,
+    *,
+    overwrite: bool = False,
+    source: str | os.PathLike[str] | None = None,
+) -> Path:
     """Where an export goes, checked before anything is read or written; the resolved path.
 
     ``None`` -> ``env.export_path``; a relative path resolves under ``env.export_dir``. The
@@ -219,14 +233,18 @@ def export_target(target: Path | str | None = None, env: AgiEnv | None = None, *
     path = requested.resolve()
     shown = _shown(target, path)
     if path == folder or not path.is_relative_to(folder):
-        raise DataError(f"export target {shown} is outside the export dir {folder}: "
-                        "give a file name such as export.csv, or a path inside that folder")
+        raise DataError(
+            f"export target {shown} is outside the export dir {folder}: "
+            "give a file name such as export.csv, or a path inside that folder"
+        )
     _check_file_name(path, shown)
     _check_not_an_output(path, shown, env, source)
     _check_writable(path, shown)
     if not overwrite and (path.exists() or requested.is_symlink()):
-        raise DataError(f"export target {shown} already exists: tick \"overwrite\" (or pass overwrite=True) "
-                        "to replace it, or choose another name")
+        raise DataError(
+            f'export target {shown} already exists: tick "overwrite" (or pass overwrite=True) '
+            "to replace it, or choose another name"
+        )
     return path
 
 
@@ -266,8 +284,10 @@ def _check_not_an_output(path: Path, shown: str, env: AgiEnv | None, source: str
         return
     outputs = output_folder(env).resolve()
     if path.is_relative_to(outputs):
-        raise DataError(f"export target {shown} is inside the app output folder {outputs}: an export there "
-                        "would replace an app output or be taken for one; choose a path outside it")
+        raise DataError(
+            f"export target {shown} is inside the app output folder {outputs}: an export there "
+            "would replace an app output or be taken for one; choose a path outside it"
+        )
 
 
 def _check_writable(path: Path, shown: str) -> None:
@@ -280,8 +300,14 @@ def _check_writable(path: Path, shown: str) -> None:
             return
 
 
-def export(frame_or_path: pd.DataFrame | Path | str, columns: list[str], target: Path | str | None = None,
-           env: AgiEnv | None = None, *, overwrite: bool = False) -> ExportResult:
+def export(
+    frame_or_path: pd.DataFrame | Path | str,
+    columns: list[str],
+    target: Path | str | None = None,
+    env: AgiEnv | None = None,
+    *,
+    overwrite: bool = False,
+) -> ExportResult:
     """Write ``columns`` of a frame (or of an output file) to CSV, atomically and confined.
 
     The target is checked by :func:`export_target` (inside the export dir, not an app output,
@@ -301,8 +327,7 @@ def export(frame_or_path: pd.DataFrame | Path | str, columns: list[str], target:
     available = [str(column) for column in frame.columns]
     unknown = [column for column in wanted if column not in available]
     if unknown:
-        raise DataError(f"unknown column(s) {', '.join(map(repr, unknown))}; "
-                        f"the data has: {', '.join(available)}")
+        raise DataError(f"unknown column(s) {', '.join(map(repr, unknown))}; the data has: {', '.join(available)}")
     selected = frame.loc[:, wanted]
     _write_csv(selected, path, overwrite)
     return ExportResult(path=path, rows=len(selected), columns=wanted)
@@ -322,8 +347,11 @@ def _write_csv(selected: pd.DataFrame, path: Path, overwrite: bool) -> None:
             return
         placed = place_new(path, write)
     except OSError as error:
-        raise DataError(f"export target {path} cannot be written ({error.strerror or error}); "
-                        "an existing export there is unchanged") from None
+        raise DataError(
+            f"export target {path} cannot be written ({error.strerror or error}); an existing export there is unchanged"
+        ) from None
     if not placed:
-        raise DataError(f"export target {path} already exists (written meanwhile by someone else): "
-                        "tick \"overwrite\" (or pass overwrite=True) to replace it")
+        raise DataError(
+            f"export target {path} already exists (written meanwhile by someone else): "
+            'tick "overwrite" (or pass overwrite=True) to replace it'
+        )

@@ -93,15 +93,26 @@ class Distribution:
 
     def record(self) -> DistributionRecord:
         """What is saved of this distribution (everything but ``reason``)."""
-        return DistributionRecord(built=self.built, edited=self.edited, args=self.args, workers=self.workers,
-                                  fingerprint=PlanFingerprint(planner=self.planner, inputs=self.inputs),
-                                  plan=SavedPlan.of(self.plan))
+        return DistributionRecord(
+            built=self.built,
+            edited=self.edited,
+            args=self.args,
+            workers=self.workers,
+            fingerprint=PlanFingerprint(planner=self.planner, inputs=self.inputs),
+            plan=SavedPlan.of(self.plan),
+        )
 
     @classmethod
     def of(cls, record: DistributionRecord) -> Distribution:
-        return cls(plan=record.plan.to_plan(), args=dict(record.args), workers=dict(record.workers),
-                   planner=record.fingerprint.planner, inputs=record.fingerprint.inputs, built=record.built,
-                   edited=record.edited)
+        return cls(
+            plan=record.plan.to_plan(),
+            args=dict(record.args),
+            workers=dict(record.workers),
+            planner=record.fingerprint.planner,
+            inputs=record.fingerprint.inputs,
+            built=record.built,
+            edited=record.edited,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return self.record().wire()
@@ -145,11 +156,18 @@ def build(env: AgiEnv, args: BaseModel, workers: dict[str, int], reason: str = "
     except PlanError:
         raise
     except Exception as error:  # the app's planner failed: name it and its file
-        raise PlanError(f"{env.target_class}.build_distribution ({env.manager_path}) failed: "
-                        f"{type(error).__name__}: {error}") from error
-    distribution = Distribution(plan=plan, args=args.model_dump(mode="json"), workers=dict(workers),
-                                planner=planner_fingerprint(env), inputs=inputs_fingerprint(env, args),
-                                built=moment(), reason=reason)
+        raise PlanError(
+            f"{env.target_class}.build_distribution ({env.manager_path}) failed: {type(error).__name__}: {error}"
+        ) from error
+    distribution = Distribution(
+        plan=plan,
+        args=args.model_dump(mode="json"),
+        workers=dict(workers),
+        planner=planner_fingerprint(env),
+        inputs=inputs_fingerprint(env, args),
+        built=moment(),
+        reason=reason,
+    )
     save(env, distribution)
     return distribution
 
@@ -217,12 +235,16 @@ def reassign(env: AgiEnv, moves: list[tuple[int, int, int]], built: str | None =
     if saved is None:
         raise PlanError(f"no saved plan for {env.app}: run CHECK DISTRIBUTE (AGI.get_distrib) first")
     if built is not None and saved.built != built:
-        raise PlanError(f"the saved plan was rebuilt ({saved.built}) since the one edited here ({built}): "
-                        "nothing was moved; CHECK DISTRIBUTE and edit again")
+        raise PlanError(
+            f"the saved plan was rebuilt ({saved.built}) since the one edited here ({built}): "
+            "nothing was moved; CHECK DISTRIBUTE and edit again"
+        )
     for from_slot, chunk_index, to_slot in moves:
         saved.plan = saved.plan.move(from_slot, chunk_index, to_slot)
     saved.edited = True
-    saved.reason = "; ".join(f"chunk {index} of slot {source} moved to slot {target}"
-                             for source, index, target in moves) or "saved unchanged"
+    saved.reason = (
+        "; ".join(f"chunk {index} of slot {source} moved to slot {target}" for source, index, target in moves)
+        or "saved unchanged"
+    )
     save(env, saved)
     return saved

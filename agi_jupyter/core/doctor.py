@@ -62,8 +62,12 @@ def _guarded(name: str, check: Callable[[], Check]) -> Check:
     try:
         return check()
     except SettingsError as error:  # already reported in full by the settings check
-        return Check(name, False, f"cannot check: {error.path or 'the settings file'} does not load",
-                     "correct the settings file first (see the settings check)")
+        return Check(
+            name,
+            False,
+            f"cannot check: {error.path or 'the settings file'} does not load",
+            "correct the settings file first (see the settings check)",
+        )
     except Exception as error:  # any failure is a diagnosis, never a crash
         logger.debug("doctor check %r failed", name, exc_info=True)
         return Check(name, False, f"check failed: {error}", "correct the problem named above, then check again")
@@ -101,8 +105,12 @@ def check_args(env: AgiEnv) -> Check:
         validated = load_args(env)
     except ArgsError as error:
         fields = "; ".join(f"{name}: {message}" for name, message in error.errors.items())
-        return Check("args", False, f"{env.settings_path} [args]: {fields or error}",
-                     f"correct the named [args] values in {env.settings_path} (or in the Settings tab)")
+        return Check(
+            "args",
+            False,
+            f"{env.settings_path} [args]: {fields or error}",
+            f"correct the named [args] values in {env.settings_path} (or in the Settings tab)",
+        )
     return Check("args", True, f"{env.settings_path} [args] valid for {type(validated).__name__}")
 
 
@@ -133,17 +141,23 @@ def check_scheduler(env: AgiEnv, timeout: float) -> Check:
     if not cluster.cluster_enabled:
         return Check("scheduler", True, f"dask disabled (cluster_enabled = false in {env.settings_path})")
     if not cluster.scheduler:
-        return Check("scheduler", True, "dask enabled without a scheduler address: runs use the kernel's "
-                     "Dask client or a local cluster")
+        return Check(
+            "scheduler",
+            True,
+            "dask enabled without a scheduler address: runs use the kernel's Dask client or a local cluster",
+        )
     host, port = split_address(cluster.scheduler)
     port = port or DEFAULT_PORT
     problem = probe_host(host, port, timeout)
     if problem is None:
         return Check("scheduler", True, f"Dask scheduler {cluster.scheduler} accepts connections")
-    return Check("scheduler", False, f"Dask scheduler {cluster.scheduler} ([cluster] scheduler in "
-                 f"{env.settings_path}): {problem}",
-                 f"start one with `dask scheduler --host {host} --port {port}`, or clear [cluster] scheduler "
-                 "to use a local cluster")
+    return Check(
+        "scheduler",
+        False,
+        f"Dask scheduler {cluster.scheduler} ([cluster] scheduler in {env.settings_path}): {problem}",
+        f"start one with `dask scheduler --host {host} --port {port}`, or clear [cluster] scheduler "
+        "to use a local cluster",
+    )
 
 
 def check_worker_hosts(env: AgiEnv, timeout: float) -> Check:
@@ -153,13 +167,17 @@ def check_worker_hosts(env: AgiEnv, timeout: float) -> Check:
     remote = [host for host in hosts if not is_loopback(host)]
     problems = [problem for problem in (probe_host(host, SSH_PORT, timeout) for host in remote) if problem]
     if problems:
-        return Check("worker hosts", False, f"SSH not reachable: {'; '.join(problems)} ([cluster] workers in "
-                     f"{env.settings_path})",
-                     "check each named host is up and reachable over SSH with keys (ssh HOST true), "
-                     "or remove it from [cluster] workers")
+        return Check(
+            "worker hosts",
+            False,
+            f"SSH not reachable: {'; '.join(problems)} ([cluster] workers in {env.settings_path})",
+            "check each named host is up and reachable over SSH with keys (ssh HOST true), "
+            "or remove it from [cluster] workers",
+        )
     local = [host for host in hosts if host not in remote]
-    parts = ([f"{', '.join(local)} on this machine"] if local else []) + \
-        ([f"{', '.join(remote)} answer on SSH port {SSH_PORT}"] if remote else [])
+    parts = ([f"{', '.join(local)} on this machine"] if local else []) + (
+        [f"{', '.join(remote)} answer on SSH port {SSH_PORT}"] if remote else []
+    )
     return Check("worker hosts", True, "; ".join(parts))
 
 
@@ -168,12 +186,17 @@ def check_worker_environment(env: AgiEnv) -> Check:
     from .install import _missing_in_worker_env, declared_dependencies
 
     if not env.worker_python.exists():
-        return Check("worker environment", False, f"no worker environment: {env.worker_python} does not exist",
-                     INSTALL_HINT)
+        return Check(
+            "worker environment", False, f"no worker environment: {env.worker_python} does not exist", INSTALL_HINT
+        )
     missing = _missing_in_worker_env(env, declared_dependencies(env))
     if missing:
-        return Check("worker environment", False, f"{env.worker_python} lacks {', '.join(missing)} "
-                     f"(declared in {env.pyproject_path})", INSTALL_HINT)
+        return Check(
+            "worker environment",
+            False,
+            f"{env.worker_python} lacks {', '.join(missing)} (declared in {env.pyproject_path})",
+            INSTALL_HINT,
+        )
     return Check("worker environment", True, f"{env.worker_python} has every dependency of {env.pyproject_path}")
 
 
@@ -188,8 +211,12 @@ def check_install_record(env: AgiEnv) -> Check:
     if record is None:
         return Check("install record", False, f"no install record at {env.install_record_path}", INSTALL_HINT)
     if record.fingerprint != source_fingerprint(env, record.isolated):
-        return Check("install record", False, f"{env.install_record_path}: {_what_changed(env, record.when)}",
-                     f"{INSTALL_HINT} again")
+        return Check(
+            "install record",
+            False,
+            f"{env.install_record_path}: {_what_changed(env, record.when)}",
+            f"{INSTALL_HINT} again",
+        )
     return Check("install record", True, f"{env.install_record_path}: installed {record.when}, app unchanged since")
 
 
@@ -197,8 +224,11 @@ def _what_changed(env: AgiEnv, when: str) -> str:
     """Name the app files edited after the install record was written, when mtimes tell."""
     stamp = env.install_record_path.stat().st_mtime_ns
     files = [env.pyproject_path, *env.src_path.rglob("*.py")]
-    edited = sorted(str(path.relative_to(env.app_path)) for path in files
-                    if "__pycache__" not in path.parts and path.stat().st_mtime_ns > stamp)
+    edited = sorted(
+        str(path.relative_to(env.app_path))
+        for path in files
+        if "__pycache__" not in path.parts and path.stat().st_mtime_ns > stamp
+    )
     if edited:
         more = f" and {len(edited) - 5} more" if len(edited) > 5 else ""
         return f"app code changed since {when}: {', '.join(edited[:5])}{more}"
@@ -229,16 +259,22 @@ def check_compiler(env: AgiEnv) -> Check:
     compiler = find_c_compiler()
     if compiler:
         return Check("C compiler", True, f"{compiler} (for the Cython build)")
-    return Check("C compiler", False, "cython is enabled but no C compiler (cc, gcc, clang) is on PATH",
-                 "install one, e.g. `apt-get install build-essential`, or disable cython")
+    return Check(
+        "C compiler",
+        False,
+        "cython is enabled but no C compiler (cc, gcc, clang) is on PATH",
+        "install one, e.g. `apt-get install build-essential`, or disable cython",
+    )
 
 
 # ----- folders ----------------------------------------------------------------------------------
 def check_folders(env: AgiEnv) -> Check:
     folders: list[tuple[str, Callable[[], Path], str]] = [
-        ("logs", lambda: env.log_dir, "AGI_LOG_DIR"), ("share", lambda: env.share_dir, "AGI_SHARE_DIR"),
+        ("logs", lambda: env.log_dir, "AGI_LOG_DIR"),
+        ("share", lambda: env.share_dir, "AGI_SHARE_DIR"),
         ("exports", lambda: env.export_dir, "AGILAB_EXPORT_ABS"),
-        ("service", lambda: env.service_dir, "AGI_SHARE_DIR")]
+        ("service", lambda: env.service_dir, "AGI_SHARE_DIR"),
+    ]
     problems, fixes, good = [], [], []
     for label, folder_of, variable in folders:
         folder = folder_of()

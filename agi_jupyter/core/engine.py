@@ -55,10 +55,12 @@ def make_request(kind: type[RequestType], request: RequestType | None, fields: d
 
 def cluster_for(env: AgiEnv, request: Request, on_line: LineCallback | None) -> Callable[[], ClusterHandle]:
     """A function returning the Dask client handle for this request (resolved only when needed)."""
+
     def select() -> ClusterHandle:
         from .cluster import client_for
 
         return client_for(env, request, on_line)
+
     return select
 
 
@@ -66,23 +68,31 @@ class AGI:
     """The engine: install, get_distrib, run (one mode or a benchmark), and reassign."""
 
     @staticmethod
-    async def install(env: AgiEnv, request: InstallRequest | None = None, *, on_line: LineCallback | None = None,
-                      **fields: Any) -> InstallRecord:
+    async def install(
+        env: AgiEnv, request: InstallRequest | None = None, *, on_line: LineCallback | None = None, **fields: Any
+    ) -> InstallRecord:
         """Provision the worker environment (see :mod:`agi_jupyter.core.install`)."""
         request = make_request(InstallRequest, request, fields)
         return await asyncio.to_thread(install, env, request, on_line, cluster_for(env, request, on_line))
 
     @staticmethod
-    async def get_distrib(env: AgiEnv, request: DistribRequest | None = None, *,
-                          on_line: LineCallback | None = None, **fields: Any) -> Distribution:
+    async def get_distrib(
+        env: AgiEnv, request: DistribRequest | None = None, *, on_line: LineCallback | None = None, **fields: Any
+    ) -> Distribution:
         """Build the work plan (or reuse the saved one while its inputs are unchanged) and save it."""
         request = make_request(DistribRequest, request, fields)
         return await asyncio.to_thread(_distribute, env, request, on_line)
 
     @staticmethod
-    async def reassign(env: AgiEnv, from_slot: int | None = None, chunk_index: int | None = None,
-                       to_slot: int | None = None, *, moves: list[tuple[int, int, int]] | None = None,
-                       built: str | None = None) -> Distribution:
+    async def reassign(
+        env: AgiEnv,
+        from_slot: int | None = None,
+        chunk_index: int | None = None,
+        to_slot: int | None = None,
+        *,
+        moves: list[tuple[int, int, int]] | None = None,
+        built: str | None = None,
+    ) -> Distribution:
         """Move chunks of the saved plan to other worker slots and save the edited plan.
 
         One move as ``(from_slot, chunk_index, to_slot)``, or several as ``moves=[...]`` applied in order.
@@ -97,16 +107,23 @@ class AGI:
         return await asyncio.to_thread(reassign, env, triples, built)
 
     @staticmethod
-    async def run(env: AgiEnv, request: RunRequest | None = None, *, on_line: LineCallback | None = None,
-                  on_progress: Progress | None = None, control: RunControl | None = None,
-                  **fields: Any) -> RunResult | dict[str, Any]:
+    async def run(
+        env: AgiEnv,
+        request: RunRequest | None = None,
+        *,
+        on_line: LineCallback | None = None,
+        on_progress: Progress | None = None,
+        control: RunControl | None = None,
+        **fields: Any,
+    ) -> RunResult | dict[str, Any]:
         """Run one mode (a RunResult) or, with ``benchmark=True``, every allowed mode (the table)."""
         request = make_request(RunRequest, request, fields)
         return await asyncio.to_thread(_run, env, request, on_line, on_progress, control)
 
     @staticmethod
-    async def serve(env: AgiEnv, request: ServeRequest | str | None = None, *, on_line: LineCallback | None = None,
-                    **fields: Any) -> dict[str, Any]:
+    async def serve(
+        env: AgiEnv, request: ServeRequest | str | None = None, *, on_line: LineCallback | None = None, **fields: Any
+    ) -> dict[str, Any]:
         """Service mode: ``action="start" | "status" | "health" | "stop"``; returns the health snapshot."""
         from .service import serve
 
@@ -116,8 +133,9 @@ class AGI:
         return await asyncio.to_thread(serve, env, request, on_line)
 
     @staticmethod
-    async def submit(env: AgiEnv, request: SubmitRequest | None = None, *, on_line: LineCallback | None = None,
-                     **fields: Any) -> list[str]:
+    async def submit(
+        env: AgiEnv, request: SubmitRequest | None = None, *, on_line: LineCallback | None = None, **fields: Any
+    ) -> list[str]:
         """Queue work for the service loops (one task per plan chunk, or ``items=[...]``); task ids."""
         from .service import submit
 
@@ -138,13 +156,20 @@ def _distribute(env: AgiEnv, request: DistribRequest, on_line: LineCallback | No
     settings = AppSettings.load(env.settings_path)
     distribution = reuse_or_build(env, load_args(env, request.params), request.workers or settings.cluster.workers)
     if on_line:
-        on_line(f"CHECK DISTRIBUTE {env.app}: {distribution.reason}; {distribution.plan.chunk_count} chunks, "
-                f"loads {[round(load, 1) for load in distribution.plan.loads]} {distribution.plan.weights_unit}")
+        on_line(
+            f"CHECK DISTRIBUTE {env.app}: {distribution.reason}; {distribution.plan.chunk_count} chunks, "
+            f"loads {[round(load, 1) for load in distribution.plan.loads]} {distribution.plan.weights_unit}"
+        )
     return distribution
 
 
-def _run(env: AgiEnv, request: RunRequest, on_line: LineCallback | None, on_progress: Progress | None,
-         control: RunControl | None) -> RunResult | dict[str, Any]:
+def _run(
+    env: AgiEnv,
+    request: RunRequest,
+    on_line: LineCallback | None,
+    on_progress: Progress | None,
+    control: RunControl | None,
+) -> RunResult | dict[str, Any]:
     cluster = cluster_for(env, request, on_line)
     handle: list[Any] = []
 
@@ -154,8 +179,9 @@ def _run(env: AgiEnv, request: RunRequest, on_line: LineCallback | None, on_prog
         return handle[0]
 
     def run_one(mode: Mode) -> RunResult:
-        return run_mode(env, mode, request, on_line=on_line, on_progress=on_progress, control=control,
-                        cluster=shared_cluster)
+        return run_mode(
+            env, mode, request, on_line=on_line, on_progress=on_progress, control=control, cluster=shared_cluster
+        )
 
     if request.benchmark or request.modes:
         modes = request.modes or allowed_modes(env)

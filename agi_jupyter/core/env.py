@@ -129,16 +129,14 @@ class AgiEnv:
         piece (file, folder or class) and where it was expected.
     """
 
-    def __init__(self, app: str | os.PathLike[str], apps_path: Path | str | None = None,
-                 verbose: int = 1) -> None:
+    def __init__(self, app: str | os.PathLike[str], apps_path: Path | str | None = None, verbose: int = 1) -> None:
         self.verbose = verbose
         self.app_path = self._locate(app, apps_path)
         self.apps_path = self.app_path.parent
         self.app = self.app_path.name
         self.target = self.app[: -len(PROJECT_SUFFIX)]
         if not self.target.isidentifier():
-            raise AppContractError(
-                f"app folder {self.app_path}: {self.target!r} is not a valid Python module name")
+            raise AppContractError(f"app folder {self.app_path}: {self.target!r} is not a valid Python module name")
         self.target_class = camel_case(self.target)
         self.worker_module = f"{self.target}_worker"
         self.worker_class = f"{self.target_class}Worker"
@@ -155,7 +153,8 @@ class AgiEnv:
                 raise AppContractError(f"app folder {candidate} does not exist")
             if not candidate.name.endswith(PROJECT_SUFFIX):
                 raise AppContractError(
-                    f"app folder {candidate}: its name must end with '{PROJECT_SUFFIX}' (e.g. flight_project)")
+                    f"app folder {candidate}: its name must end with '{PROJECT_SUFFIX}' (e.g. flight_project)"
+                )
             return candidate.resolve()
         name = str(app)
         if not name.endswith(PROJECT_SUFFIX):
@@ -204,8 +203,10 @@ class AgiEnv:
             (self.src_path / self.target / "__init__.py", f"manager package src/{self.target}/__init__.py"),
             (self.manager_path, f"manager module src/{self.target}/{self.target}.py"),
             (self.args_path, f"argument model src/{self.target}/app_args.py"),
-            (self.src_path / self.worker_module / "__init__.py",
-             f"worker package src/{self.worker_module}/__init__.py"),
+            (
+                self.src_path / self.worker_module / "__init__.py",
+                f"worker package src/{self.worker_module}/__init__.py",
+            ),
             (self.worker_path, f"worker module src/{self.worker_module}/{self.worker_module}.py"),
         ]
         for path, what in required:
@@ -263,11 +264,12 @@ class AgiEnv:
         loaded = self.import_module(module)
         found = getattr(loaded, class_name, None)
         if not isinstance(found, type):
-            classes = sorted(n for n, v in vars(loaded).items()
-                             if isinstance(v, type) and v.__module__ == loaded.__name__)
+            classes = sorted(
+                n for n, v in vars(loaded).items() if isinstance(v, type) and v.__module__ == loaded.__name__
+            )
             raise AppContractError(
-                f"app {self.app}: {path} must define class {class_name} "
-                f"(classes found: {', '.join(classes) or 'none'})")
+                f"app {self.app}: {path} must define class {class_name} (classes found: {', '.join(classes) or 'none'})"
+            )
         return found
 
     def manager_class(self) -> type:
@@ -276,8 +278,7 @@ class AgiEnv:
 
     def worker_class_object(self) -> type:
         """The worker class ``<Target>Worker`` from ``src/<target>_worker/<target>_worker.py``."""
-        return self._load_class(f"{self.worker_module}.{self.worker_module}", self.worker_class,
-                                self.worker_path)
+        return self._load_class(f"{self.worker_module}.{self.worker_module}", self.worker_class, self.worker_path)
 
     def args_model(self) -> type:
         """The pydantic model ``<Target>Args`` from ``src/<target>/app_args.py``."""

@@ -18,8 +18,7 @@ class AppContractError(AgiError):
 class SettingsError(AgiError):
     """``app_settings.toml`` cannot be read, parsed, validated or written."""
 
-    def __init__(self, message: str, *, path: object = None, line: int | None = None,
-                 key: str | None = None) -> None:
+    def __init__(self, message: str, *, path: object = None, line: int | None = None, key: str | None = None) -> None:
         super().__init__(message)
         self.path = path
         self.line = line

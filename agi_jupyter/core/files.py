@@ -52,8 +52,9 @@ def write_text_atomic(path: Path, content: Content) -> None:
     sync_folder(path.parent)
 
 
-def write_json_atomic(path: Path, data: Any, *, indent: int | None = None,
-                      default: Callable[[Any], Any] | None = None) -> None:
+def write_json_atomic(
+    path: Path, data: Any, *, indent: int | None = None, default: Callable[[Any], Any] | None = None
+) -> None:
     """:func:`write_text_atomic` of ``data`` as JSON; serialised first, so a TypeError writes nothing."""
     write_text_atomic(path, json.dumps(data, indent=indent, default=default))
 

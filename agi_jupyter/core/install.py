@@ -142,8 +142,9 @@ def missing_requirements(requirements: list[str]) -> list[str]:
     return missing
 
 
-def install(env: AgiEnv, request: InstallRequest, on_line: LineCallback | None = None,
-            cluster: Callable[[], Any] | None = None) -> InstallRecord:
+def install(
+    env: AgiEnv, request: InstallRequest, on_line: LineCallback | None = None, cluster: Callable[[], Any] | None = None
+) -> InstallRecord:
     """Run the install steps for ``request``; raise InstallError and keep the old record on failure.
 
     ``cluster`` returns the Dask client handle to ship to (only called with the dask bit).
@@ -160,9 +161,13 @@ def install(env: AgiEnv, request: InstallRequest, on_line: LineCallback | None =
             sink(f"the previous install record is ignored: {error}")
             previous = None
         fingerprint = source_fingerprint(env, request.isolated)
-        unchanged = (previous is not None and not request.force and previous.fingerprint == fingerprint
-                     and env.worker_python.exists()
-                     and (not modes & Mode.CYTHON or (previous.compiled and Path(previous.compiled).exists())))
+        unchanged = (
+            previous is not None
+            and not request.force
+            and previous.fingerprint == fingerprint
+            and env.worker_python.exists()
+            and (not modes & Mode.CYTHON or (previous.compiled and Path(previous.compiled).exists()))
+        )
         if unchanged:
             sink("unchanged since the last install: environment, dependencies and build are up to date")
             compiled = previous.compiled if previous else None
@@ -183,10 +188,18 @@ def install(env: AgiEnv, request: InstallRequest, on_line: LineCallback | None =
                 modules.append(f"{env.worker_module}_cython.{env.worker_module}")
             dask_workers = check_workers(handle.client, declared_dependencies(env), sink, modules)
         kept = Mode(previous.modes_enabled) if unchanged and previous else Mode(0)
-        record = InstallRecord(app=env.app, modes_enabled=int(modes | kept),
-                               isolated=request.isolated, fingerprint=fingerprint, python=str(env.worker_python),
-                               when=moment(), seconds=round(time.perf_counter() - started, 3), log=str(log_path),
-                               compiled=compiled, dask_workers=dask_workers)
+        record = InstallRecord(
+            app=env.app,
+            modes_enabled=int(modes | kept),
+            isolated=request.isolated,
+            fingerprint=fingerprint,
+            python=str(env.worker_python),
+            when=moment(),
+            seconds=round(time.perf_counter() - started, 3),
+            log=str(log_path),
+            compiled=compiled,
+            dask_workers=dask_workers,
+        )
         record.save(env)
         sink(f"INSTALL done in {record.seconds:.2f} s")
         return record
@@ -223,8 +236,11 @@ def make_venv(env: AgiEnv, isolated: bool, sink: LineCallback) -> None:
     root = env.worker_python.parent.parent
     if not env.worker_python.exists():
         uv = uv_binary()
-        command = ([uv, "venv", "--quiet", "--python", sys.executable, str(root)] if uv
-                   else [sys.executable, "-m", "venv", "--without-pip", str(root)])
+        command = (
+            [uv, "venv", "--quiet", "--python", sys.executable, str(root)]
+            if uv
+            else [sys.executable, "-m", "venv", "--without-pip", str(root)]
+        )
         if stream_command(command, sink) != 0:
             raise InstallError(f"could not create the worker environment {root} (see the install log)")
     purelib = _site_packages(env)
@@ -261,19 +277,26 @@ def install_dependencies(env: AgiEnv, isolated: bool, sink: LineCallback) -> Non
     sink(f"installing {len(missing)} missing dependencies: {', '.join(missing)}")
     specs = [text.split(" (")[0] for text in missing]
     uv = uv_binary()
-    command = ([uv, "pip", "install", "--python", str(env.worker_python), *specs] if uv
-               else [str(env.worker_python), "-m", "pip", "install", *specs])
+    command = (
+        [uv, "pip", "install", "--python", str(env.worker_python), *specs]
+        if uv
+        else [str(env.worker_python), "-m", "pip", "install", *specs]
+    )
     if stream_command(command, sink) != 0:
-        raise InstallError(f"installing {', '.join(specs)} into {env.worker_env_dir} failed (see the install log); "
-                           "the previous install stays usable")
+        raise InstallError(
+            f"installing {', '.join(specs)} into {env.worker_env_dir} failed (see the install log); "
+            "the previous install stays usable"
+        )
     still = _missing_in_worker_env(env, wanted)
     if still:
         raise InstallError(f"after installing, the worker environment still lacks: {', '.join(still)}")
 
 
 def _missing_in_worker_env(env: AgiEnv, requirements: list[str]) -> list[str]:
-    code = ("import json, sys; from agi_jupyter.core.install import missing_requirements; "
-            "print(json.dumps(missing_requirements(json.loads(sys.argv[1]))))")
+    code = (
+        "import json, sys; from agi_jupyter.core.install import missing_requirements; "
+        "print(json.dumps(missing_requirements(json.loads(sys.argv[1]))))"
+    )
     lines: list[str] = []
     status = stream_command([str(env.worker_python), "-c", code, json.dumps(requirements)], lines.append)
     if status != 0:
@@ -286,20 +309,27 @@ def _missing_in_worker_env(env: AgiEnv, requirements: list[str]) -> list[str]:
 def build_cython(env: AgiEnv, sink: LineCallback) -> str:
     """Compile the worker module into ``<target>_worker_cython``; return the extension's path."""
     if not find_c_compiler():
-        raise InstallError("the cython bit needs a C compiler and none was found (install gcc, e.g. "
-                           "'apt-get install build-essential'); the previous install stays usable")
+        raise InstallError(
+            "the cython bit needs a C compiler and none was found (install gcc, e.g. "
+            "'apt-get install build-essential'); the previous install stays usable"
+        )
     package = f"{env.worker_module}_cython"
     env.cython_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix="cython-", dir=env.cython_dir.parent))
     try:
-        shutil.copytree(env.worker_path.parent, staging / package,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.c"))
-        code = ("from setuptools import setup; from Cython.Build import cythonize; "
-                f"setup(name={package!r}, ext_modules=cythonize([{package + '/' + env.worker_module + '.py'!r}], "
-                "language_level=3, quiet=True), script_args=['build_ext', '--inplace'])")
+        shutil.copytree(
+            env.worker_path.parent, staging / package, ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.c")
+        )
+        code = (
+            "from setuptools import setup; from Cython.Build import cythonize; "
+            f"setup(name={package!r}, ext_modules=cythonize([{package + '/' + env.worker_module + '.py'!r}], "
+            "language_level=3, quiet=True), script_args=['build_ext', '--inplace'])"
+        )
         if stream_command([str(env.worker_python), "-c", code], sink, cwd=staging) != 0:
-            raise InstallError(f"compiling {env.worker_path} with Cython failed (see the install log); "
-                               "the previous install stays usable")
+            raise InstallError(
+                f"compiling {env.worker_path} with Cython failed (see the install log); "
+                "the previous install stays usable"
+            )
         (staging / package / f"{env.worker_module}.py").unlink()
         for leftover in ("build",):
             shutil.rmtree(staging / leftover, ignore_errors=True)
@@ -312,8 +342,10 @@ def build_cython(env: AgiEnv, sink: LineCallback) -> str:
 
 
 def _verify_extension(env: AgiEnv, folder: Path, package: str) -> str:
-    code = (f"import sys; sys.path[:0] = [{str(folder)!r}, {str(env.src_path)!r}]; "
-            f"import {package}.{env.worker_module} as m; print(m.__file__)")
+    code = (
+        f"import sys; sys.path[:0] = [{str(folder)!r}, {str(env.src_path)!r}]; "
+        f"import {package}.{env.worker_module} as m; print(m.__file__)"
+    )
     lines: list[str] = []
     if stream_command([str(env.worker_python), "-c", code], lines.append) != 0:
         raise InstallError("the compiled worker does not import:\n" + "\n".join(lines[-10:]))

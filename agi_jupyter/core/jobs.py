@@ -74,8 +74,13 @@ class WorkerSpec(JobModel):
 
     def source(self) -> WorkerSource:
         """Where this spec's worker class lives."""
-        return WorkerSource(worker_module=self.worker_module, worker_package=self.worker_package,
-                            worker_class=self.worker_class, cython=self.cython, paths=self.paths)
+        return WorkerSource(
+            worker_module=self.worker_module,
+            worker_package=self.worker_package,
+            worker_class=self.worker_class,
+            cython=self.cython,
+            paths=self.paths,
+        )
 
     def with_args(self, overrides: Mapping[str, Any]) -> WorkerSpec:
         """This spec with some argument values replaced (a service task's params)."""
@@ -141,8 +146,7 @@ def dask_spec_of(value: WorkerSpec | Mapping[str, Any]) -> DaskSlotSpec:
     """``value`` as a DaskSlotSpec; one without its topic or cancel event is a RunError naming it."""
     if isinstance(value, DaskSlotSpec):
         return value
-    return _validated(DaskSlotSpec, value.model_dump() if isinstance(value, WorkerSpec) else value,
-                      "Dask slot spec")
+    return _validated(DaskSlotSpec, value.model_dump() if isinstance(value, WorkerSpec) else value, "Dask slot spec")
 
 
 def source_of(value: WorkerSource | WorkerSpec | Mapping[str, Any]) -> WorkerSource:

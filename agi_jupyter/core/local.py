@@ -44,8 +44,15 @@ class LocalWorker:
         try:
             self.process = subprocess.Popen(
                 [str(python), "-m", "agi_jupyter.core.runner", "--serve", "--events-fd", str(events_write)],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
-                start_new_session=True, pass_fds=(events_write,), env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                bufsize=1,
+                start_new_session=True,
+                pass_fds=(events_write,),
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
         except BaseException:
             os.close(events_read)
             raise
@@ -59,8 +66,7 @@ class LocalWorker:
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def run(self, job: LocalJob, on_event: Callable[[dict[str, Any]], None],
-            on_line: Callable[[str], None]) -> int:
+    def run(self, job: LocalJob, on_event: Callable[[dict[str, Any]], None], on_line: Callable[[str], None]) -> int:
         """Send ``job``; pass events and output lines on until the job's ``done`` event; its status.
 
         The job goes as one JSON line (its wire form, with this job's end mark), which the
@@ -126,8 +132,9 @@ class _OutputReader:
 
     def wait_for_mark(self, timeout: float) -> None:
         if not self.marked.wait(timeout):
-            logger.warning("local worker %s: its end-of-output mark did not arrive within %s s",
-                           self.process.pid, timeout)
+            logger.warning(
+                "local worker %s: its end-of-output mark did not arrive within %s s", self.process.pid, timeout
+            )
 
     def wait_for_end(self, timeout: float) -> None:
         self.thread.join(timeout)
@@ -139,7 +146,7 @@ class _OutputReader:
             with self.lock:
                 on_line, mark = self.on_line, self.mark
             if mark and line.endswith(mark):
-                line = line[:-len(mark)]  # output without a final newline precedes the mark
+                line = line[: -len(mark)]  # output without a final newline precedes the mark
                 if line:
                     self._deliver(on_line, line)
                 self.marked.set()

@@ -82,17 +82,31 @@ class LogSink:
     def __enter__(self) -> LogSink:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
         self.close()
 
 
-def stream_command(command: Sequence[str], sink: LineCallback, *, cwd: Path | None = None,
-                   env: dict[str, str] | None = None, timeout: float | None = None) -> int:
+def stream_command(
+    command: Sequence[str],
+    sink: LineCallback,
+    *,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float | None = None,
+) -> int:
     """Run ``command``, passing each stdout/stderr line to ``sink`` as it comes; return the exit code."""
     sink("$ " + " ".join(str(part) for part in command))
-    process = subprocess.Popen([str(part) for part in command], cwd=cwd, env={**os.environ, **(env or {})},
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    process = subprocess.Popen(
+        [str(part) for part in command],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+    )
     assert process.stdout is not None
     timer = threading.Timer(timeout, process.kill) if timeout else None
     if timer:

@@ -52,7 +52,8 @@ class Mode(enum.IntFlag):
                 value |= 8 >> position
             elif char != "_":
                 raise ModeError(
-                    f"mode token {token!r}: position {position + 1} must be {letter!r} or '_', not {char!r}")
+                    f"mode token {token!r}: position {position + 1} must be {letter!r} or '_', not {char!r}"
+                )
         return cls(value)
 
     @classmethod
@@ -89,18 +90,17 @@ class Mode(enum.IntFlag):
         if unknown or len(set(text)) != len(text):
             raise ModeError(
                 f"mode {original!r} is not understood: use an int 0-15, a token like '_d_p', "
-                "or letters from 'rdcp' each at most once (r=rapids, d=dask, c=cython, p=pool)")
+                "or letters from 'rdcp' each at most once (r=rapids, d=dask, c=cython, p=pool)"
+            )
         mode = cls(0)
         for char in text:
             mode |= bit_of[char]
         return mode
 
     @classmethod
-    def from_flags(cls, *, pool: bool = False, cython: bool = False, dask: bool = False,
-                   rapids: bool = False) -> Mode:
+    def from_flags(cls, *, pool: bool = False, cython: bool = False, dask: bool = False, rapids: bool = False) -> Mode:
         """Build a mode from the four settings toggles."""
-        return cls(int(pool) * cls.POOL | int(cython) * cls.CYTHON | int(dask) * cls.DASK
-                   | int(rapids) * cls.RAPIDS)
+        return cls(int(pool) * cls.POOL | int(cython) * cls.CYTHON | int(dask) * cls.DASK | int(rapids) * cls.RAPIDS)
 
     def submodes(self) -> list[Mode]:
         """Every mode whose bits are a subset of this one, fastest-to-check first (0 first)."""
@@ -137,19 +137,22 @@ def find_c_compiler() -> str | None:
 def mode_hint(mode: Mode, capabilities: Capabilities | None = None) -> str:
     """Say in plain words how ``mode`` will execute here, and what is unavailable and why."""
     capabilities = capabilities or Capabilities.detect()
-    where = ("on the Dask cluster, one task per worker slot" if mode & Mode.DASK
-             else "locally, in one worker process")
+    where = "on the Dask cluster, one task per worker slot" if mode & Mode.DASK else "locally, in one worker process"
     how = "with a process pool inside each worker" if mode & Mode.POOL else "one work item after another"
     code = "the Cython-compiled worker" if mode & Mode.CYTHON else "the pure-Python worker"
     sentences = [f"Mode {mode.label} ({mode.token}): runs {code} {where}, {how}."]
     if mode & Mode.RAPIDS:
         sentences.append("RAPIDS: dataframes use cudf on GPU workers.")
     if mode & Mode.CYTHON and not capabilities.c_compiler:
-        sentences.append("Cython is unavailable here: no C compiler was found (install gcc, e.g. "
-                         "'apt-get install build-essential'); the cython bit will fail at install.")
+        sentences.append(
+            "Cython is unavailable here: no C compiler was found (install gcc, e.g. "
+            "'apt-get install build-essential'); the cython bit will fail at install."
+        )
     if mode & Mode.RAPIDS and not capabilities.cudf:
-        sentences.append("RAPIDS is unavailable here: the 'cudf' package is not installed "
-                         "(it needs an NVIDIA GPU); a rapids run will fail before it starts.")
+        sentences.append(
+            "RAPIDS is unavailable here: the 'cudf' package is not installed "
+            "(it needs an NVIDIA GPU); a rapids run will fail before it starts."
+        )
     return " ".join(sentences)
 
 

@@ -112,8 +112,9 @@ class WorkPlan:
         same shape with a ``(label, weight)`` pair per chunk.
         """
         if len(value) != 5:
-            raise PlanError(f"a plan tuple has 5 parts (plan, metadata, partition_key, weights_key, "
-                            f"weights_unit), not {len(value)}")
+            raise PlanError(
+                f"a plan tuple has 5 parts (plan, metadata, partition_key, weights_key, weights_unit), not {len(value)}"
+            )
         plan, metadata, partition_key, weights_key, weights_unit = value
         if len(plan) != len(metadata):
             raise PlanError(f"plan has {len(plan)} slots but metadata has {len(metadata)}")
@@ -121,8 +122,9 @@ class WorkPlan:
         for number, (chunks, labels) in enumerate(zip(plan, metadata)):
             if len(chunks) != len(labels):
                 raise PlanError(f"slot {number}: {len(chunks)} chunks but {len(labels)} metadata entries")
-            slots.append([Chunk(str(label), float(weight), list(items))
-                          for items, (label, weight) in zip(chunks, labels)])
+            slots.append(
+                [Chunk(str(label), float(weight), list(items)) for items, (label, weight) in zip(chunks, labels)]
+            )
         return cls(slots, str(partition_key), str(weights_key), str(weights_unit))
 
     @classmethod
@@ -174,7 +176,8 @@ class WorkPlan:
                         f"chunks {first[2]!r} (slot {first[0]}, chunk {first[1]}) and {chunk.label!r} "
                         f"(slot {slot_number}, chunk {index}) both write output {stem!r}: their labels "
                         "differ only in characters a file name cannot hold (or in case); give them labels "
-                        "that differ in letters or digits")
+                        "that differ in letters or digits"
+                    )
 
     # ----- editing ----------------------------------------------------------------------
     def move(self, from_slot: int, chunk_index: int, to_slot: int) -> WorkPlan:
@@ -183,12 +186,12 @@ class WorkPlan:
             if not 0 <= number < len(self.slots):
                 raise PlanError(f"slot {number} does not exist (the plan has {len(self.slots)} slots)")
         if not 0 <= chunk_index < len(self.slots[from_slot]):
-            raise PlanError(f"slot {from_slot} has no chunk {chunk_index} "
-                            f"(it has {len(self.slots[from_slot])})")
+            raise PlanError(f"slot {from_slot} has no chunk {chunk_index} (it has {len(self.slots[from_slot])})")
         slots = [list(chunks) for chunks in self.slots]
         slots[to_slot].append(slots[from_slot].pop(chunk_index))
-        return WorkPlan(slots, self.partition_key, self.weights_key, self.weights_unit,
-                        None if self.dag is None else dict(self.dag))
+        return WorkPlan(
+            slots, self.partition_key, self.weights_key, self.weights_unit, None if self.dag is None else dict(self.dag)
+        )
 
     # ----- JSON -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -199,8 +202,9 @@ class WorkPlan:
             "weights_key": self.weights_key,
             "weights_unit": self.weights_unit,
             "dag": self.dag,
-            "slots": [[{"label": c.label, "weight": c.weight, "items": c.items} for c in chunks]
-                      for chunks in self.slots],
+            "slots": [
+                [{"label": c.label, "weight": c.weight, "items": c.items} for c in chunks] for chunks in self.slots
+            ],
         }
         try:
             json.dumps(data, allow_nan=False)
@@ -212,8 +216,7 @@ class WorkPlan:
     def from_dict(cls, data: Mapping[str, Any]) -> WorkPlan:
         if data.get("schema") != PLAN_SCHEMA:
             raise PlanError(f"plan schema {data.get('schema')!r} is not {PLAN_SCHEMA!r}")
-        slots = [[Chunk(c["label"], float(c["weight"]), list(c["items"])) for c in chunks]
-                 for chunks in data["slots"]]
+        slots = [[Chunk(c["label"], float(c["weight"]), list(c["items"])) for c in chunks] for chunks in data["slots"]]
         return cls(slots, data["partition_key"], data["weights_key"], data["weights_unit"], data.get("dag"))
 
 
@@ -232,8 +235,9 @@ def balance(weighted_items: Iterable[tuple[Item, float]], slots: int) -> list[li
     weights = [float(weight) for _, weight in pairs]
     for position, weight in enumerate(weights):
         if not math.isfinite(weight) or weight < 0:
-            raise PlanError(f"item {position} ({pairs[position][0]!r}) has weight {weight}: "
-                            "weights must be finite and >= 0")
+            raise PlanError(
+                f"item {position} ({pairs[position][0]!r}) has weight {weight}: weights must be finite and >= 0"
+            )
     order = sorted(range(len(pairs)), key=lambda index: (-weights[index], index))
     owner = _longest_first(order, weights, slots)
     if len(pairs) <= EXACT_ITEM_LIMIT and slots > 1:
@@ -354,7 +358,14 @@ def schedule_dag(steps: Sequence[Step], slot_count: int) -> list[list[Step]]:
 def dag_plan(steps: Sequence[Step], slot_count: int, *, weights_unit: str = "") -> WorkPlan:
     """A WorkPlan with one chunk per step, scheduled by :func:`schedule_dag`."""
     groups = schedule_dag(steps, slot_count)
-    slots = [[Chunk(step.name, step.weight, [{"step": step.name, "deps": list(step.deps), **step.params}])
-              for step in group] for group in groups]
-    return WorkPlan(slots, partition_key="step", weights_key="cost", weights_unit=weights_unit,
-                    dag={step.name: list(step.deps) for step in steps})
+    slots = [
+        [Chunk(step.name, step.weight, [{"step": step.name, "deps": list(step.deps), **step.params}]) for step in group]
+        for group in groups
+    ]
+    return WorkPlan(
+        slots,
+        partition_key="step",
+        weights_key="cost",
+        weights_unit=weights_unit,
+        dag={step.name: list(step.deps) for step in steps},
+    )

@@ -64,8 +64,9 @@ def adapter(kind: type) -> TypeAdapter[Any]:
     return found
 
 
-def parse_record(text: str | bytes, kind: type[Record], source: Path | str,
-                 error_type: type[AgiError], hint: str = "") -> Record:
+def parse_record(
+    text: str | bytes, kind: type[Record], source: Path | str, error_type: type[AgiError], hint: str = ""
+) -> Record:
     """``text`` (JSON) validated as ``kind``; ``error_type`` naming ``source`` and the field otherwise."""
     try:
         record: Record = adapter(kind).validate_json(text)
@@ -81,8 +82,7 @@ def wire_of(record: Any) -> dict[str, Any]:
     return data
 
 
-def read_record(path: Path, kind: type[Record], error_type: type[AgiError],
-                hint: str = "") -> Record | None:
+def read_record(path: Path, kind: type[Record], error_type: type[AgiError], hint: str = "") -> Record | None:
     """The record in ``path``, or None when there is no such file.
 
     A file that exists but cannot be read, is not JSON, or does not fit ``kind`` raises

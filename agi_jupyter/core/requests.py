@@ -115,9 +115,13 @@ class ServeRequest(Request):
     max_attempts: int = Field(3, ge=1, le=100, description="claims lost to dead loops before a task fails")
     health_output_path: str | None = Field(None, description="health.json elsewhere (relative: under the share dir)")
     stop_timeout: float = Field(10.0, gt=0, le=600, description="seconds STOP waits for the tasks in hand to end")
-    task_timeout: float = Field(3600.0, gt=0, le=7 * 24 * 3600,
-                                description="seconds a task may run before it fails with task-timeout (unless "
-                                            "the task sets its own time_limit)")
+    task_timeout: float = Field(
+        3600.0,
+        gt=0,
+        le=7 * 24 * 3600,
+        description="seconds a task may run before it fails with task-timeout (unless "
+        "the task sets its own time_limit)",
+    )
     close_cluster: bool = Field(False, description="on STOP, also close a cluster the engine started")
 
 
@@ -127,5 +131,6 @@ class SubmitRequest(Request):
     items: list[Any] | None = Field(None, description="work items of one task; None -> one task per plan chunk")
     params: dict[str, Any] = Field(default_factory=dict, description="argument overrides for these tasks")
     label: str = ""
-    time_limit: float | None = Field(None, gt=0, le=7 * 24 * 3600,
-                                     description="seconds these tasks may run; None -> the service's task_timeout")
+    time_limit: float | None = Field(
+        None, gt=0, le=7 * 24 * 3600, description="seconds these tasks may run; None -> the service's task_timeout"
+    )

@@ -97,9 +97,16 @@ class _Context:
     done: int = 0
 
 
-def run_mode(env: AgiEnv, mode: Mode, request: RunRequest, *, on_line: LineCallback | None = None,
-             on_progress: Progress | None = None, control: RunControl | None = None,
-             cluster: Callable[[], Any] | None = None) -> RunResult:
+def run_mode(
+    env: AgiEnv,
+    mode: Mode,
+    request: RunRequest,
+    *,
+    on_line: LineCallback | None = None,
+    on_progress: Progress | None = None,
+    control: RunControl | None = None,
+    cluster: Callable[[], Any] | None = None,
+) -> RunResult:
     """Run the plan once in ``mode``; raises RunError (remote traceback, item, worker) on failure."""
     started = time.perf_counter()
     settings = AppSettings.load(env.settings_path)
@@ -115,8 +122,17 @@ def run_mode(env: AgiEnv, mode: Mode, request: RunRequest, *, on_line: LineCallb
         distribution.plan.check_output_names()  # a plan saved before the rule existed may collide
         plan = distribution.plan
         sink(f"plan: {distribution.reason}; {plan.chunk_count} chunks on {len(plan.slots)} slots")
-        context = _Context(env, mode, request, distribution, workers, sink, on_progress or (lambda d, t: None),
-                           control or RunControl(), install_key=f"{record.fingerprint}|{record.when}")
+        context = _Context(
+            env,
+            mode,
+            request,
+            distribution,
+            workers,
+            sink,
+            on_progress or (lambda d, t: None),
+            control or RunControl(),
+            install_key=f"{record.fingerprint}|{record.when}",
+        )
         context.progress(0, distribution.plan.chunk_count)
         if mode & Mode.DASK:
             if cluster is None:
@@ -127,12 +143,20 @@ def run_mode(env: AgiEnv, mode: Mode, request: RunRequest, *, on_line: LineCallb
         seconds = time.perf_counter() - started
         slots = worker_slots(workers)
         result = RunResult(
-            app=env.app, mode=int(mode), token=mode.token, label=mode.label, seconds=round(seconds, 6),
+            app=env.app,
+            mode=int(mode),
+            token=mode.token,
+            label=mode.label,
+            seconds=round(seconds, 6),
             worker_seconds={slots[r["slot"]].name: round(r["seconds"], 6) for r in slot_results},
             outputs=every_output(slot_results, slots),
-            chunks=distribution.plan.chunk_count, variant="cluster" if mode & Mode.DASK else "local", nodes=nodes,
-            log=str(log_path), plan=distribution.reason,
-            dispatched={slots[r["slot"]].name: r["chunks"] for r in slot_results})
+            chunks=distribution.plan.chunk_count,
+            variant="cluster" if mode & Mode.DASK else "local",
+            nodes=nodes,
+            log=str(log_path),
+            plan=distribution.reason,
+            dispatched={slots[r["slot"]].name: r["chunks"] for r in slot_results},
+        )
         sink(f"RUN done in {seconds:.3f} s: {len(result.outputs)} output file(s)")
         return result
 
@@ -149,8 +173,10 @@ def every_output(slot_results: list[dict[str, Any]], slots: list[Any]) -> list[s
     shared = {path: names for path, names in writers.items() if len(names) > 1}
     if shared:
         path, names = next(iter(sorted(shared.items())))
-        raise RunError(f"{path} was written by {' and '.join(names)}: one output overwrote another "
-                       f"({len(shared)} such file(s)); give each chunk its own output name")
+        raise RunError(
+            f"{path} was written by {' and '.join(names)}: one output overwrote another "
+            f"({len(shared)} such file(s)); give each chunk its own output name"
+        )
     return sorted(writers)
 
 
@@ -166,19 +192,39 @@ def _log_path(env: AgiEnv) -> Any:
 
 def _require_cudf_locally() -> None:
     if importlib.util.find_spec("cudf") is None:
-        raise RunError("the rapids bit needs the 'cudf' package (NVIDIA GPU) in the worker environment, "
-                       "and it is not installed: nothing was started")
+        raise RunError(
+            "the rapids bit needs the 'cudf' package (NVIDIA GPU) in the worker environment, "
+            "and it is not installed: nothing was started"
+        )
 
 
-def build_worker_spec(env: AgiEnv, args: dict[str, Any], *, cython: bool = False, paths: list[str] | None = None,
-                      verbose: int | None = None, pool: Literal["process", "thread"] | None = None,
-                      pool_width: int | None = None, dag: bool = False) -> WorkerSpec:
+def build_worker_spec(
+    env: AgiEnv,
+    args: dict[str, Any],
+    *,
+    cython: bool = False,
+    paths: list[str] | None = None,
+    verbose: int | None = None,
+    pool: Literal["process", "thread"] | None = None,
+    pool_width: int | None = None,
+    dag: bool = False,
+) -> WorkerSpec:
     """What a worker process needs to build the app's worker (runs, service loops)."""
     return WorkerSpec(
-        worker_module=f"{env.worker_module}.{env.worker_module}", worker_package=env.worker_module,
-        worker_class=env.worker_class, args_module=f"{env.target}.app_args", args_class=env.args_class,
-        args=args, share_dir=str(env.share_dir), verbose=env.verbose if verbose is None else verbose,
-        cython=cython, paths=list(paths or []), pool=pool, pool_width=pool_width, dag=dag)
+        worker_module=f"{env.worker_module}.{env.worker_module}",
+        worker_package=env.worker_module,
+        worker_class=env.worker_class,
+        args_module=f"{env.target}.app_args",
+        args_class=env.args_class,
+        args=args,
+        share_dir=str(env.share_dir),
+        verbose=env.verbose if verbose is None else verbose,
+        cython=cython,
+        paths=list(paths or []),
+        pool=pool,
+        pool_width=pool_width,
+        dag=dag,
+    )
 
 
 def worker_spec(env: AgiEnv, args: dict[str, Any], **options: Any) -> dict[str, Any]:
@@ -192,10 +238,16 @@ def worker_spec(env: AgiEnv, args: dict[str, Any], **options: Any) -> dict[str, 
 
 def slot_spec(context: _Context, args: dict[str, Any], paths: list[str]) -> WorkerSpec:
     """The worker spec of this run's mode."""
-    return build_worker_spec(context.env, args, cython=bool(context.mode & Mode.CYTHON), paths=paths,
-                             verbose=context.request.verbose,
-                             pool=context.request.pool if context.mode & Mode.POOL else None,
-                             pool_width=context.request.pool_width, dag=context.distribution.plan.dag is not None)
+    return build_worker_spec(
+        context.env,
+        args,
+        cython=bool(context.mode & Mode.CYTHON),
+        paths=paths,
+        verbose=context.request.verbose,
+        pool=context.request.pool if context.mode & Mode.POOL else None,
+        pool_width=context.request.pool_width,
+        dag=context.distribution.plan.dag is not None,
+    )
 
 
 def _slot_parts(context: _Context) -> list[SlotPart]:
@@ -206,8 +258,7 @@ def _slot_parts(context: _Context) -> list[SlotPart]:
     for number, chunks in enumerate(plan.slots):
         ordered = sorted(chunks, key=lambda c: rank.get(c.label, 0)) if rank else chunks
         if ordered:
-            parts.append(SlotPart(slot=number, chunks=[ChunkPart(label=c.label, items=list(c.items))
-                                                       for c in ordered]))
+            parts.append(SlotPart(slot=number, chunks=[ChunkPart(label=c.label, items=list(c.items)) for c in ordered]))
     return parts
 
 
@@ -234,8 +285,12 @@ def _run_local(context: _Context, args: dict[str, Any]) -> list[dict[str, Any]]:
     env = context.env
     paths = ([str(env.cython_dir)] if context.mode & Mode.CYTHON else []) + [str(env.src_path)]
     parts = _slot_parts(context)
-    job = LocalJob(spec=slot_spec(context, args, paths), slot_count=len(context.distribution.plan.slots),
-                   slots=parts, order=_local_order(context, parts))
+    job = LocalJob(
+        spec=slot_spec(context, args, paths),
+        slot_count=len(context.distribution.plan.slots),
+        slots=parts,
+        order=_local_order(context, parts),
+    )
     worker, shared = local.acquire(env.worker_python, (str(env.worker_python), context.install_key))
     context.control.attach(worker.kill)
     results, errors = [], []
@@ -284,8 +339,9 @@ def _run_dask(context: _Context, handle: Any, args: dict[str, Any]) -> tuple[lis
         _require_cudf_on(client, sorted(set(addresses)))
     ship_app(client, context.env, context.sink)
     run_id = uuid.uuid4().hex[:10]
-    spec = DaskSlotSpec(**slot_spec(context, args, []).model_dump(), topic=f"agi-run-{run_id}",
-                        cancel_event=f"agi-cancel-{run_id}")
+    spec = DaskSlotSpec(
+        **slot_spec(context, args, []).model_dump(), topic=f"agi-run-{run_id}", cancel_event=f"agi-cancel-{run_id}"
+    )
     stop_event = Event(spec.cancel_event, client=client)
 
     def on_event(event: Any) -> None:
@@ -298,9 +354,20 @@ def _run_dask(context: _Context, handle: Any, args: dict[str, Any]) -> tuple[lis
     client.subscribe_topic(spec.topic, on_event)
     slot_count = len(context.distribution.plan.slots)
     parts = _slot_parts(context)
-    futures = [client.submit(dask_slot, spec, part.slot, slot_count, part.chunks,
-                             workers=[addresses[part.slot]], allow_other_workers=False, pure=False,
-                             key=f"agi-{context.env.target}-{run_id}-slot{part.slot}") for part in parts]
+    futures = [
+        client.submit(
+            dask_slot,
+            spec,
+            part.slot,
+            slot_count,
+            part.chunks,
+            workers=[addresses[part.slot]],
+            allow_other_workers=False,
+            pure=False,
+            key=f"agi-{context.env.target}-{run_id}-slot{part.slot}",
+        )
+        for part in parts
+    ]
     context.control.attach(lambda: _cancel_dask(client, futures, stop_event, addresses))
     try:
         results = _collect(client, futures, parts, addresses, context, stop_event)
@@ -309,8 +376,9 @@ def _run_dask(context: _Context, handle: Any, args: dict[str, Any]) -> tuple[lis
     return results, len({address.rsplit(":", 1)[0] for address in addresses})
 
 
-def _collect(client: Any, futures: list[Any], parts: list[SlotPart], addresses: list[str],
-             context: _Context, stop_event: Any) -> list[dict[str, Any]]:
+def _collect(
+    client: Any, futures: list[Any], parts: list[SlotPart], addresses: list[str], context: _Context, stop_event: Any
+) -> list[dict[str, Any]]:
     """Slot results as they finish; the first failure (or lost worker) cancels the other slots and is raised.
 
     A slot is pinned to its Dask worker, so when that worker dies (killed, out of memory, host
@@ -338,8 +406,9 @@ def _collect(client: Any, futures: list[Any], parts: list[SlotPart], addresses: 
     return sorted(results, key=lambda result: result["slot"])
 
 
-def _slot_result(client: Any, future: Any, slot: int, futures: list[Any], addresses: list[str],
-                 stop_event: Any) -> dict[str, Any]:
+def _slot_result(
+    client: Any, future: Any, slot: int, futures: list[Any], addresses: list[str], stop_event: Any
+) -> dict[str, Any]:
     """A finished slot's result, or the RunError that stops the run."""
     if future.status == "error":
         _stop_others(client, future, futures, stop_event)
@@ -350,16 +419,17 @@ def _slot_result(client: Any, future: Any, slot: int, futures: list[Any], addres
     return result
 
 
-def _check_workers(client: Any, slots: list[int], futures: list[Any], addresses: list[str],
-                   stop_event: Any) -> None:
+def _check_workers(client: Any, slots: list[int], futures: list[Any], addresses: list[str], stop_event: Any) -> None:
     """Fail the run, naming the worker, when a pending slot's Dask worker has left the cluster."""
     present = set(client.nthreads())  # every worker (scheduler_info() lists only a few on some versions)
     lost = [slot for slot in slots if addresses[slot] not in present]
     if lost:
         _stop_others(client, None, futures, stop_event)
         names = ", ".join(f"{addresses[slot]} (slot {slot})" for slot in lost)
-        raise RunError(f"Dask worker {names} was lost mid-run (its process died or left the cluster): "
-                       "the run stopped; outputs of its unfinished chunks were not written")
+        raise RunError(
+            f"Dask worker {names} was lost mid-run (its process died or left the cluster): "
+            "the run stopped; outputs of its unfinished chunks were not written"
+        )
 
 
 def _stop_others(client: Any, failed: Any, futures: list[Any], stop_event: Any) -> None:
@@ -394,5 +464,7 @@ def _require_cudf_on(client: Any, addresses: list[str]) -> None:
     found = client.run(lambda: importlib.util.find_spec("cudf") is not None, workers=addresses)
     missing = sorted(address for address, present in found.items() if not present)
     if missing:
-        raise RunError(f"the rapids bit needs the 'cudf' package on the Dask workers; it is missing on "
-                       f"{', '.join(missing)}: nothing was started")
+        raise RunError(
+            f"the rapids bit needs the 'cudf' package on the Dask workers; it is missing on "
+            f"{', '.join(missing)}: nothing was started"
+        )

@@ -87,8 +87,9 @@ def load_args(spec: WorkerSpec) -> Any:
         model = getattr(importlib.import_module(spec.args_module), spec.args_class)
         return model.model_validate(spec.args)
     except ImportError:
-        logger.debug("args model %s.%s does not import; using the plain values", spec.args_module,
-                     spec.args_class, exc_info=True)
+        logger.debug(
+            "args model %s.%s does not import; using the plain values", spec.args_module, spec.args_class, exc_info=True
+        )
         return SimpleNamespace(**spec.args)
 
 
@@ -96,8 +97,9 @@ def make_worker(spec: WorkerSpec | Mapping[str, Any], slot: int, slot_count: int
     """The app's worker for ``slot``; a spec mapping (the service's wire form) is validated first."""
     spec = spec_of(spec)
     worker_class = load_worker_class(spec)
-    return worker_class(load_args(spec), worker_id=slot, worker_count=slot_count,
-                        share_dir=spec.share_dir, verbose=spec.verbose)
+    return worker_class(
+        load_args(spec), worker_id=slot, worker_count=slot_count, share_dir=spec.share_dir, verbose=spec.verbose
+    )
 
 
 # ----- pool members ---------------------------------------------------------------------------
@@ -118,8 +120,9 @@ def _call_item(worker: Any, item: Any) -> Any:
     try:
         return worker.work_pool(item)
     except Exception as error:  # noqa: BLE001 - any failure of the app's item: named with its traceback
-        raise WorkItemError(f"slot {worker.worker_id}: work item {_short(item)} failed: {error!r}\n"
-                            f"{traceback.format_exc()}") from None
+        raise WorkItemError(
+            f"slot {worker.worker_id}: work item {_short(item)} failed: {error!r}\n{traceback.format_exc()}"
+        ) from None
 
 
 def _short(item: Any) -> str:
@@ -136,8 +139,9 @@ def _pool(spec: WorkerSpec, worker: Any, slot: int, slot_count: int) -> Executor
         return ThreadPoolExecutor(width, initializer=_thread_start, initargs=initargs)
     import multiprocessing
 
-    return ProcessPoolExecutor(width, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_pool_start, initargs=initargs)
+    return ProcessPoolExecutor(
+        width, mp_context=multiprocessing.get_context("spawn"), initializer=_pool_start, initargs=initargs
+    )
 
 
 _thread_workers = threading.local()
@@ -204,15 +208,25 @@ class SlotRun:
             self.seconds += time.perf_counter() - started
 
     def result(self) -> dict[str, Any]:
-        return {"slot": self.slot, "seconds": self.seconds, "outputs": [str(p) for p in self.worker.outputs],
-                "chunks": self.labels, "pid": os.getpid()}
+        return {
+            "slot": self.slot,
+            "seconds": self.seconds,
+            "outputs": [str(p) for p in self.worker.outputs],
+            "chunks": self.labels,
+            "pid": os.getpid(),
+        }
 
 
-def run_slot(spec: WorkerSpec | Mapping[str, Any], slot: int, slot_count: int,
-             chunks: Sequence[ChunkPart | Mapping[str, Any]], report: Report,
-             cancelled: Callable[[], bool] = lambda: False,
-             before: Callable[[ChunkPart], None] | None = None,
-             after: Callable[[ChunkPart], None] | None = None) -> dict[str, Any]:
+def run_slot(
+    spec: WorkerSpec | Mapping[str, Any],
+    slot: int,
+    slot_count: int,
+    chunks: Sequence[ChunkPart | Mapping[str, Any]],
+    report: Report,
+    cancelled: Callable[[], bool] = lambda: False,
+    before: Callable[[ChunkPart], None] | None = None,
+    after: Callable[[ChunkPart], None] | None = None,
+) -> dict[str, Any]:
     """Run one slot's chunks in order; ``before``/``after`` let DAG steps wait for other slots."""
     chunks = chunks_of(chunks)
     run = SlotRun(spec, slot, slot_count)
@@ -231,8 +245,9 @@ def run_slot(spec: WorkerSpec | Mapping[str, Any], slot: int, slot_count: int,
     return run.result()
 
 
-def run_slots(spec: WorkerSpec, slot_count: int, parts: Sequence[SlotPart],
-              order: Sequence[tuple[int, int]], report: Report) -> list[dict[str, Any]]:
+def run_slots(
+    spec: WorkerSpec, slot_count: int, parts: Sequence[SlotPart], order: Sequence[tuple[int, int]], report: Report
+) -> list[dict[str, Any]]:
     """Several slots in one process, chunks interleaved in ``order`` ([slot, index] pairs).
 
     Local runs use this so that a DAG step always runs after the steps it needs, whichever
@@ -275,8 +290,9 @@ def prints_as_events(report: Report, slot: int) -> Any:
 
 
 # ----- Dask task ----------------------------------------------------------------------------------
-def dask_slot(spec: DaskSlotSpec | Mapping[str, Any], slot: int, slot_count: int,
-              chunks: Sequence[ChunkPart | Mapping[str, Any]]) -> dict[str, Any]:
+def dask_slot(
+    spec: DaskSlotSpec | Mapping[str, Any], slot: int, slot_count: int, chunks: Sequence[ChunkPart | Mapping[str, Any]]
+) -> dict[str, Any]:
     """One Dask task per worker slot; events go to the topic ``spec.topic``.
 
     For DAG plans each step first waits for the Dask events of the steps it depends on (they may
@@ -308,8 +324,16 @@ def dask_slot(spec: DaskSlotSpec | Mapping[str, Any], slot: int, slot_count: int
 
     dag = slot_spec.dag
     with prints_as_events(report, slot):
-        result = run_slot(slot_spec, slot, slot_count, chunks, report, cancelled=stop.is_set,
-                          before=before if dag else None, after=after if dag else None)
+        result = run_slot(
+            slot_spec,
+            slot,
+            slot_count,
+            chunks,
+            report,
+            cancelled=stop.is_set,
+            before=before if dag else None,
+            after=after if dag else None,
+        )
     result["worker"] = worker.address
     return result
 
@@ -357,8 +381,14 @@ def run_job(job: LocalJob | Mapping[str, Any] | str, emit: Report) -> int:
         for result in results:
             emit({"event": "slot", **result})
     except Exception as error:  # noqa: BLE001 - reported to the engine as an error event, the process goes on
-        emit({"event": "error", "message": str(error) if isinstance(error, (WorkItemError, RunError)) else
-              f"{error!r}\n{traceback.format_exc()}"})
+        emit(
+            {
+                "event": "error",
+                "message": str(error)
+                if isinstance(error, (WorkItemError, RunError))
+                else f"{error!r}\n{traceback.format_exc()}",
+            }
+        )
         return 1
     return 0
 

@@ -65,7 +65,7 @@ def check_workers(workers: Mapping[str, int]) -> Mapping[str, int]:
     request or the Settings tab, so each says the same thing about the same mistake.
     """
     if not workers:
-        raise ValueError("at least one worker host is needed, e.g. {\"127.0.0.1\" = 2}")
+        raise ValueError('at least one worker host is needed, e.g. {"127.0.0.1" = 2}')
     for host, slots in workers.items():
         check_host(host)
         check_slots(host, slots)
@@ -84,7 +84,7 @@ def split_address(address: str) -> tuple[str, int | None]:
     """Split ``host[:port]`` (optionally ``tcp://``, IPv6 in brackets) and validate both parts."""
     text = address.strip()
     if text.startswith("tcp://"):
-        text = text[len("tcp://"):]
+        text = text[len("tcp://") :]
     port: int | None = None
     if text.startswith("["):
         host, _, rest = text[1:].partition("]")
@@ -150,8 +150,7 @@ class ClusterSettings(BaseModel):
     @property
     def mode(self) -> Mode:
         """The mode the four toggles select."""
-        return Mode.from_flags(pool=self.pool, cython=self.cython, dask=self.cluster_enabled,
-                               rapids=self.rapids)
+        return Mode.from_flags(pool=self.pool, cython=self.cython, dask=self.cluster_enabled, rapids=self.rapids)
 
 
 @dataclass
@@ -194,9 +193,12 @@ def parse_toml(path: Path, text: str) -> tomlkit.TOMLDocument:
     try:
         return tomlkit.parse(text)
     except ParseError as error:
-        raise SettingsError(f"{path}: line {error.line}, column {error.col}: invalid TOML "
-                            f"({str(error).split(' at line')[0]}); the file was not changed",
-                            path=path, line=error.line) from None
+        raise SettingsError(
+            f"{path}: line {error.line}, column {error.col}: invalid TOML "
+            f"({str(error).split(' at line')[0]}); the file was not changed",
+            path=path,
+            line=error.line,
+        ) from None
 
 
 def validate_cluster(path: Path, text: str, document: tomlkit.TOMLDocument) -> ClusterSettings:
@@ -209,16 +211,14 @@ def validate_cluster(path: Path, text: str, document: tomlkit.TOMLDocument) -> C
         line = _line_of(text, ["cluster", *location])
         where = f"line {line}, " if line else ""
         key = "cluster." + ".".join(location)
-        raise SettingsError(f"{path}: {where}[{key}]: {problem['msg']}", path=path, line=line,
-                            key=key) from None
+        raise SettingsError(f"{path}: {where}[{key}]: {problem['msg']}", path=path, line=line, key=key) from None
 
 
 Check = Callable[["AppSettings"], None]
 """Called under the lock with the settings as a save would leave them; raising refuses the save."""
 
 
-def save_settings(path: Path | str, changes: Mapping[str | KeyPath, Any], *,
-                  check: Check | None = None) -> AppSettings:
+def save_settings(path: Path | str, changes: Mapping[str | KeyPath, Any], *, check: Check | None = None) -> AppSettings:
     """Apply ``changes`` to the settings file at ``path`` atomically, under a file lock.
 
     Keys are dotted paths (``"cluster.pool"``) or tuples (``("cluster", "workers")``, for keys
@@ -237,8 +237,9 @@ def save_settings(path: Path | str, changes: Mapping[str | KeyPath, Any], *,
     try:
         return _save_locked(path, changes, FileLock(str(lock_path(path)), timeout=30), check)
     except Timeout:
-        raise SettingsError(f"{path}: another process holds {lock_path(path)} for over 30 s; nothing was saved",
-                            path=path) from None
+        raise SettingsError(
+            f"{path}: another process holds {lock_path(path)} for over 30 s; nothing was saved", path=path
+        ) from None
     except OSError as error:
         raise SettingsError(f"{path}: cannot write ({error.strerror or error}); nothing was saved", path=path) from None
 

@@ -72,8 +72,11 @@ def ship_app(client: Any, env: AgiEnv, sink: LineCallback) -> None:
     payload = bundle(env)
     plugin = AppCodePlugin(env.target, [env.target, env.worker_module, f"{env.worker_module}_cython"], payload)
     client.register_plugin(plugin, name=plugin.name)
-    count = len(client.scheduler_info(n_workers=-1)["workers"]) if _takes_n_workers(client) else \
-        len(client.scheduler_info()["workers"])
+    count = (
+        len(client.scheduler_info(n_workers=-1)["workers"])
+        if _takes_n_workers(client)
+        else len(client.scheduler_info()["workers"])
+    )
     sink(f"shipped {env.app} code ({len(payload) / 1024:.0f} KiB, version {plugin.digest}) to {count} Dask worker(s)")
 
 
@@ -99,8 +102,9 @@ def _worker_report(requirements: list[str], modules: list[str]) -> dict[str, Any
     return {"missing": missing_requirements(requirements), "import_errors": failed}
 
 
-def check_workers(client: Any, requirements: list[str], sink: LineCallback, modules: list[str] | None = None
-                  ) -> list[str]:
+def check_workers(
+    client: Any, requirements: list[str], sink: LineCallback, modules: list[str] | None = None
+) -> list[str]:
     """Check every Dask worker can import the app; InstallError names what is missing where."""
     reports = client.run(_worker_report, requirements, modules or [])
     problems = []

@@ -26,8 +26,7 @@ logger = logging.getLogger(__name__)
 def field_widget(field: ArgField, value: Any) -> widgets.Widget:
     """An input widget for one argument, from its kind, bounds and choices."""
     style = {"description_width": "12em"}
-    common = {"description": field.name, "tooltip": field.help, "style": style,
-              "layout": widgets.Layout(width="34em")}
+    common = {"description": field.name, "tooltip": field.help, "style": style, "layout": widgets.Layout(width="34em")}
     if field.kind == "bool":
         return widgets.Checkbox(value=bool(value), indent=False, **common)
     if field.kind == "choice":
@@ -123,8 +122,11 @@ class ArgsEditor(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: 
             self.custom = custom_form(context, on_saved)
         except Exception as error:  # noqa: BLE001 - the app's own code: name the file, keep the generated form
             self.message.show(f"{context.env.args_form_path} failed: {type(error).__name__}: {error}", "warn")
-        self.toggle = widgets.ToggleButtons(options=["generated form", "app's form"], value="generated form",
-                                            layout=widgets.Layout(display="" if self.custom else "none"))
+        self.toggle = widgets.ToggleButtons(
+            options=["generated form", "app's form"],
+            value="generated form",
+            layout=widgets.Layout(display="" if self.custom else "none"),
+        )
         self.toggle.observe(lambda change: self._switch(change["new"]), names="value")
         self.body = widgets.VBox([self.generated])
         super().__init__([self.toggle, self.message, self.body])

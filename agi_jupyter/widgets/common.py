@@ -35,23 +35,36 @@ class Actions:
         self.running: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
 
-    def start(self, name: str, work: Callable[[], Coroutine[Any, Any, Any] | Any], *,
-              on_done: Callable[[Any], None], on_error: Callable[[BaseException], None],
-              controls: list[widgets.Widget]) -> bool:
+    def start(
+        self,
+        name: str,
+        work: Callable[[], Coroutine[Any, Any, Any] | Any],
+        *,
+        on_done: Callable[[Any], None],
+        on_error: Callable[[BaseException], None],
+        controls: list[widgets.Widget],
+    ) -> bool:
         """Start ``work`` unless ``name`` is already running; False when refused (double click)."""
         with self._lock:
             if name in self.running and self.running[name].is_alive():
                 return False
-            thread = threading.Thread(target=self._run, args=(name, work, on_done, on_error, controls),
-                                      name=f"agi-{name}", daemon=True)
+            thread = threading.Thread(
+                target=self._run, args=(name, work, on_done, on_error, controls), name=f"agi-{name}", daemon=True
+            )
             self.running[name] = thread
         for control in controls:
             control.disabled = True
         thread.start()
         return True
 
-    def _run(self, name: str, work: Callable[[], Any], on_done: Callable[[Any], None],
-             on_error: Callable[[BaseException], None], controls: list[widgets.Widget]) -> None:
+    def _run(
+        self,
+        name: str,
+        work: Callable[[], Any],
+        on_done: Callable[[Any], None],
+        on_error: Callable[[BaseException], None],
+        controls: list[widgets.Widget],
+    ) -> None:
         try:
             value = work()
             if asyncio.iscoroutine(value):
@@ -158,7 +171,8 @@ class LogView(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: its
             text = "\n".join(self.lines)
         self.view.value = (
             '<div style="display:flex; flex-direction:column-reverse; max-height:18em; overflow:auto">'
-            f'<pre style="margin:0; font-size:90%">{html.escape(text)}</pre></div>')
+            f'<pre style="margin:0; font-size:90%">{html.escape(text)}</pre></div>'
+        )
 
     def clear(self) -> None:
         with self._lock:
@@ -181,8 +195,11 @@ class SnippetView(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped:
         self.timeout = timeout
         self.snippet: Any = None
         self.code = widgets.HTML()
-        self.insert = widgets.Button(description="Insert as cell", icon="plus",
-                                     tooltip="insert this code as a new cell below the Orchestrator's cell")
+        self.insert = widgets.Button(
+            description="Insert as cell",
+            icon="plus",
+            tooltip="insert this code as a new cell below the Orchestrator's cell",
+        )
         self.status = Message()
         self.copy = widgets.Textarea(layout=widgets.Layout(width="100%", height="10em", display="none"))
         self.insert.on_click(lambda _: self.insert_cell())
@@ -210,9 +227,13 @@ class SnippetView(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped:
 
         snippet = self.snippet
         self.status.show("inserting...")
-        CellInserter().insert(snippet.code, self.context.cell_id,
-                              {"action": snippet.action, "app": snippet.app, "digest": snippet.digest},
-                              on_reply=self._replied, timeout=self.timeout)
+        CellInserter().insert(
+            snippet.code,
+            self.context.cell_id,
+            {"action": snippet.action, "app": snippet.app, "digest": snippet.digest},
+            on_reply=self._replied,
+            timeout=self.timeout,
+        )
 
     def _replied(self, reply: dict[str, Any]) -> None:
         if reply.get("status") == "ok":

@@ -41,8 +41,12 @@ class DataTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: its
         self.context = context
         self.rows = rows
         self.current: Preview | None = None
-        self.load = widgets.Button(description="LOAD DATA", icon="table", button_style="primary",
-                                   tooltip="preview the newest output file of the app")
+        self.load = widgets.Button(
+            description="LOAD DATA",
+            icon="table",
+            button_style="primary",
+            tooltip="preview the newest output file of the app",
+        )
         self.load.on_click(lambda _: self.start_load())
         self.summary = widgets.HTML()
         self.dtypes = widgets.HTML()
@@ -51,22 +55,40 @@ class DataTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: its
         self.select_all = widgets.Checkbox(value=False, description="Select all", indent=False)
         self.select_all.observe(self._select_all_changed, names="value")
         self.columns.observe(self._columns_changed, names="value")
-        self.target = widgets.Text(value=str(context.env.export_path), description="export to",
-                                   continuous_update=False, layout=widgets.Layout(width="100%"))
-        self.overwrite = widgets.Checkbox(value=False, description="overwrite an existing export", indent=False,
-                                          tooltip="replace the target file if it already exists")
-        self.export = widgets.Button(description="EXPORT", icon="file-export",
-                                     tooltip="write the selected columns to the target CSV file")
+        self.target = widgets.Text(
+            value=str(context.env.export_path),
+            description="export to",
+            continuous_update=False,
+            layout=widgets.Layout(width="100%"),
+        )
+        self.overwrite = widgets.Checkbox(
+            value=False,
+            description="overwrite an existing export",
+            indent=False,
+            tooltip="replace the target file if it already exists",
+        )
+        self.export = widgets.Button(
+            description="EXPORT", icon="file-export", tooltip="write the selected columns to the target CSV file"
+        )
         self.export.on_click(lambda _: self.start_export())
         self.message = Message()
         self.last_export: ExportResult | None = None
         self._syncing = False
         self._restore()
         context.state.observe(self._ran, names="last_run")
-        super().__init__([
-            widgets.HBox([self.load]), self.summary, self.dtypes, self.preview,
-            widgets.HTML("<b>Prepare data for export</b>"), widgets.HBox([self.columns, self.select_all]),
-            self.target, widgets.HBox([self.export, self.overwrite]), self.message])
+        super().__init__(
+            [
+                widgets.HBox([self.load]),
+                self.summary,
+                self.dtypes,
+                self.preview,
+                widgets.HTML("<b>Prepare data for export</b>"),
+                widgets.HBox([self.columns, self.select_all]),
+                self.target,
+                widgets.HBox([self.export, self.overwrite]),
+                self.message,
+            ]
+        )
 
     # ----- loading ----------------------------------------------------------------------------
     def _restore(self) -> None:
@@ -102,8 +124,12 @@ class DataTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: its
             return preview(path, rows)
 
         return self.context.actions.start(
-            "load-data", load, on_done=self._loaded,
-            on_error=lambda error: self.message.show(error_text(error), "error"), controls=[self.load])
+            "load-data",
+            load,
+            on_done=self._loaded,
+            on_error=lambda error: self.message.show(error_text(error), "error"),
+            controls=[self.load],
+        )
 
     def _loaded(self, loaded: Preview) -> None:
         with _cache_lock:
@@ -114,15 +140,22 @@ class DataTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: its
     def _show(self, loaded: Preview) -> None:
         self.current = loaded
         rows, width = loaded.shape
-        self.summary.value = (f"<b>{html.escape(str(loaded.path))}</b><br>{rows} rows × {width} columns, "
-                              f"modified {loaded.modified:%Y-%m-%d %H:%M:%S}")
-        self.dtypes.value = "<small>" + ", ".join(
-            f"<code>{html.escape(name)}</code>: {html.escape(kind)}"
-            for name, kind in loaded.dtypes.items()) + "</small>"
-        self.preview.value = ('<div style="overflow:auto; max-height:24em">'
-                              + loaded.head.to_html(max_rows=self.rows, escape=True, index=False, border=0,
-                                                    classes="agi-data-preview")
-                              + f"</div><small>first {min(self.rows, rows)} of {rows} rows</small>")
+        self.summary.value = (
+            f"<b>{html.escape(str(loaded.path))}</b><br>{rows} rows × {width} columns, "
+            f"modified {loaded.modified:%Y-%m-%d %H:%M:%S}"
+        )
+        self.dtypes.value = (
+            "<small>"
+            + ", ".join(
+                f"<code>{html.escape(name)}</code>: {html.escape(kind)}" for name, kind in loaded.dtypes.items()
+            )
+            + "</small>"
+        )
+        self.preview.value = (
+            '<div style="overflow:auto; max-height:24em">'
+            + loaded.head.to_html(max_rows=self.rows, escape=True, index=False, border=0, classes="agi-data-preview")
+            + f"</div><small>first {min(self.rows, rows)} of {rows} rows</small>"
+        )
         kept = [column for column in self.columns.value if column in loaded.dtypes]
         self._syncing = True
         try:
@@ -169,9 +202,12 @@ class DataTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: its
         source = self.current.path
         self.message.show(f"exporting {len(columns)} column(s) to {target}...")
         return self.context.actions.start(
-            "export-data", lambda: export(source, columns, target, env, overwrite=overwrite), on_done=self._exported,
+            "export-data",
+            lambda: export(source, columns, target, env, overwrite=overwrite),
+            on_done=self._exported,
             on_error=lambda error: self.message.show(f"not exported: {error_text(error)}", "error"),
-            controls=[self.export])
+            controls=[self.export],
+        )
 
     def _exported(self, result: ExportResult) -> None:
         self.last_export = result

@@ -29,8 +29,9 @@ class DistributeTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
         self.context = context
         self.args = ArgsEditor(context, on_saved=lambda _: context.settings_saved())
         self.snippet = SnippetView(context)
-        self.check = widgets.Button(description="CHECK DISTRIBUTE", icon="sitemap", button_style="primary",
-                                    layout=widgets.Layout(width="auto"))
+        self.check = widgets.Button(
+            description="CHECK DISTRIBUTE", icon="sitemap", button_style="primary", layout=widgets.Layout(width="auto")
+        )
         self.check.on_click(lambda _: self.start())
         self.message = Message()
         self.stale = Message()
@@ -52,11 +53,28 @@ class DistributeTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
         self.request = DistribRequest()
         context.state.observe(lambda _: self.refresh(), names="settings_digest")
         context.state.observe(self._plan_saved, names="saved_plan")
-        editor = widgets.VBox([widgets.HTML("<b>Workplan</b>"), widgets.HBox([self.source, self.chunk]),
-                               widgets.HBox([self.target, self.move, self.save]), self.editor_message])
-        super().__init__([widgets.HTML(f"<b>{html.escape(context.env.target)} args</b>"), self.args,
-                          widgets.HTML("<b>Distribute details</b>"), self.snippet, self.check, self.message,
-                          self.stale, self.tree_box, self.chart_box, editor])
+        editor = widgets.VBox(
+            [
+                widgets.HTML("<b>Workplan</b>"),
+                widgets.HBox([self.source, self.chunk]),
+                widgets.HBox([self.target, self.move, self.save]),
+                self.editor_message,
+            ]
+        )
+        super().__init__(
+            [
+                widgets.HTML(f"<b>{html.escape(context.env.target)} args</b>"),
+                self.args,
+                widgets.HTML("<b>Distribute details</b>"),
+                self.snippet,
+                self.check,
+                self.message,
+                self.stale,
+                self.tree_box,
+                self.chart_box,
+                editor,
+            ]
+        )
         self.refresh()
         saved = load(context.env)
         if saved is not None:
@@ -77,8 +95,9 @@ class DistributeTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
         try:
             from ..core.args import load_args
 
-            reason = stale_reason(self.context.env, saved, load_args(self.context.env),
-                                  self.context.settings().cluster.workers)
+            reason = stale_reason(
+                self.context.env, saved, load_args(self.context.env), self.context.settings().cluster.workers
+            )
         except Exception as error:  # e.g. args that no longer validate
             logger.debug("cannot tell whether the saved plan is stale", exc_info=True)
             reason = error_text(error)
@@ -92,9 +111,13 @@ class DistributeTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
 
         request = self.request
         self.message.show("planning...")
-        self.context.actions.start("distribute", lambda: AGI.get_distrib(self.context.env, request),
-                                   on_done=self._planned, on_error=lambda e: self.message.show(error_text(e), "error"),
-                                   controls=[self.check])
+        self.context.actions.start(
+            "distribute",
+            lambda: AGI.get_distrib(self.context.env, request),
+            on_done=self._planned,
+            on_error=lambda e: self.message.show(error_text(e), "error"),
+            controls=[self.check],
+        )
 
     def _planned(self, distribution: Distribution) -> None:
         self.message.show(distribution.reason, "ok")
@@ -132,8 +155,10 @@ class DistributeTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
         names = self.slot_names()
         self.tree_box.children = [dag_view(plan) if plan.dag else plan_tree(plan, names)]
         self.chart_box.children = [load_chart(plan, names)]
-        options = [(f"{name} ({len(chunks)} chunks, {weight:.1f} {plan.weights_unit})", number)
-                   for number, (name, chunks, weight) in enumerate(zip(names, plan.slots, plan.loads))]
+        options = [
+            (f"{name} ({len(chunks)} chunks, {weight:.1f} {plan.weights_unit})", number)
+            for number, (name, chunks, weight) in enumerate(zip(names, plan.slots, plan.loads))
+        ]
         self.source.options = options
         self.target.options = options
         self._fill_chunks()
@@ -150,8 +175,10 @@ class DistributeTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
             self.chunk.options = []
             return
         chunks = self.plan.slots[self.source.value]
-        self.chunk.options = [(f"{chunk.label} ({chunk.weight:g} {self.plan.weights_unit})", index)
-                              for index, chunk in enumerate(chunks[:SHOWN_CHUNKS * 5])]
+        self.chunk.options = [
+            (f"{chunk.label} ({chunk.weight:g} {self.plan.weights_unit})", index)
+            for index, chunk in enumerate(chunks[: SHOWN_CHUNKS * 5])
+        ]
 
     # ----- the Workplan editor ----------------------------------------------------------------
     def move_chunk(self) -> None:
@@ -175,10 +202,13 @@ class DistributeTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
 
         moves = list(self.moves)
         built = self.distribution.built if self.distribution else None
-        self.context.actions.start("save-plan", lambda: AGI.reassign(self.context.env, moves=moves, built=built),
-                                   on_done=self._saved,
-                                   on_error=lambda e: self.editor_message.show(error_text(e), "error"),
-                                   controls=[self.save, self.move])
+        self.context.actions.start(
+            "save-plan",
+            lambda: AGI.reassign(self.context.env, moves=moves, built=built),
+            on_done=self._saved,
+            on_error=lambda e: self.editor_message.show(error_text(e), "error"),
+            controls=[self.save, self.move],
+        )
 
     def _saved(self, distribution: Distribution) -> None:
         self.show(distribution)
@@ -213,8 +243,9 @@ def _open_slot(slot: Any, chunks: list[Any], plan: WorkPlan) -> None:
     slot._filled = True
     nodes = []
     for chunk in chunks[:SHOWN_CHUNKS]:
-        node = Node(f"{chunk.label} ({chunk.weight:g} {plan.weights_unit}, {len(chunk.items)} items)",
-                    opened=False, icon="cube")
+        node = Node(
+            f"{chunk.label} ({chunk.weight:g} {plan.weights_unit}, {len(chunk.items)} items)", opened=False, icon="cube"
+        )
         for item in chunk.items[:20]:
             node.add_node(Node(html.escape(str(item))[:120], icon="file"))
         nodes.append(node)
@@ -228,9 +259,11 @@ def dag_view(plan: WorkPlan) -> widgets.Widget:
     order = plan.step_order()  # PlanError when the plan has no DAG
     needs = plan.dag or {}  # not None here: step_order raised otherwise
     slot_of = {chunk.label: number for number, chunks in enumerate(plan.slots) for chunk in chunks}
-    rows = "".join(f"<tr><td>{position + 1}</td><td><b>{html.escape(step)}</b></td><td>{slot_of.get(step, '')}</td>"
-                   f"<td>{html.escape(', '.join(needs[step])) or '—'}</td></tr>"
-                   for position, step in enumerate(order))
+    rows = "".join(
+        f"<tr><td>{position + 1}</td><td><b>{html.escape(step)}</b></td><td>{slot_of.get(step, '')}</td>"
+        f"<td>{html.escape(', '.join(needs[step])) or '—'}</td></tr>"
+        for position, step in enumerate(order)
+    )
     return widgets.HTML("<table><tr><th>#</th><th>step</th><th>slot</th><th>needs</th></tr>" + rows + "</table>")
 
 
@@ -239,9 +272,16 @@ def load_chart(plan: WorkPlan, names: list[str]) -> widgets.Widget:
     import bqplot as bq
 
     x_scale, y_scale = bq.OrdinalScale(), bq.LinearScale(min=0)
-    bars = bq.Bars(x=names, y=plan.loads, scales={"x": x_scale, "y": y_scale},
-                   tooltip=bq.Tooltip(fields=["x", "y"], labels=["slot", plan.weights_unit or "load"]))
-    axes = [bq.Axis(scale=x_scale, label="worker slot"),
-            bq.Axis(scale=y_scale, side="left", label=f"{plan.weights_key} ({plan.weights_unit})")]
-    return bq.Figure(marks=[bars], axes=axes, title="workload per slot",
-                     layout=widgets.Layout(width="36em", height="16em"))
+    bars = bq.Bars(
+        x=names,
+        y=plan.loads,
+        scales={"x": x_scale, "y": y_scale},
+        tooltip=bq.Tooltip(fields=["x", "y"], labels=["slot", plan.weights_unit or "load"]),
+    )
+    axes = [
+        bq.Axis(scale=x_scale, label="worker slot"),
+        bq.Axis(scale=y_scale, side="left", label=f"{plan.weights_key} ({plan.weights_unit})"),
+    ]
+    return bq.Figure(
+        marks=[bars], axes=axes, title="workload per slot", layout=widgets.Layout(width="36em", height="16em")
+    )

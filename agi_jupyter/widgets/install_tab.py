@@ -69,12 +69,17 @@ class InstallTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: 
         def failed(error: BaseException) -> None:
             running.clear()
             self.logs.flush()
-            self.outcome.show(f"install failed: {error_text(error)} (the previous install, if any, stays usable)",
-                              "error")
+            self.outcome.show(
+                f"install failed: {error_text(error)} (the previous install, if any, stays usable)", "error"
+            )
 
-        if self.context.actions.start("install", lambda: AGI.install(self.context.env, request,
-                                                                     on_line=self.logs.append),
-                                      on_done=done, on_error=failed, controls=[self.button]):
+        if self.context.actions.start(
+            "install",
+            lambda: AGI.install(self.context.env, request, on_line=self.logs.append),
+            on_done=done,
+            on_error=failed,
+            controls=[self.button],
+        ):
             threading.Thread(target=tick, daemon=True).start()
 
     @property

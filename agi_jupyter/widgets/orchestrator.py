@@ -42,8 +42,9 @@ class Orchestrator(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         self.cell_id = current_cell_id()
         self.message = Message()
         names = list_apps(apps_path)
-        self.picker = widgets.Dropdown(options=names, description="app",
-                                       value=self._initial(app, names), layout=widgets.Layout(width="24em"))
+        self.picker = widgets.Dropdown(
+            options=names, description="app", value=self._initial(app, names), layout=widgets.Layout(width="24em")
+        )
         self.picker.observe(lambda change: self.show_app(change["new"]), names="value")
         self.tabs = widgets.Tab()
         self.context: Context | None = None
@@ -113,5 +114,11 @@ def build_tabs(context: Context) -> list[widgets.Widget]:
     from .service_tab import ServiceTab
     from .settings_tab import SettingsTab
 
-    return [SettingsTab(context), InstallTab(context), DistributeTab(context), RunTab(context),
-            ServiceTab(context), DataTab(context)]
+    return [
+        SettingsTab(context),
+        InstallTab(context),
+        DistributeTab(context),
+        RunTab(context),
+        ServiceTab(context),
+        DataTab(context),
+    ]

@@ -28,8 +28,9 @@ class RunTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: its 
     def __init__(self, context: Context) -> None:
         self.context = context
         settings_mode = context.settings().cluster.mode
-        self.mode = widgets.Dropdown(options=[(mode.label, int(mode)) for mode in ALL_MODES],
-                                     value=int(settings_mode), description="mode")
+        self.mode = widgets.Dropdown(
+            options=[(mode.label, int(mode)) for mode in ALL_MODES], value=int(settings_mode), description="mode"
+        )
         self.benchmark = widgets.Checkbox(value=False, description="Benchmark all modes", indent=False)
         self.run = widgets.Button(description="RUN", icon="play", button_style="success")
         self.cancel = widgets.Button(description="CANCEL", icon="stop", button_style="danger", disabled=True)
@@ -53,10 +54,20 @@ class RunTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: its 
         context.state.observe(lambda _: self.refresh(), names=["install", "settings_digest"])
         self.refresh()
         self.show_benchmark(load_table(context.env))
-        super().__init__([
-            widgets.HBox([self.mode, self.benchmark]), self.snippet,
-            widgets.HBox([self.run, self.cancel, self.progress, self.progress_text]), self.why, self.outcome,
-            self.summary, self.logs, widgets.HTML("<b>Benchmark results</b>"), self.table, self.chart_box])
+        super().__init__(
+            [
+                widgets.HBox([self.mode, self.benchmark]),
+                self.snippet,
+                widgets.HBox([self.run, self.cancel, self.progress, self.progress_text]),
+                self.why,
+                self.outcome,
+                self.summary,
+                self.logs,
+                widgets.HTML("<b>Benchmark results</b>"),
+                self.table,
+                self.chart_box,
+            ]
+        )
 
     # ----- request, snippet and the install gate -------------------------------------------------
     def refresh(self) -> None:
@@ -98,9 +109,14 @@ class RunTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: its 
             self.progress_text.value = f"{done}/{total} chunks"
 
         started = self.context.actions.start(
-            "run", lambda: AGI.run(self.context.env, request, on_line=self.logs.append, on_progress=progress,
-                                   control=self.control),
-            on_done=self._done, on_error=self._failed, controls=[self.run, self.mode, self.benchmark])
+            "run",
+            lambda: AGI.run(
+                self.context.env, request, on_line=self.logs.append, on_progress=progress, control=self.control
+            ),
+            on_done=self._done,
+            on_error=self._failed,
+            controls=[self.run, self.mode, self.benchmark],
+        )
         if not started:
             self.cancel.disabled = True
 
@@ -112,8 +128,12 @@ class RunTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: its 
         threading.Thread(target=lambda: self._cancelled(control.cancel()), daemon=True).start()
 
     def _cancelled(self, confirmed: bool | None) -> None:
-        self.outcome.show("cancelled: everything the run started is stopped" if confirmed else
-                          "cancel requested, but the stop could not be confirmed (see the Dask dashboard)", "warn")
+        self.outcome.show(
+            "cancelled: everything the run started is stopped"
+            if confirmed
+            else "cancel requested, but the stop could not be confirmed (see the Dask dashboard)",
+            "warn",
+        )
 
     def _done(self, value: Any) -> None:
         self.cancel.disabled = True
@@ -122,9 +142,11 @@ class RunTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: its 
             self.result = value
             self.outcome.show(f"mode {value.label} done in {value.seconds:.2f} s", "ok")
             per_worker = ", ".join(f"{name}: {seconds:.2f} s" for name, seconds in value.worker_seconds.items())
-            self.summary.value = (f"<b>{html.escape(value.label)}</b> ({value.token}) — {value.seconds:.3f} s, "
-                                  f"{value.chunks} chunks, {len(value.outputs)} output files<br>"
-                                  f"per worker: {html.escape(per_worker)}<br><i>{html.escape(value.plan)}</i>")
+            self.summary.value = (
+                f"<b>{html.escape(value.label)}</b> ({value.token}) — {value.seconds:.3f} s, "
+                f"{value.chunks} chunks, {len(value.outputs)} output files<br>"
+                f"per worker: {html.escape(per_worker)}<br><i>{html.escape(value.plan)}</i>"
+            )
         else:
             self.outcome.show(f"benchmark of {len(value['rows'])} modes done", "ok")
         self.show_benchmark(load_table(self.context.env))
@@ -158,10 +180,14 @@ class RunTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: its 
             delta = "" if row.get("delta") is None else f"{row['delta']:.3f}"
             percent = "" if row.get("delta_percent") is None else f"{row['delta_percent']:.1f} %"
             note = html.escape(row.get("error", "")) or ("single run" if row.get("single_run") else "")
-            cells.append(f"<tr{fastest}><td>{row['mode']}</td><td>{html.escape(row['label'])}</td><td>{seconds}</td>"
-                         f"<td>{row.get('order') or ''}</td><td>{delta}</td><td>{percent}</td><td>{note}</td></tr>")
-        self.table.value = ("<table><tr><th>mode</th><th>label</th><th>seconds</th><th>order</th><th>delta</th>"
-                            "<th>delta %</th><th></th></tr>" + "".join(cells) + "</table>")
+            cells.append(
+                f"<tr{fastest}><td>{row['mode']}</td><td>{html.escape(row['label'])}</td><td>{seconds}</td>"
+                f"<td>{row.get('order') or ''}</td><td>{delta}</td><td>{percent}</td><td>{note}</td></tr>"
+            )
+        self.table.value = (
+            "<table><tr><th>mode</th><th>label</th><th>seconds</th><th>order</th><th>delta</th>"
+            "<th>delta %</th><th></th></tr>" + "".join(cells) + "</table>"
+        )
         self.chart_box.children = [benchmark_chart(table["rows"])]
 
 
@@ -171,10 +197,14 @@ def benchmark_chart(rows: list[dict[str, Any]]) -> widgets.Widget:
 
     done = [row for row in rows if row["seconds"] is not None]
     x_scale, y_scale = bq.OrdinalScale(), bq.LinearScale(min=0)
-    bars = bq.Bars(x=[row["token"] for row in done], y=[row["seconds"] for row in done],
-                   scales={"x": x_scale, "y": y_scale},
-                   colors=["#2da44e" if row.get("order") == 1 else "#8c959f" for row in done],
-                   color_mode="element", tooltip=bq.Tooltip(fields=["x", "y"], labels=["mode", "seconds"]))
+    bars = bq.Bars(
+        x=[row["token"] for row in done],
+        y=[row["seconds"] for row in done],
+        scales={"x": x_scale, "y": y_scale},
+        colors=["#2da44e" if row.get("order") == 1 else "#8c959f" for row in done],
+        color_mode="element",
+        tooltip=bq.Tooltip(fields=["x", "y"], labels=["mode", "seconds"]),
+    )
     axes = [bq.Axis(scale=x_scale, label="mode"), bq.Axis(scale=y_scale, side="left", label="seconds")]
     fastest = next((row for row in done if row.get("order") == 1), None)
     title = f"fastest: {fastest['label']} ({fastest['seconds']:.3f} s)" if fastest else ""

@@ -29,10 +29,14 @@ logger = logging.getLogger(__name__)
 ACTION = "service"  # one name for every button: a second click while any of them runs is refused
 COLUMNS = ("worker", "healthy", "reason", "future_state", "heartbeat_state", "heartbeat_age_sec")
 REQUEST_FIELDS = {  # ServeRequest field -> label; kinds and defaults come from the model itself
-    "heartbeat_timeout": "heartbeat timeout (s)", "done_ttl_hours": "done TTL (h)",
-    "failed_ttl_hours": "failed TTL (h)", "heartbeat_ttl_hours": "heartbeat TTL (h)",
-    "done_max_files": "done max files", "failed_max_files": "failed max files",
-    "heartbeat_max_files": "heartbeat max files"}
+    "heartbeat_timeout": "heartbeat timeout (s)",
+    "done_ttl_hours": "done TTL (h)",
+    "failed_ttl_hours": "failed TTL (h)",
+    "heartbeat_ttl_hours": "heartbeat TTL (h)",
+    "done_max_files": "done max files",
+    "failed_max_files": "failed max files",
+    "heartbeat_max_files": "heartbeat max files",
+}
 _STYLE = {"description_width": "12em"}
 
 
@@ -55,15 +59,22 @@ class ServiceTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: 
         saved = self._saved_thresholds()
         self.allow_idle = widgets.Checkbox(value=saved.allow_idle, description="allow idle", style=_STYLE)
         self.max_unhealthy = widgets.IntText(value=saved.max_unhealthy, description="max unhealthy", style=_STYLE)
-        self.max_restart_rate = widgets.FloatText(value=saved.max_restart_rate, description="max restart rate",
-                                                  style=_STYLE)
+        self.max_restart_rate = widgets.FloatText(
+            value=saved.max_restart_rate, description="max restart rate", style=_STYLE
+        )
         self._resetting = False
         for name, control in self.thresholds_controls().items():
             control.observe(lambda change, name=name: self._threshold_changed(name, change), names="value")
-        self.buttons = {action: widgets.Button(description=label, icon=icon)
-                        for action, label, icon in (("start", "START", "play"), ("status", "STATUS", "sync"),
-                                                    ("health", "HEALTH gate", "heartbeat"), ("stop", "STOP", "stop"),
-                                                    ("submit", "SUBMIT", "paper-plane"))}
+        self.buttons = {
+            action: widgets.Button(description=label, icon=icon)
+            for action, label, icon in (
+                ("start", "START", "play"),
+                ("status", "STATUS", "sync"),
+                ("health", "HEALTH gate", "heartbeat"),
+                ("stop", "STOP", "stop"),
+                ("submit", "SUBMIT", "paper-plane"),
+            )
+        }
         for action, button in self.buttons.items():
             button.on_click(lambda _, action=action: self.run(action))
         self.start, self.status, self.health, self.stop, self.submit = self.buttons.values()
@@ -75,18 +86,32 @@ class ServiceTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: 
         self.logs = LogView("Service logs")  # not ``log``: that is the widget's logger trait
         self._show_request_snippet("status")
         self._restore()
-        super().__init__([
-            widgets.HTML("<b>Service</b> (persistent worker loops; tasks queue as files)"),
-            widgets.HBox([widgets.VBox(list(self.fields.values())[:4]), widgets.VBox(list(self.fields.values())[4:])]),
-            widgets.HTML("<b>HEALTH gate</b> <small>([cluster.service_health], saved as you change it)</small>"),
-            widgets.HBox([self.allow_idle, self.max_unhealthy, self.max_restart_rate]), self.settings_message,
-            self.snippet, widgets.HBox(list(self.buttons.values())), self.message, self.verdict_view,
-            self.summary, self.table, self.logs])
+        super().__init__(
+            [
+                widgets.HTML("<b>Service</b> (persistent worker loops; tasks queue as files)"),
+                widgets.HBox(
+                    [widgets.VBox(list(self.fields.values())[:4]), widgets.VBox(list(self.fields.values())[4:])]
+                ),
+                widgets.HTML("<b>HEALTH gate</b> <small>([cluster.service_health], saved as you change it)</small>"),
+                widgets.HBox([self.allow_idle, self.max_unhealthy, self.max_restart_rate]),
+                self.settings_message,
+                self.snippet,
+                widgets.HBox(list(self.buttons.values())),
+                self.message,
+                self.verdict_view,
+                self.summary,
+                self.table,
+                self.logs,
+            ]
+        )
 
     # ----- the gate's thresholds --------------------------------------------------------------
     def thresholds_controls(self) -> dict[str, widgets.ValueWidget]:
-        return {"allow_idle": self.allow_idle, "max_unhealthy": self.max_unhealthy,
-                "max_restart_rate": self.max_restart_rate}
+        return {
+            "allow_idle": self.allow_idle,
+            "max_unhealthy": self.max_unhealthy,
+            "max_restart_rate": self.max_restart_rate,
+        }
 
     def _saved_thresholds(self) -> ServiceHealthSettings:
         try:
@@ -97,9 +122,11 @@ class ServiceTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: 
 
     def thresholds(self) -> ServiceHealthSettings:
         """The thresholds as the fields show them (always valid: invalid edits are reverted)."""
-        return ServiceHealthSettings(allow_idle=bool(self.allow_idle.value),
-                                     max_unhealthy=int(self.max_unhealthy.value),
-                                     max_restart_rate=float(self.max_restart_rate.value))
+        return ServiceHealthSettings(
+            allow_idle=bool(self.allow_idle.value),
+            max_unhealthy=int(self.max_unhealthy.value),
+            max_restart_rate=float(self.max_restart_rate.value),
+        )
 
     def _threshold_changed(self, name: str, change: dict[str, Any]) -> None:
         if self._resetting:
@@ -114,8 +141,9 @@ class ServiceTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: 
                 self.thresholds_controls()[name].value = change["old"]
             finally:
                 self._resetting = False
-            self.settings_message.show(f"{name} = {change['new']!r} not saved: {reason}; kept {change['old']!r}",
-                                       "error")
+            self.settings_message.show(
+                f"{name} = {change['new']!r} not saved: {reason}; kept {change['old']!r}", "error"
+            )
             return
         self.settings_message.show(f"saved {name} = {getattr(valid, name)!r} to app_settings.toml", "ok")
         self.context.settings_saved()
@@ -127,8 +155,9 @@ class ServiceTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: 
         try:
             return ServeRequest(action=action, **values)
         except ValidationError as error:
-            problems = "; ".join(f"{REQUEST_FIELDS.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']}"
-                                 for e in error.errors())
+            problems = "; ".join(
+                f"{REQUEST_FIELDS.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']}" for e in error.errors()
+            )
             raise AgiError(f"not run: {problems}") from None
 
     def _show_request_snippet(self, action: str) -> None:
@@ -160,8 +189,13 @@ class ServiceTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: 
             self.message.show(f"{action.upper()} not started: another service action is still running", "warn")
             return False
         self.message.show(f"{action.upper()}...")
-        if not self.context.actions.start(ACTION, work, on_done=lambda value: self._done(action, value),
-                                          on_error=self._failed, controls=list(self.buttons.values())):
+        if not self.context.actions.start(
+            ACTION,
+            work,
+            on_done=lambda value: self._done(action, value),
+            on_error=self._failed,
+            controls=list(self.buttons.values()),
+        ):
             self.message.show(f"{action.upper()} not started: another service action is still running", "warn")
             return False
         self.started.append(action)
@@ -213,14 +247,17 @@ class ServiceTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: 
         """Status, queue counts, restarts and the per-worker health table of a snapshot."""
         queue = payload.get("queue", {})
         restarts = payload.get("restart_reasons") or {}
-        lines = [f"status <b>{html.escape(str(payload.get('status')))}</b>; workers healthy "
-                 f"{payload.get('workers_healthy_count', 0)}, unhealthy {payload.get('workers_unhealthy_count', 0)}, "
-                 f"restarted {payload.get('workers_restarted_count', 0)}",
-                 "queue: " + ", ".join(f"{name} {queue.get(name, 0)}"
-                                       for name in ("pending", "running", "done", "failed"))]
+        lines = [
+            f"status <b>{html.escape(str(payload.get('status')))}</b>; workers healthy "
+            f"{payload.get('workers_healthy_count', 0)}, unhealthy {payload.get('workers_unhealthy_count', 0)}, "
+            f"restarted {payload.get('workers_restarted_count', 0)}",
+            "queue: " + ", ".join(f"{name} {queue.get(name, 0)}" for name in ("pending", "running", "done", "failed")),
+        ]
         if restarts:
-            lines.append("restarted: " + ", ".join(f"{html.escape(worker)} ({html.escape(reason)})"
-                                                   for worker, reason in restarts.items()))
+            lines.append(
+                "restarted: "
+                + ", ".join(f"{html.escape(worker)} ({html.escape(reason)})" for worker, reason in restarts.items())
+            )
         if payload.get("path"):
             lines.append(f"snapshot: <code>{html.escape(str(payload['path']))}</code>")
         self.summary.value = "<br>".join(lines)
@@ -235,7 +272,8 @@ def health_table(rows: list[dict[str, Any]]) -> str:
     body = []
     for row in rows:
         marked = ' class="agi-unhealthy" style="background:#ffebe9"' if not row.get("healthy") else ""
-        cells = "".join(f"<td>{html.escape('' if row.get(name) is None else str(row.get(name)))}</td>"
-                        for name in COLUMNS)
+        cells = "".join(
+            f"<td>{html.escape('' if row.get(name) is None else str(row.get(name)))}</td>" for name in COLUMNS
+        )
         body.append(f"<tr{marked}>{cells}</tr>")
     return f'<table class="agi-health"><tr>{head}</tr>{"".join(body)}</table>'

@@ -31,8 +31,9 @@ TOGGLES = (("pool", "pool"), ("cython", "cython"), ("rapids", "rapids"), ("clust
 
 class WorkerRow(widgets.HBox):  # type: ignore[misc]  # ipywidgets is untyped: its classes are Any
     def __init__(self, host: str, slots: int, on_change: Any, on_remove: Any) -> None:
-        self.host = widgets.Text(value=host, placeholder="host or IP", continuous_update=False,
-                                 layout=widgets.Layout(width="16em"))
+        self.host = widgets.Text(
+            value=host, placeholder="host or IP", continuous_update=False, layout=widgets.Layout(width="16em")
+        )
         self.slots = widgets.BoundedIntText(value=slots, min=0, max=4096, layout=widgets.Layout(width="7em"))
         self.remove = widgets.Button(icon="trash", tooltip="remove this host", layout=widgets.Layout(width="3em"))
         self.error = Message()
@@ -49,13 +50,15 @@ class SettingsTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped:
         self.context = context
         cluster = context.settings().cluster
         self.capabilities = Capabilities.detect()
-        self.toggles = {key: widgets.ToggleButton(value=getattr(cluster, key), description=label)
-                        for key, label in TOGGLES}
+        self.toggles = {
+            key: widgets.ToggleButton(value=getattr(cluster, key), description=label) for key, label in TOGGLES
+        }
         for key, toggle in self.toggles.items():
             toggle.observe(lambda change, key=key: self._save({f"cluster.{key}": change["new"]}), names="value")
         self.hint = widgets.HTML()
-        self.scheduler = widgets.Text(value=cluster.scheduler or "", description="scheduler",
-                                      continuous_update=False, placeholder="host:port")
+        self.scheduler = widgets.Text(
+            value=cluster.scheduler or "", description="scheduler", continuous_update=False, placeholder="host:port"
+        )
         self.scheduler.observe(lambda change: self._scheduler(change["new"]), names="value")
         self.scheduler_error = Message()
         self.rows: list[WorkerRow] = []
@@ -74,11 +77,23 @@ class SettingsTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped:
         self.message = Message()
         self._update_hint()
         threading.Thread(target=self._describe_client, daemon=True).start()
-        super().__init__([
-            widgets.HTML("<b>Modes</b>"), widgets.HBox(list(self.toggles.values())), self.hint,
-            widgets.HTML("<b>Dask</b>"), widgets.HBox([self.scheduler, self.scheduler_error]), self.client,
-            widgets.HTML("<b>Workers</b> (host -> slots)"), self.rows_box, widgets.HBox([self.add, self.workers_error]),
-            self.verbose, self.message, widgets.HBox([self.diagnose]), self.checks])
+        super().__init__(
+            [
+                widgets.HTML("<b>Modes</b>"),
+                widgets.HBox(list(self.toggles.values())),
+                self.hint,
+                widgets.HTML("<b>Dask</b>"),
+                widgets.HBox([self.scheduler, self.scheduler_error]),
+                self.client,
+                widgets.HTML("<b>Workers</b> (host -> slots)"),
+                self.rows_box,
+                widgets.HBox([self.add, self.workers_error]),
+                self.verbose,
+                self.message,
+                widgets.HBox([self.diagnose]),
+                self.checks,
+            ]
+        )
 
     # ----- saving ---------------------------------------------------------------------------
     def _save(self, changes: dict[Any, Any]) -> bool:
@@ -156,29 +171,39 @@ class SettingsTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped:
             from distributed.client import default_client
 
             client = default_client()
-            self.client.value = (f"Dask client: the kernel's own, at {html.escape(client.scheduler.address)} "
-                                 f'(<a href="{client.dashboard_link}" target="_blank">dashboard</a>)')
+            self.client.value = (
+                f"Dask client: the kernel's own, at {html.escape(client.scheduler.address)} "
+                f'(<a href="{client.dashboard_link}" target="_blank">dashboard</a>)'
+            )
         except (ValueError, ImportError):
             from ..core.cluster import running_local
 
             handle = running_local()
             link = handle.dashboard_link if handle else None
-            self.client.value = ("Dask client: the local cluster the engine started "
-                                 f'(<a href="{link}" target="_blank">dashboard</a>)' if link else
-                                 "Dask client: the scheduler above if it answers, else a local cluster "
-                                 "started on 127.0.0.1 at the first Dask action")
+            self.client.value = (
+                f'Dask client: the local cluster the engine started (<a href="{link}" target="_blank">dashboard</a>)'
+                if link
+                else "Dask client: the scheduler above if it answers, else a local cluster "
+                "started on 127.0.0.1 at the first Dask action"
+            )
 
     def _diagnose(self) -> None:
         from ..core.doctor import run_checks
 
         self.checks.value = "<i>checking...</i>"
-        self.context.actions.start("diagnose", lambda: run_checks(self.context.env), on_done=self._show_checks,
-                                   on_error=lambda error: self.message.show(error_text(error), "error"),
-                                   controls=[self.diagnose])
+        self.context.actions.start(
+            "diagnose",
+            lambda: run_checks(self.context.env),
+            on_done=self._show_checks,
+            on_error=lambda error: self.message.show(error_text(error), "error"),
+            controls=[self.diagnose],
+        )
 
     def _show_checks(self, checks: list[Any]) -> None:
         self.last_checks = checks
         rows = "".join(
             f"<tr><td>{'✔' if check.ok else '✘'}</td><td>{html.escape(check.name)}</td>"
-            f"<td>{html.escape(check.detail)}</td><td>{html.escape(check.fix)}</td></tr>" for check in checks)
+            f"<td>{html.escape(check.detail)}</td><td>{html.escape(check.fix)}</td></tr>"
+            for check in checks
+        )
         self.checks.value = f"<table><tr><th></th><th>check</th><th>detail</th><th>what to do</th></tr>{rows}</table>"

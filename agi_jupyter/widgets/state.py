@@ -101,8 +101,9 @@ class OrchestratorState(HasTraits):
     @classmethod
     def read(cls, env: AgiEnv) -> OrchestratorState:
         """The state as the app's files say it is now (digest, install, saved plan)."""
-        return cls(settings_digest=read_settings_digest(env), install=read_install_state(env),
-                   saved_plan=read_plan_stamp(env))
+        return cls(
+            settings_digest=read_settings_digest(env), install=read_install_state(env), saved_plan=read_plan_stamp(env)
+        )
 
 
 def read_settings_digest(env: AgiEnv) -> str:
@@ -130,8 +131,11 @@ def read_install_state(env: AgiEnv) -> InstallState:
 
         status = "missing" if record is None else "stale"
         return InstallState(status, error_text(error), record.when if record else "")
-    return InstallState("installed", f"installed {record.when} (modes {Mode(record.modes_enabled).label}) "
-                                     f"in {record.seconds:.2f} s", record.when)
+    return InstallState(
+        "installed",
+        f"installed {record.when} (modes {Mode(record.modes_enabled).label}) in {record.seconds:.2f} s",
+        record.when,
+    )
 
 
 def plan_stamp(distribution: Any) -> str:
@@ -154,5 +158,6 @@ def last_run_of(value: Any) -> LastRun:
     if isinstance(value, dict):  # a benchmark table
         seconds = sum(row["seconds"] for row in value.get("rows", []) if row.get("seconds") is not None)
         return LastRun(mode=None, label="benchmark", seconds=float(seconds), when=when)
-    return LastRun(mode=int(value.mode), label=value.label, seconds=float(value.seconds), when=when,
-                   outputs=len(value.outputs))
+    return LastRun(
+        mode=int(value.mode), label=value.label, seconds=float(value.seconds), when=when, outputs=len(value.outputs)
+    )

@@ -45,8 +45,15 @@ class BaseWorker:
         0 quiet, 1 normal, 2+ chatty.
     """
 
-    def __init__(self, args: Any, *, worker_id: int = 0, worker_count: int = 1,
-                 share_dir: str | os.PathLike[str] | None = None, verbose: int = 1) -> None:
+    def __init__(
+        self,
+        args: Any,
+        *,
+        worker_id: int = 0,
+        worker_count: int = 1,
+        share_dir: str | os.PathLike[str] | None = None,
+        verbose: int = 1,
+    ) -> None:
         self.args = resolve_args(args)
         self.worker_id = worker_id
         self.worker_count = worker_count
@@ -90,8 +97,9 @@ class BaseWorker:
             print(f"[{type(self).__name__} {self.worker_id}] {message}", flush=True)
 
     # ----- driving ----------------------------------------------------------------------
-    def process_chunk(self, items: Sequence[Any], label: str = "",
-                      map_items: Callable[[list[Any]], list[Any]] | None = None) -> pandas.DataFrame | None:
+    def process_chunk(
+        self, items: Sequence[Any], label: str = "", map_items: Callable[[list[Any]], list[Any]] | None = None
+    ) -> pandas.DataFrame | None:
         """Run ``work_pool`` on every item of one chunk, then ``work_done`` once with the results.
 
         ``map_items`` lets the engine send the items through a pool; results keep item order.

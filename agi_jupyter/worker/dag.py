@@ -27,8 +27,9 @@ class DagWorker(PandasWorker):
         super().__init__(*args, **kwargs)
         self.results: dict[str, pandas.DataFrame] = {}
 
-    def run_step(self, step: str, inputs: dict[str, pandas.DataFrame], params: dict[str, Any]
-                 ) -> pandas.DataFrame | None:
+    def run_step(
+        self, step: str, inputs: dict[str, pandas.DataFrame], params: dict[str, Any]
+    ) -> pandas.DataFrame | None:
         """Compute one step from the frames of its dependencies."""
         raise NotImplementedError(f"{type(self).__name__} must implement run_step(step, inputs, params)")
 
@@ -61,6 +62,7 @@ class DagWorker(PandasWorker):
             try:
                 self.results[name] = self.read_frame(safe_name(name))
             except FileNotFoundError:
-                raise RuntimeError(f"step {name!r} has not produced its output yet "
-                                   f"(looked in {self.output_dir})") from None
+                raise RuntimeError(
+                    f"step {name!r} has not produced its output yet (looked in {self.output_dir})"
+                ) from None
         return self.results[name]

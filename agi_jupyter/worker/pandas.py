@@ -69,9 +69,11 @@ class PandasWorker(BaseWorker):
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{name}.{self.format}"
         if path in self.outputs:  # ``outputs`` is reset per run (and per service task)
-            raise OutputCollision(f"chunk {self.chunk_label!r} would overwrite {path}, written earlier in this "
-                                  f"run by chunk {self.written_by.get(path, '?')!r}: give each chunk its own "
-                                  "output name (see agi_jupyter.core.plan.output_stem)")
+            raise OutputCollision(
+                f"chunk {self.chunk_label!r} would overwrite {path}, written earlier in this "
+                f"run by chunk {self.written_by.get(path, '?')!r}: give each chunk its own "
+                "output name (see agi_jupyter.core.plan.output_stem)"
+            )
         self.written_by[path] = self.chunk_label
         temporary = folder / f".{name}.{os.getpid()}.tmp"
         writer: Any = frame.to_parquet if self.format == "parquet" else frame.to_csv

@@ -20,8 +20,15 @@ from servers import free_port, stop, wait_until_serving
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
 CHROMIUM = Path("/usr/bin/chromium")
-BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run", "--disable-quic"]
+BROWSER_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 
 @pytest.fixture(scope="session")
@@ -50,22 +57,40 @@ def lab(tmp_path_factory: pytest.TempPathFactory, chromium: Path) -> Iterator[di
     notification = settings / "@jupyterlab" / "apputils-extension"
     notification.mkdir(parents=True)
     (notification / "notification.jupyterlab-settings").write_text(
-        json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+        json.dumps({"fetchNews": "false", "checkForUpdates": False})
+    )
     tracker = settings / "@jupyterlab" / "notebook-extension"
     tracker.mkdir(parents=True)
     (tracker / "tracker.jupyterlab-settings").write_text(json.dumps({"autoStartDefaultKernel": True}))
     environment = {**os.environ, "JUPYTER_RUNTIME_DIR": str(base / "runtime")}
-    for name, folder in {"AGI_SHARE_DIR": "share", "AGILAB_EXPORT_ABS": "export", "AGI_LOG_DIR": "log",
-                         "AGI_WORKER_ENV_DIR": "wenv", "AGI_ENV_FILE": "agilab.env"}.items():
+    for name, folder in {
+        "AGI_SHARE_DIR": "share",
+        "AGILAB_EXPORT_ABS": "export",
+        "AGI_LOG_DIR": "log",
+        "AGI_WORKER_ENV_DIR": "wenv",
+        "AGI_ENV_FILE": "agilab.env",
+    }.items():
         environment[name] = str(base / folder)
     apps = base / "apps"
     shutil.copytree(ROOT / "agi_jupyter" / "examples", apps, ignore=shutil.ignore_patterns("__pycache__", "tests"))
     environment["AGI_APPS_PATH"] = str(apps)
     port = free_port()
-    command = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", "--ip=127.0.0.1",
-               f"--port={port}", "--port-retries=0", "--ServerApp.token=", "--ServerApp.disable_check_xsrf=True",
-               f"--ServerApp.root_dir={root}", f"--LabApp.user_settings_dir={settings}",
-               f"--LabApp.workspaces_dir={base / 'workspaces'}"]
+    command = [
+        sys.executable,
+        "-m",
+        "jupyter",
+        "lab",
+        "--no-browser",
+        "--allow-root",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        "--port-retries=0",
+        "--ServerApp.token=",
+        "--ServerApp.disable_check_xsrf=True",
+        f"--ServerApp.root_dir={root}",
+        f"--LabApp.user_settings_dir={settings}",
+        f"--LabApp.workspaces_dir={base / 'workspaces'}",
+    ]
     log = (base / "lab.log").open("w")
     server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment, start_new_session=True)
     url = f"http://127.0.0.1:{port}"

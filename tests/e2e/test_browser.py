@@ -22,11 +22,14 @@ for number in range(5):
 
 
 def write_notebook(root: Path) -> str:
-    cells = [new_code_cell("from agi_jupyter import Orchestrator\n\nOrchestrator('flight_project')"),
-             new_markdown_cell("The burst below inserts five cells under itself."),
-             new_code_cell(BURST)]
-    notebook = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                                                  "language": "python"}})
+    cells = [
+        new_code_cell("from agi_jupyter import Orchestrator\n\nOrchestrator('flight_project')"),
+        new_markdown_cell("The burst below inserts five cells under itself."),
+        new_code_cell(BURST),
+    ]
+    notebook = new_notebook(
+        cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    )
     nbformat.write(notebook, root / "e2e.ipynb")
     return "e2e.ipynb"
 
@@ -56,8 +59,9 @@ def run_cell(page, notebook, index: int, attempts: int = 3) -> None:  # noqa: AN
         cell.locator(".jp-InputArea-editor").click()
         page.keyboard.press("Shift+Enter")
         try:
-            page.wait_for_function("el => /\\[(\\d+|\\*)\\]/.test(el.innerText)", arg=prompt.element_handle(),
-                                   timeout=30_000)
+            page.wait_for_function(
+                "el => /\\[(\\d+|\\*)\\]/.test(el.innerText)", arg=prompt.element_handle(), timeout=30_000
+            )
             break
         except Exception:  # noqa: BLE001 - retried, then the last wait below fails loudly
             continue

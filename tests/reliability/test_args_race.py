@@ -50,8 +50,13 @@ CHILD = textwrap.dedent("""
 
 
 def start_save(apps_path: Path, values: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-c", CHILD, str(apps_path), values], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    return subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(apps_path), values],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+    )
 
 
 def test_concurrent_valid_saves_never_store_an_invalid_window(apps_path: Path) -> None:

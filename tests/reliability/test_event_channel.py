@@ -60,11 +60,22 @@ def noisy_probe(tmp_path: Path) -> AgiEnv:
 def test_output_without_newlines_neither_hides_nor_forges_events(noisy_probe: AgiEnv) -> None:
     progress: list[int] = []
     lines: list[str] = []
-    result = asyncio.run(AGI.run(noisy_probe, mode=0, params={"items": 4}, on_line=lines.append,
-                                 on_progress=lambda done, total: progress.append(done)))
+    result = asyncio.run(
+        AGI.run(
+            noisy_probe,
+            mode=0,
+            params={"items": 4},
+            on_line=lines.append,
+            on_progress=lambda done, total: progress.append(done),
+        )
+    )
     assert set(result.dispatched) == {"127.0.0.1#0", "127.0.0.1#1"}, "a slot's result event was lost"
-    assert sorted(label for labels in result.dispatched.values() for label in labels) == \
-        ["item0", "item1", "item2", "item3"]
+    assert sorted(label for labels in result.dispatched.values() for label in labels) == [
+        "item0",
+        "item1",
+        "item2",
+        "item3",
+    ]
     assert progress[-1] == 4, "a chunk event was lost"
     log = "\n".join(lines)
     assert "progress of item3 50%" in log and "stopping slot" in log  # app output is still shown

@@ -40,9 +40,11 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 
 def user_log(number: int) -> str:
-    return ("time,flight,origin,destination,lat,lon,alt_ft,speed_kt\n"
-            f"2026-01-01T00:00:00,USR{number},LFPG,EGLL,49.0,2.5,0,10.0\n"
-            f"2026-01-01T00:00:10,USR{number},LFPG,EGLL,49.1,2.4,1000,200.0\n")
+    return (
+        "time,flight,origin,destination,lat,lon,alt_ft,speed_kt\n"
+        f"2026-01-01T00:00:00,USR{number},LFPG,EGLL,49.0,2.5,0,10.0\n"
+        f"2026-01-01T00:00:10,USR{number},LFPG,EGLL,49.1,2.4,1000,200.0\n"
+    )
 
 
 def test_the_users_own_flight_logs_are_used_as_they_are(env: AgiEnv) -> None:

@@ -66,9 +66,11 @@ def test_a_worker_refuses_to_overwrite_an_output_it_wrote_in_the_same_run(tmp_pa
 def relabel_flight_chunks(env: AgiEnv) -> None:
     """Make the flight planner label chunks with names that sanitise to one file name."""
     manager = env.manager_path
-    manager.write_text(manager.read_text().replace(
-        "chunks = [Chunk(path.stem,",
-        f"chunks = [Chunk({COLLIDING!r}[int(path.stem[-1]) % 3],"))
+    manager.write_text(
+        manager.read_text().replace(
+            "chunks = [Chunk(path.stem,", f"chunks = [Chunk({COLLIDING!r}[int(path.stem[-1]) % 3],"
+        )
+    )
 
 
 def test_a_run_over_colliding_labels_fails_before_writing_anything(apps_path: Path) -> None:
@@ -84,9 +86,10 @@ def test_a_run_over_colliding_labels_fails_before_writing_anything(apps_path: Pa
 def test_the_result_lists_every_file_written_and_refuses_a_file_two_slots_wrote(apps_path: Path) -> None:
     env = AgiEnv("flight", apps_path=apps_path)
     worker = env.worker_path
-    worker.write_text(worker.read_text() + (
-        "\n    def work_done(self, frame):\n"
-        "        self.outputs.append(self.write_frame(frame, 'summary'))\n"))
+    worker.write_text(
+        worker.read_text()
+        + ("\n    def work_done(self, frame):\n        self.outputs.append(self.write_frame(frame, 'summary'))\n")
+    )
     asyncio.run(AGI.install(env, modes_enabled=Mode(0)))
     with pytest.raises(RunError) as caught:
         asyncio.run(AGI.run(env, mode=0, params={"flights": 2}))

@@ -26,8 +26,16 @@ ALL_DEAD: Callable[[str], bool] = lambda claimer: False  # noqa: E731 - a predic
 # ----- helpers ---------------------------------------------------------------------------------
 def task_record(task_id: str, **fields: Any) -> dict[str, Any]:
     """A task file's content as submit() writes it, with ``fields`` overriding."""
-    return {"schema": TASK_SCHEMA, "id": task_id, "label": "forged", "items": ["a"], "params": {},
-            "attempts": 0, "submitted": 1.0, **fields}
+    return {
+        "schema": TASK_SCHEMA,
+        "id": task_id,
+        "label": "forged",
+        "items": ["a"],
+        "params": {},
+        "attempts": 0,
+        "submitted": 1.0,
+        **fields,
+    }
 
 
 def place(path: Path, content: Any) -> Path:
@@ -42,8 +50,9 @@ def place(path: Path, content: Any) -> Path:
 
 def outside_files(base: Path, queue_root: Path) -> dict[Path, bytes]:
     """Every file under ``base`` that is not inside the queue, with its bytes."""
-    return {path: path.read_bytes() for path in base.rglob("*")
-            if path.is_file() and not path.is_relative_to(queue_root)}
+    return {
+        path: path.read_bytes() for path in base.rglob("*") if path.is_file() and not path.is_relative_to(queue_root)
+    }
 
 
 def serve_everything(queue: TaskQueue, claimer: str = "w~loop") -> list[str]:
@@ -57,12 +66,12 @@ def serve_everything(queue: TaskQueue, claimer: str = "w~loop") -> list[str]:
 
 def failed_reasons(queue: TaskQueue) -> dict[str, str]:
     """failed/ record name -> its error text."""
-    return {path.name: json.loads(path.read_text()).get("error", "")
-            for path in queue.folder("failed").glob("*.json")}
+    return {path.name: json.loads(path.read_text()).get("error", "") for path in queue.folder("failed").glob("*.json")}
 
 
-def raise_once(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str,
-               when: Callable[..., bool] = lambda *args, **kwargs: True) -> None:
+def raise_once(
+    monkeypatch: pytest.MonkeyPatch, owner: Any, name: str, when: Callable[..., bool] = lambda *args, **kwargs: True
+) -> None:
     """Make ``owner.name`` raise OSError the first time ``when(*args)`` holds, then behave."""
     original = getattr(owner, name)
     armed = [True]
@@ -101,8 +110,9 @@ def test_a_traversal_id_in_pending_touches_nothing_outside_the_queue(tmp_path: P
 
 
 @pytest.mark.parametrize("attempts", [0, 2], ids=["requeued", "given-up"])
-def test_a_traversal_id_in_a_dead_claim_touches_nothing_outside_the_queue(tmp_path: Path, layout,
-                                                                         attempts: int) -> None:
+def test_a_traversal_id_in_a_dead_claim_touches_nothing_outside_the_queue(
+    tmp_path: Path, layout, attempts: int
+) -> None:
     queue, _victim = layout
     name = new_task_id()
     place(queue.folder("running") / f"{name}@w~dead.json", task_record(TRAVERSAL_ID, attempts=attempts))
@@ -168,8 +178,9 @@ def test_of_two_publishers_of_one_claim_only_one_result_lands(layout) -> None:
     task = queue.claim("w~twice")
     context = multiprocessing.get_context("spawn")
     barrier, answers = context.Barrier(4), context.Queue()
-    processes = [context.Process(target=_publish_in_process, args=(str(queue.root), task, n, barrier, answers))
-                 for n in range(4)]
+    processes = [
+        context.Process(target=_publish_in_process, args=(str(queue.root), task, n, barrier, answers)) for n in range(4)
+    ]
     for process in processes:
         process.start()
     results = dict(answers.get(timeout=120) for _ in processes)
@@ -250,8 +261,12 @@ def test_a_recoverer_killed_midway_leaves_a_state_the_next_recovery_finishes(lay
     process.start()
     process.join()
     assert process.exitcode == 17
-    visible = [path.name for folder in ("pending", "running") for path in queue.folder(folder).iterdir()
-               if not path.name.startswith(".")]
+    visible = [
+        path.name
+        for folder in ("pending", "running")
+        for path in queue.folder(folder).iterdir()
+        if not path.name.startswith(".")
+    ]
     assert visible, "the task vanished from every visible folder"
     later = queue_module.RECOVERY_GRACE_SECONDS + 1 + time.time()
     queue.recover(ALL_DEAD, now=later)

@@ -37,8 +37,9 @@ def test_two_processes_pruning_20000_expired_files_both_finish_and_count_each_fi
     keeper.write_text("{}")
     context = multiprocessing.get_context("spawn")
     barrier, answers = context.Barrier(2), context.Queue()
-    pruners = [context.Process(target=_prune_in_process, args=(str(queue.root), now, barrier, answers))
-               for _ in range(2)]
+    pruners = [
+        context.Process(target=_prune_in_process, args=(str(queue.root), now, barrier, answers)) for _ in range(2)
+    ]
     for pruner in pruners:
         pruner.start()
     outcomes = [answers.get(timeout=300) for _ in pruners]

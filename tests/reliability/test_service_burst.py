@@ -50,8 +50,12 @@ def caught_inside_an_item(env: AgiEnv, loops: set[str]) -> dict[str, Any] | None
     now = time.time()
     for beat in read_beats(env.service_dir / "queue" / "heartbeats").values():
         started = beat.get("task_started")
-        if (beat.get("incarnation") in loops and beat.get("state") == "processing" and started
-                and now - float(started) < DELAY / 2):
+        if (
+            beat.get("incarnation") in loops
+            and beat.get("state") == "processing"
+            and started
+            and now - float(started) < DELAY / 2
+        ):
             return beat
     return None
 
@@ -71,8 +75,14 @@ def current_loops(payload: dict[str, Any], env: AgiEnv, frozen: list[int]) -> se
     """The incarnations of the loops that beat now (fresh heartbeat, not a process we froze)."""
     beats, now = read_beats(env.service_dir / "queue" / "heartbeats").values(), time.time()
     healthy = set(payload["workers_healthy"])
-    return {beat["incarnation"] for beat in beats if beat["worker"] in healthy and beat.get("state") != "stopped"
-            and now - float(beat["timestamp"]) < TIMEOUT / 2 and int(beat["pid"]) not in frozen}
+    return {
+        beat["incarnation"]
+        for beat in beats
+        if beat["worker"] in healthy
+        and beat.get("state") != "stopped"
+        and now - float(beat["timestamp"]) < TIMEOUT / 2
+        and int(beat["pid"]) not in frozen
+    }
 
 
 @pytest.mark.slow
@@ -115,10 +125,13 @@ def test_a_burst_under_kills_and_freezes_loses_nothing_and_runs_nothing_twice(pr
     assert queue == {"pending": 0, "running": 0, "done": TASKS, "failed": 0}, queue
     assert done == set(ids), "a task was lost"
     counts = executions(probe)
-    assert len(counts) == TASKS and max(counts.values()) == 1, \
+    assert len(counts) == TASKS and max(counts.values()) == 1, (
         f"run twice: {[item for item, count in counts.items() if count > 1]}"
+    )
     assert len(reasons) >= len(FAULTS), f"a struck loop was not restarted: {reasons}"
-    assert all(re.fullmatch(r"loop-error|loop-cancelled|missing-heartbeat|stale-heartbeat\(\d+\.\ds\)", reason)
-               for reason in reasons), reasons
+    assert all(
+        re.fullmatch(r"loop-error|loop-cancelled|missing-heartbeat|stale-heartbeat\(\d+\.\ds\)", reason)
+        for reason in reasons
+    ), reasons
     duplicates = list((probe.service_dir / "queue" / "duplicates").glob("*.json"))
     assert duplicates == [], "a frozen loop came back and finished a task a second time"

@@ -47,8 +47,9 @@ def two_clusters() -> Iterator[list[str]]:
     """Two one-worker clusters: the schedulers of two services (two kernels) on one app."""
     from distributed import LocalCluster
 
-    started = [LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=":0", host="127.0.0.1")
-               for _ in range(2)]
+    started = [
+        LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=":0", host="127.0.0.1") for _ in range(2)
+    ]
     try:
         yield [item.scheduler_address for item in started]
     finally:
@@ -65,18 +66,21 @@ def submit(env: AgiEnv, **fields: Any) -> list[str]:
     return asyncio.run(AGI.submit(env, **fields))
 
 
-def wait_for(env: AgiEnv, condition: Callable[[dict[str, Any]], bool], limit: float = 90.0,
-             seen: list[dict[str, Any]] | None = None, **fields: Any) -> dict[str, Any]:
+def wait_for(
+    env: AgiEnv,
+    condition: Callable[[dict[str, Any]], bool],
+    limit: float = 90.0,
+    seen: list[dict[str, Any]] | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
     return wait_until(lambda: serve(env, "status", **fields), condition, limit, seen)
 
 
 def results(env: AgiEnv, folder: str) -> dict[str, dict[str, Any]]:
-    return {path.stem: json.loads(path.read_text())
-            for path in (env.service_dir / "queue" / folder).glob("*.json")}
+    return {path.stem: json.loads(path.read_text()) for path in (env.service_dir / "queue" / folder).glob("*.json")}
 
 
-def test_a_second_service_never_reruns_a_task_the_first_one_still_runs(
-        probe: AgiEnv, two_clusters: list[str]) -> None:
+def test_a_second_service_never_reruns_a_task_the_first_one_still_runs(probe: AgiEnv, two_clusters: list[str]) -> None:
     first, second = ({"scheduler": address, "workers": {"127.0.0.1": 1}} for address in two_clusters)
     serve(probe, "start", **first)
     [task] = submit(probe, items=["slow"], params={"delay": 4.0})
@@ -85,8 +89,7 @@ def test_a_second_service_never_reruns_a_task_the_first_one_still_runs(
     for _ in range(5):
         serve(probe, "status", **second)
         time.sleep(0.3)
-    wait_for(probe, lambda p: p["queue"]["done"] == 1 and p["queue"]["running"] + p["queue"]["pending"] == 0,
-             **first)
+    wait_for(probe, lambda p: p["queue"]["done"] == 1 and p["queue"]["running"] + p["queue"]["pending"] == 0, **first)
     assert executions(probe)["slow"] == 1, "a task still executing was taken from its live claimer"
     assert list(results(probe, "done")) == [task]
     serve(probe, "stop", **second)
@@ -98,8 +101,9 @@ def test_stop_names_the_tasks_still_running_and_the_next_start_does_not_run_them
     [task] = submit(probe, items=["long"], params={"delay": 4.0})
     wait_for(probe, lambda p: p["queue"]["running"] == 1)
     lines: list[str] = []
-    stopped = asyncio.run(AGI.serve(probe, action="stop", heartbeat_timeout=TIMEOUT, stop_timeout=0.5,
-                                    on_line=lines.append))
+    stopped = asyncio.run(
+        AGI.serve(probe, action="stop", heartbeat_timeout=TIMEOUT, stop_timeout=0.5, on_line=lines.append)
+    )
     assert stopped["status"] == "stopped" and stopped["still_running"] == [task]
     assert any(task in line and "still executing" in line for line in lines)
     assert [path.name.split("@")[0] for path in (probe.service_dir / "queue" / "running").iterdir()] == [task]
@@ -121,8 +125,9 @@ def test_a_task_past_its_time_limit_fails_with_task_timeout_and_its_loop_restart
     wait_for(probe, lambda p: "task-timeout(1s)" in p["restart_reasons"].values(), seen=seen)
     failed = results(probe, "failed")
     assert list(failed) == [task] and "task-timeout" in failed[task]["error"]
-    assert not Path(f"/proc/{pid}").exists() or Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z", \
+    assert not Path(f"/proc/{pid}").exists() or Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z", (
         "the hung task's worker process still runs"
+    )
     wait_for(probe, lambda p: p["workers_healthy_count"] == 2)
     submit(probe, items=["after"])
     wait_for(probe, lambda p: p["queue"]["done"] == 1)
@@ -148,12 +153,18 @@ def test_status_from_a_process_that_cannot_see_the_service_is_unknown_and_writes
     assert answer["status"] == "unknown" and answer["recorded_status"] == "running", answer
     assert sorted(answer["workers_healthy"]) == sorted(started["workers_healthy"])
     assert snapshot.read_bytes() == before, "a process that cannot see the service rewrote its snapshot"
-    stop = subprocess.run([*command[:5], "stop", *where], capture_output=True, text=True, timeout=120,
-                          env=dict(os.environ))
+    stop = subprocess.run(
+        [*command[:5], "stop", *where], capture_output=True, text=True, timeout=120, env=dict(os.environ)
+    )
     assert stop.returncode == 1 and "cannot reach" in stop.stderr
     assert wait_for(probe, lambda p: p["workers_healthy_count"] == 2)["status"] == "running"
-    gate = subprocess.run([sys.executable, "-m", "agi_jupyter.cli", "health", "probe", *where], capture_output=True,
-                          text=True, timeout=60, env=dict(os.environ))
+    gate = subprocess.run(
+        [sys.executable, "-m", "agi_jupyter.cli", "health", "probe", *where],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ),
+    )
     assert gate.returncode == 0, gate.stderr  # a healthy service with an empty queue passes the default gate
 
 
@@ -199,8 +210,17 @@ def test_pruning_never_removes_the_heartbeat_of_a_live_loop(probe: AgiEnv) -> No
 def test_a_stuck_loop_on_a_worker_without_a_nanny_is_not_removed_from_the_cluster(probe: AgiEnv) -> None:
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0",
-                      protocol="tcp://", host="127.0.0.1") as theirs, Client(theirs) as client:
+    with (
+        LocalCluster(
+            n_workers=1,
+            threads_per_worker=2,
+            processes=False,
+            dashboard_address=":0",
+            protocol="tcp://",
+            host="127.0.0.1",
+        ) as theirs,
+        Client(theirs) as client,
+    ):
         lines: list[str] = []
         asyncio.run(AGI.serve(probe, action="start", heartbeat_timeout=TIMEOUT, on_line=lines.append))
         worker = next(iter(client.nthreads()))

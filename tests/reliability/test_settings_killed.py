@@ -84,8 +84,13 @@ def temporaries(path: Path) -> list[Path]:
 
 
 def start(script: str, path: Path, expected: str, *arguments: str) -> subprocess.Popen[str]:
-    child = subprocess.Popen([sys.executable, "-c", script, str(path), *arguments], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    child = subprocess.Popen(
+        [sys.executable, "-c", script, str(path), *arguments],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+    )
     line = child.stdout.readline()
     if not line.startswith(expected):
         child.kill()
@@ -113,8 +118,13 @@ def test_killed_saves_leave_the_old_or_the_new_file(apps_path: Path) -> None:
 
 def file_calls_of_one_save(path: Path) -> int:
     """How many file-system calls one save makes (the child runs it to the end and says so)."""
-    child = subprocess.run([sys.executable, "-c", STOP_AT_FILE_CALL, str(path), "0"], capture_output=True,
-                           text=True, env=dict(os.environ), check=True)
+    child = subprocess.run(
+        [sys.executable, "-c", STOP_AT_FILE_CALL, str(path), "0"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        check=True,
+    )
     count = int(child.stdout.split("finished after ")[1])
     assert count > 5, child.stdout
     return count

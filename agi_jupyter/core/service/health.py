@@ -30,8 +30,12 @@ PASS, OTHER, UNHEALTHY, DEGRADED, IDLE, RESTARTS = 0, 1, 2, 3, 4, 5
 unknown status; idle (or stopped) while idle is not allowed; restart rate over the limit."""
 
 
-FUTURE_REASONS = {"finished": "loop-finished", "error": "loop-error", "lost": "loop-error",
-                  "cancelled": "loop-cancelled"}
+FUTURE_REASONS = {
+    "finished": "loop-finished",
+    "error": "loop-error",
+    "lost": "loop-error",
+    "cancelled": "loop-cancelled",
+}
 """A loop future in one of these states runs no loop any more; the restart reason it gives."""
 
 
@@ -43,8 +47,14 @@ class LoopHealth:
     reason: str = ""
 
 
-def judge_loop(beat: dict[str, Any] | None, now: float, timeout: float, *, future_state: str | None = None,
-               started: float | None = None) -> LoopHealth:
+def judge_loop(
+    beat: dict[str, Any] | None,
+    now: float,
+    timeout: float,
+    *,
+    future_state: str | None = None,
+    started: float | None = None,
+) -> LoopHealth:
     """The one place a loop is judged, by its Dask future (when this process can see it) and its
     own heartbeat. A loop ``started`` less than ``timeout`` ago may not have beaten yet."""
     if future_state in FUTURE_REASONS:
@@ -62,15 +72,23 @@ def judge_loop(beat: dict[str, Any] | None, now: float, timeout: float, *, futur
     return LoopHealth(True)
 
 
-def worker_row(worker: str, healthy: bool, reason: str, future_state: str, heartbeat: dict[str, Any] | None,
-               now: float) -> dict[str, Any]:
+def worker_row(
+    worker: str, healthy: bool, reason: str, future_state: str, heartbeat: dict[str, Any] | None, now: float
+) -> dict[str, Any]:
     """One row of the health table; ``task``/``task_seconds`` say what the loop works on, and for how long."""
     age = None if heartbeat is None else round(max(0.0, now - float(heartbeat["timestamp"])), 1)
     task = None if heartbeat is None else heartbeat.get("task")
     started = None if heartbeat is None else heartbeat.get("task_started")
-    return {"worker": worker, "healthy": healthy, "reason": reason, "future_state": future_state,
-            "heartbeat_state": None if heartbeat is None else heartbeat.get("state"), "heartbeat_age_sec": age,
-            "task": task, "task_seconds": None if not task or started is None else round(now - float(started), 1)}
+    return {
+        "worker": worker,
+        "healthy": healthy,
+        "reason": reason,
+        "future_state": future_state,
+        "heartbeat_state": None if heartbeat is None else heartbeat.get("state"),
+        "heartbeat_age_sec": age,
+        "task": task,
+        "task_seconds": None if not task or started is None else round(now - float(started), 1),
+    }
 
 
 def overall_status(rows: list[dict[str, Any]], started: bool) -> str:
@@ -83,29 +101,51 @@ def overall_status(rows: list[dict[str, Any]], started: bool) -> str:
     return "degraded" if healthy < len(rows) else "running"
 
 
-def snapshot(*, app: str, target: str, rows: list[dict[str, Any]], queue: dict[str, int], started: bool,
-             restarted: dict[str, str], timeout: float, queue_dir: Path, cleanup: dict[str, int],
-             client_status: str | None, pending: list[str]) -> dict[str, Any]:
+def snapshot(
+    *,
+    app: str,
+    target: str,
+    rows: list[dict[str, Any]],
+    queue: dict[str, int],
+    started: bool,
+    restarted: dict[str, str],
+    timeout: float,
+    queue_dir: Path,
+    cleanup: dict[str, int],
+    client_status: str | None,
+    pending: list[str],
+) -> dict[str, Any]:
     """The health payload with every field of the schema."""
     healthy = [row["worker"] for row in rows if row["healthy"]]
     unhealthy = [row["worker"] for row in rows if not row["healthy"]]
     running = [row["worker"] for row in rows if row["future_state"] == "running"]
     payload: dict[str, Any] = {
-        "schema": HEALTH_SCHEMA, "timestamp": time.time(), "app": app, "target": target,
+        "schema": HEALTH_SCHEMA,
+        "timestamp": time.time(),
+        "app": app,
+        "target": target,
         "status": overall_status(rows, started),
-        "workers_running": running, "workers_pending": pending, "workers_restarted": sorted(restarted),
-        "workers_healthy": healthy, "workers_unhealthy": unhealthy,
+        "workers_running": running,
+        "workers_pending": pending,
+        "workers_restarted": sorted(restarted),
+        "workers_healthy": healthy,
+        "workers_unhealthy": unhealthy,
         "queue": {name: queue.get(name, 0) for name in ("pending", "running", "done", "failed")},
-        "client_status": client_status, "heartbeat_timeout_sec": timeout, "queue_dir": str(queue_dir),
-        "cleanup": cleanup, "restart_reasons": dict(restarted), "worker_health": rows,
+        "client_status": client_status,
+        "heartbeat_timeout_sec": timeout,
+        "queue_dir": str(queue_dir),
+        "cleanup": cleanup,
+        "restart_reasons": dict(restarted),
+        "worker_health": rows,
     }
     for name in ("running", "pending", "restarted", "healthy", "unhealthy"):
         payload[f"workers_{name}_count"] = len(payload[f"workers_{name}"])
     return HealthSnapshot.model_validate(payload).wire()  # every field of the schema, of its type
 
 
-def refresh(payload: dict[str, Any], beats: dict[str, dict[str, Any]], queue: dict[str, int],
-            now: float | None = None) -> dict[str, Any]:
+def refresh(
+    payload: dict[str, Any], beats: dict[str, dict[str, Any]], queue: dict[str, int], now: float | None = None
+) -> dict[str, Any]:
     """Re-judge a saved snapshot by the heartbeats as they are now (for monitors without Dask).
 
     A loop whose heartbeat went stale, disappeared or says ``stopped`` since the snapshot was
@@ -121,12 +161,22 @@ def refresh(payload: dict[str, Any], beats: dict[str, dict[str, Any]], queue: di
         rows.append(worker_row(row["worker"], healthy, reason, row["future_state"], beat, now))
     restarted = payload.get("restart_reasons", {})
     recorded = payload.get("status")
-    fresh = snapshot(app=payload.get("app", ""), target=payload.get("target", ""), rows=rows, queue=queue,
-                     started=recorded not in ("idle", "stopped"), restarted=restarted, timeout=timeout,
-                     queue_dir=Path(payload.get("queue_dir", "")), cleanup=payload.get("cleanup", {}),
-                     client_status=payload.get("client_status"), pending=payload.get("workers_pending", []))
-    fresh["workers_running"] = [row["worker"] for row in rows if row["healthy"]
-                                and row["worker"] in payload.get("workers_running", [])]
+    fresh = snapshot(
+        app=payload.get("app", ""),
+        target=payload.get("target", ""),
+        rows=rows,
+        queue=queue,
+        started=recorded not in ("idle", "stopped"),
+        restarted=restarted,
+        timeout=timeout,
+        queue_dir=Path(payload.get("queue_dir", "")),
+        cleanup=payload.get("cleanup", {}),
+        client_status=payload.get("client_status"),
+        pending=payload.get("workers_pending", []),
+    )
+    fresh["workers_running"] = [
+        row["worker"] for row in rows if row["healthy"] and row["worker"] in payload.get("workers_running", [])
+    ]
     fresh["workers_running_count"] = len(fresh["workers_running"])
     if recorded == "stopped":
         fresh["status"] = "stopped"
@@ -161,19 +211,28 @@ def gate(payload: dict[str, Any], thresholds: ServiceHealthSettings) -> GateResu
     running = int(payload.get("workers_running_count", 0))
     restarted = int(payload.get("workers_restarted_count", 0))
     rate = restarted / running if running else (1.0 if restarted else 0.0)
-    figures = {"status": status, "workers_unhealthy": unhealthy, "max_unhealthy": thresholds.max_unhealthy,
-               "restart_rate": round(rate, 3), "max_restart_rate": thresholds.max_restart_rate,
-               "allow_idle": thresholds.allow_idle}
+    figures = {
+        "status": status,
+        "workers_unhealthy": unhealthy,
+        "max_unhealthy": thresholds.max_unhealthy,
+        "restart_rate": round(rate, 3),
+        "max_restart_rate": thresholds.max_restart_rate,
+        "allow_idle": thresholds.allow_idle,
+    }
     if status not in STATUSES:
         return GateResult(DEGRADED, f"unknown status {status!r}", figures)
     if unhealthy > thresholds.max_unhealthy:
-        return GateResult(UNHEALTHY, f"{unhealthy} unhealthy worker(s) > max_unhealthy {thresholds.max_unhealthy}",
-                          figures)
+        return GateResult(
+            UNHEALTHY, f"{unhealthy} unhealthy worker(s) > max_unhealthy {thresholds.max_unhealthy}", figures
+        )
     if status in ("error", "degraded"):
         return GateResult(DEGRADED, f"service status is {status}", figures)
     if status in ("idle", "stopped") and not thresholds.allow_idle:
         return GateResult(IDLE, f"service is {status} and allow_idle is false", figures)
     if rate > thresholds.max_restart_rate:
-        return GateResult(RESTARTS, f"restart rate {rate:.2f} ({restarted}/{running}) > max_restart_rate "
-                          f"{thresholds.max_restart_rate}", figures)
+        return GateResult(
+            RESTARTS,
+            f"restart rate {rate:.2f} ({restarted}/{running}) > max_restart_rate {thresholds.max_restart_rate}",
+            figures,
+        )
     return GateResult(PASS, f"service is {status}", figures)

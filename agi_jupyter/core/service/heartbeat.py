@@ -27,8 +27,16 @@ from typing import Any
 from .queue import write_json
 from .records import HEARTBEAT_SCHEMA, HeartbeatRecord
 
-__all__ = ["HEARTBEAT_SCHEMA", "Heartbeat", "claimer_alive", "claimer_name", "heartbeat_name", "read_beats",
-           "read_heartbeats", "write_heartbeat"]
+__all__ = [
+    "HEARTBEAT_SCHEMA",
+    "Heartbeat",
+    "claimer_alive",
+    "claimer_name",
+    "heartbeat_name",
+    "read_beats",
+    "read_heartbeats",
+    "write_heartbeat",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -53,12 +61,30 @@ def heartbeat_path(folder: Path, worker: str, incarnation: str) -> Path:
     return folder / f"{claimer_name(worker, incarnation)}.json"
 
 
-def write_heartbeat(folder: Path, worker: str, state: str, incarnation: str, slot: int, *,
-                    timeout: float | None = None, task: str | None = None,
-                    task_started: float | None = None, time_limit: float | None = None) -> None:
-    record = HeartbeatRecord(worker=worker, state=state, pid=os.getpid(), incarnation=incarnation, slot=slot,
-                             timestamp=time.time(), timeout=timeout, task=task, task_started=task_started,
-                             time_limit=time_limit)
+def write_heartbeat(
+    folder: Path,
+    worker: str,
+    state: str,
+    incarnation: str,
+    slot: int,
+    *,
+    timeout: float | None = None,
+    task: str | None = None,
+    task_started: float | None = None,
+    time_limit: float | None = None,
+) -> None:
+    record = HeartbeatRecord(
+        worker=worker,
+        state=state,
+        pid=os.getpid(),
+        incarnation=incarnation,
+        slot=slot,
+        timestamp=time.time(),
+        timeout=timeout,
+        task=task,
+        task_started=task_started,
+        time_limit=time_limit,
+    )
     write_json(heartbeat_path(folder, worker, incarnation), record.wire())
 
 
@@ -84,8 +110,7 @@ def read_heartbeats(folder: Path) -> dict[str, dict[str, Any]]:
     return latest
 
 
-def claimer_alive(claimer: str, beats: dict[str, dict[str, Any]], timeout: float,
-                  now: float | None = None) -> bool:
+def claimer_alive(claimer: str, beats: dict[str, dict[str, Any]], timeout: float, now: float | None = None) -> bool:
     """Whether the loop named ``claimer`` still beats: its file is fresh and not stopped.
 
     A beat carries the timeout its own service judges it by; the longer of that and ``timeout``
@@ -102,8 +127,15 @@ def claimer_alive(claimer: str, beats: dict[str, dict[str, Any]], timeout: float
 class Heartbeat:
     """Background writer of one loop's heartbeat; ``state`` may change at any time."""
 
-    def __init__(self, folder: Path, worker: str, incarnation: str, slot: int, timeout: float,
-                 on_overdue: Callable[[str, float], None] | None = None) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        worker: str,
+        incarnation: str,
+        slot: int,
+        timeout: float,
+        on_overdue: Callable[[str, float], None] | None = None,
+    ) -> None:
         self.folder, self.worker, self.incarnation, self.slot = folder, worker, incarnation, slot
         self.timeout = timeout
         self.on_overdue = on_overdue  # called once, from the beat thread, with the task and its limit
@@ -145,8 +177,12 @@ class Heartbeat:
 
     def overdue(self) -> bool:
         """The task in hand ran past its limit."""
-        return (self.task is not None and self.time_limit is not None and self.task_started is not None
-                and time.time() - self.task_started > self.time_limit)
+        return (
+            self.task is not None
+            and self.time_limit is not None
+            and self.task_started is not None
+            and time.time() - self.task_started > self.time_limit
+        )
 
     def write(self) -> None:
         with self._guard:
@@ -154,8 +190,17 @@ class Heartbeat:
 
     def _write(self) -> None:
         try:
-            write_heartbeat(self.folder, self.worker, self.state, self.incarnation, self.slot, timeout=self.timeout,
-                            task=self.task, task_started=self.task_started, time_limit=self.time_limit)
+            write_heartbeat(
+                self.folder,
+                self.worker,
+                self.state,
+                self.incarnation,
+                self.slot,
+                timeout=self.timeout,
+                task=self.task,
+                task_started=self.task_started,
+                time_limit=self.time_limit,
+            )
         except OSError:  # a full disk must not kill the loop; the missing beat will show in STATUS
             logger.debug("heartbeat of %s not written", self.worker, exc_info=True)
 

@@ -37,12 +37,25 @@ def queue_dir(env: AgiEnv) -> Path:
 
 def launch(service: Service, slot: int, worker: str) -> Loop:
     incarnation = uuid.uuid4().hex[:10]
-    settings = {"queue_dir": str(queue_dir(service.env)), "incarnation": incarnation,
-                "stop_event": service.stop_event(incarnation), "wake_event": service.wake_event(incarnation),
-                "heartbeat_timeout": service.timeout, "task_timeout": service.task_timeout}
+    settings = {
+        "queue_dir": str(queue_dir(service.env)),
+        "incarnation": incarnation,
+        "stop_event": service.stop_event(incarnation),
+        "wake_event": service.wake_event(incarnation),
+        "heartbeat_timeout": service.timeout,
+        "task_timeout": service.task_timeout,
+    }
     future = service.handle.client.submit(
-        service_loop, service.spec, slot, service.slot_count, settings, workers=[worker],
-        allow_other_workers=False, pure=False, key=f"agi-service-{service.env.target}-{slot}-{incarnation}")
+        service_loop,
+        service.spec,
+        slot,
+        service.slot_count,
+        settings,
+        workers=[worker],
+        allow_other_workers=False,
+        pure=False,
+        key=f"agi-service-{service.env.target}-{slot}-{incarnation}",
+    )
     return Loop(slot, worker, incarnation, future, time.time())
 
 
@@ -55,8 +68,16 @@ def future_states(service: Service) -> dict[str, str]:
     except Exception:  # noqa: BLE001 - scheduler unreachable: the client's view is all there is
         logger.debug("no task states from the scheduler", exc_info=True)
         on_scheduler = {}
-    names = {"processing": "running", "memory": "finished", "erred": "error", "forgotten": "lost",
-             "released": "cancelled", "waiting": "pending", "queued": "pending", "no-worker": "pending"}
+    names = {
+        "processing": "running",
+        "memory": "finished",
+        "erred": "error",
+        "forgotten": "lost",
+        "released": "cancelled",
+        "waiting": "pending",
+        "queued": "pending",
+        "no-worker": "pending",
+    }
     states = {}
     for key, local in client_side.items():
         remote = on_scheduler.get(key)
@@ -69,8 +90,9 @@ def _task_states(keys: list[str], dask_scheduler: Any = None) -> dict[str, str]:
     return {key: tasks[key].state for key in keys if key in tasks}
 
 
-def loop_health(service: Service, loop: Loop, beats: dict[str, dict[str, Any]], now: float,
-                 state: str) -> tuple[LoopHealth, dict[str, Any] | None]:
+def loop_health(
+    service: Service, loop: Loop, beats: dict[str, dict[str, Any]], now: float, state: str
+) -> tuple[LoopHealth, dict[str, Any] | None]:
     """The loop's verdict (see :func:`judge_loop`) and its own heartbeat (another incarnation's is not)."""
     beat = beats.get(loop.worker)
     if beat is not None and beat.get("incarnation") != loop.incarnation:
@@ -129,11 +151,15 @@ def retire(service: Service, loop: Loop, reason: str, say: LineCallback) -> None
             say(f"restarted the Dask worker {loop.worker}: its loop was stuck ({reason})")
         except Exception as error:  # noqa: BLE001 - e.g. a worker without a nanny: the heartbeat decides
             logger.info("could not restart the Dask worker %s: %s", loop.worker, error, exc_info=True)
-            say(f"could not restart the Dask worker {loop.worker} ({error}); its claims are recovered once "
-                "its heartbeat is older than the timeout")
+            say(
+                f"could not restart the Dask worker {loop.worker} ({error}); its claims are recovered once "
+                "its heartbeat is older than the timeout"
+            )
     elif reason.startswith(STUCK):
-        say(f"the Dask worker {loop.worker} has no nanny to restart it: its stuck loop is cancelled, and its "
-            "claims are recovered once its heartbeat is older than the timeout")
+        say(
+            f"the Dask worker {loop.worker} has no nanny to restart it: its stuck loop is cancelled, and its "
+            "claims are recovered once its heartbeat is older than the timeout"
+        )
 
 
 def _has_nanny(client: Any, worker: str) -> bool:
@@ -158,8 +184,9 @@ def wake(service: Service) -> None:
         Event(service.wake_event(loop.incarnation), client=service.handle.client).set()
 
 
-def stop_loops(service: Service, request: ServeRequest, queue: TaskQueue, say: LineCallback
-               ) -> tuple[list[str], list[str], set[str]]:
+def stop_loops(
+    service: Service, request: ServeRequest, queue: TaskQueue, say: LineCallback
+) -> tuple[list[str], list[str], set[str]]:
     """Ask every loop to stop after its task in hand; wait up to ``stop_timeout``.
 
     Returns the workers whose loops were stopped, the ids of the tasks still executing then and
@@ -180,13 +207,16 @@ def stop_loops(service: Service, request: ServeRequest, queue: TaskQueue, say: L
         logger.debug("loops of %s still running after %s s", service.env.app, request.stop_timeout)
     late = [loop for loop in loops if loop.future.status in ("pending", "running")]
     claimers = {loop.incarnation for loop in late}
-    executing = sorted(path.name.split("@", 1)[0] for path, claimer in queue.claims()
-                       if incarnation_of(claimer) in claimers)
+    executing = sorted(
+        path.name.split("@", 1)[0] for path, claimer in queue.claims() if incarnation_of(claimer) in claimers
+    )
     if late:
         client.cancel([loop.future for loop in late], force=True)
     if executing:
-        say(f"{len(executing)} task(s) still executing after {request.stop_timeout:g} s: {', '.join(executing)}; "
-            "their loops stop right after them and keep their claims, so they run once")
+        say(
+            f"{len(executing)} task(s) still executing after {request.stop_timeout:g} s: {', '.join(executing)}; "
+            "their loops stop right after them and keep their claims, so they run once"
+        )
     service.loops.clear()
     say(f"service of {service.env.app} stopped ({len(loops)} loop(s))")
     return [loop.worker for loop in loops], executing, claimers

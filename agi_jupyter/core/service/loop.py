@@ -52,8 +52,16 @@ def service_loop(spec: dict[str, Any], slot: int, slot_count: int, service: dict
     def time_out(task_id: str, limit: float) -> None:
         task = in_hand.get("task")
         if task is not None and task["id"] == task_id:
-            queue.publish(task, {"worker": address, "claimer": claimer, "finished": time.time(),
-                                 "error": f"task-timeout: ran longer than its limit of {limit:g} s"}, failed=True)
+            queue.publish(
+                task,
+                {
+                    "worker": address,
+                    "claimer": claimer,
+                    "finished": time.time(),
+                    "error": f"task-timeout: ran longer than its limit of {limit:g} s",
+                },
+                failed=True,
+            )
 
     with Heartbeat(queue.folder("heartbeats"), address, incarnation, slot, timeout, on_overdue=time_out) as beat:
         workers[""] = _ready_worker(spec, slot, slot_count, {})
@@ -99,8 +107,16 @@ def _idle(worker: Any, wake: Any, interval: float) -> None:
         logger.debug("wake event unavailable; polling the queue", exc_info=True)
 
 
-def _serve_one(queue: TaskQueue, task: dict[str, Any], spec: dict[str, Any], slot: int, slot_count: int,
-               workers: dict[str, Any], address: str, claimer: str) -> bool:
+def _serve_one(
+    queue: TaskQueue,
+    task: dict[str, Any],
+    spec: dict[str, Any],
+    slot: int,
+    slot_count: int,
+    workers: dict[str, Any],
+    address: str,
+    claimer: str,
+) -> bool:
     """Run one task and publish its result; any error (bad params included) fails only this task."""
     started = time.time()
     base = {"worker": address, "claimer": claimer, "started": started}
@@ -112,11 +128,21 @@ def _serve_one(queue: TaskQueue, task: dict[str, Any], spec: dict[str, Any], slo
             worker = workers[key] = _ready_worker(spec, slot, slot_count, params)
         worker.outputs = []
         frame = worker.process_chunk(task.get("items", []), f"{task.get('label') or 'task'}-{task['id']}")
-        landed = queue.publish(task, {**base, "finished": time.time(), "seconds": round(time.time() - started, 6),
-                                      "outputs": [str(path) for path in worker.outputs],
-                                      "rows": 0 if frame is None else len(frame)})
+        landed = queue.publish(
+            task,
+            {
+                **base,
+                "finished": time.time(),
+                "seconds": round(time.time() - started, 6),
+                "outputs": [str(path) for path in worker.outputs],
+                "rows": 0 if frame is None else len(frame),
+            },
+        )
         return landed is not None  # None: the claim was taken meanwhile (timed out); recorded as a duplicate
     except Exception as error:  # noqa: BLE001 - the task failed, the loop goes on
-        queue.publish(task, {**base, "finished": time.time(), "error": repr(error),
-                             "traceback": traceback.format_exc()}, failed=True)
+        queue.publish(
+            task,
+            {**base, "finished": time.time(), "error": repr(error), "traceback": traceback.format_exc()},
+            failed=True,
+        )
         return False

@@ -74,37 +74,81 @@ class ServiceHealthCollector:
         queue = self.payload.get("queue", {})
         unknown: list[tuple[tuple[str, ...], Any]] = [] if status in STATUSES else [((self.app, str(status)), 1)]
         return [
-            Gauge("agi_service_up", "1 when the service is running or idle, else 0.", ("app",),
-                  [((self.app,), status == "running")]),
-            Gauge("agi_service_status", "1 for the service's current status.", ("app", "status"),
-                  [*(((self.app, name), name == status) for name in STATUSES), *unknown]),  # unknown: still 1
-            Gauge("agi_service_workers", "Service loops by state.", ("app", "state"),
-                  [((self.app, name), self.payload.get(f"workers_{name}_count", 0)) for name in WORKER_STATES]),
-            Gauge("agi_service_queue_tasks", "Task files in each queue folder.", ("app", "queue"),
-                  [((self.app, name), queue.get(name, 0)) for name in QUEUES]),
+            Gauge(
+                "agi_service_up",
+                "1 when the service is running or idle, else 0.",
+                ("app",),
+                [((self.app,), status == "running")],
+            ),
+            Gauge(
+                "agi_service_status",
+                "1 for the service's current status.",
+                ("app", "status"),
+                [*(((self.app, name), name == status) for name in STATUSES), *unknown],
+            ),  # unknown: still 1
+            Gauge(
+                "agi_service_workers",
+                "Service loops by state.",
+                ("app", "state"),
+                [((self.app, name), self.payload.get(f"workers_{name}_count", 0)) for name in WORKER_STATES],
+            ),
+            Gauge(
+                "agi_service_queue_tasks",
+                "Task files in each queue folder.",
+                ("app", "queue"),
+                [((self.app, name), queue.get(name, 0)) for name in QUEUES],
+            ),
         ]
 
     def _worker_gauges(self) -> list[Gauge]:
         rows = self.payload.get("worker_health", [])
         return [
-            Gauge("agi_service_worker_healthy", "1 when the worker's loop is healthy.", ("app", "worker"),
-                  [((self.app, str(row.get("worker"))), bool(row.get("healthy"))) for row in rows]),
-            Gauge("agi_service_worker_heartbeat_age_seconds", "Age of the worker loop's last heartbeat.",
-                  ("app", "worker"), [((self.app, str(row.get("worker"))), row["heartbeat_age_sec"]) for row in rows
-                                      if row.get("heartbeat_age_sec") is not None]),
+            Gauge(
+                "agi_service_worker_healthy",
+                "1 when the worker's loop is healthy.",
+                ("app", "worker"),
+                [((self.app, str(row.get("worker"))), bool(row.get("healthy"))) for row in rows],
+            ),
+            Gauge(
+                "agi_service_worker_heartbeat_age_seconds",
+                "Age of the worker loop's last heartbeat.",
+                ("app", "worker"),
+                [
+                    ((self.app, str(row.get("worker"))), row["heartbeat_age_sec"])
+                    for row in rows
+                    if row.get("heartbeat_age_sec") is not None
+                ],
+            ),
         ]
 
     def _gate_gauges(self) -> list[Gauge]:
         timestamp = self.snapshot_time
         return [
-            Gauge("agi_service_restart_rate", "Restarted loops per running loop.", ("app",),
-                  [((self.app,), self.verdict.figures.get("restart_rate", 0.0))]),
-            Gauge("agi_service_gate_code", "HEALTH gate exit code: 0 pass, 2 unhealthy, 3 degraded/error/unknown, "
-                  "4 idle not allowed, 5 restart rate.", ("app",), [((self.app,), self.verdict.code)]),
-            Gauge("agi_service_gate_passed", "1 when the HEALTH gate passes.", ("app",),
-                  [((self.app,), self.verdict.passed)]),
-            Gauge("agi_service_snapshot_timestamp_seconds", "Unix time the health snapshot was written.", ("app",),
-                  [((self.app,), timestamp)] if isinstance(timestamp, (int, float)) else []),
+            Gauge(
+                "agi_service_restart_rate",
+                "Restarted loops per running loop.",
+                ("app",),
+                [((self.app,), self.verdict.figures.get("restart_rate", 0.0))],
+            ),
+            Gauge(
+                "agi_service_gate_code",
+                "HEALTH gate exit code: 0 pass, 2 unhealthy, 3 degraded/error/unknown, "
+                "4 idle not allowed, 5 restart rate.",
+                ("app",),
+                [((self.app,), self.verdict.code)],
+            ),
+            Gauge(
+                "agi_service_gate_passed",
+                "1 when the HEALTH gate passes.",
+                ("app",),
+                [((self.app,), self.verdict.passed)],
+            ),
+            Gauge(
+                "agi_service_snapshot_timestamp_seconds",
+                "Unix time the health snapshot was written.",
+                ("app",),
+                [((self.app,), timestamp)] if isinstance(timestamp, (int, float)) else [],
+            ),
         ]
 
 

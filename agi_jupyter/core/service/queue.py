@@ -127,7 +127,7 @@ def _safe_name(name: str) -> str:
 def _record_stem(name: str) -> str:
     """The failed/ record's name for an entry: its task id when the name carries one."""
     match = re.match(TASK_ID.pattern, name)
-    if match and name[match.end():match.end() + 1] in ("@", ".") and name.endswith(".json"):
+    if match and name[match.end() : match.end() + 1] in ("@", ".") and name.endswith(".json"):
         return match.group()
     return _safe_name(name).rsplit(".", 1)[0] or "entry"
 
@@ -195,8 +195,14 @@ def _read_entry(path: Path) -> Any:
 
 
 def _kind(mode: int) -> str:
-    kinds = {stat.S_ISDIR: "a directory", stat.S_ISLNK: "a symbolic link", stat.S_ISFIFO: "a pipe",
-             stat.S_ISSOCK: "a socket", stat.S_ISCHR: "a device", stat.S_ISBLK: "a device"}
+    kinds = {
+        stat.S_ISDIR: "a directory",
+        stat.S_ISLNK: "a symbolic link",
+        stat.S_ISFIFO: "a pipe",
+        stat.S_ISSOCK: "a socket",
+        stat.S_ISCHR: "a device",
+        stat.S_ISBLK: "a device",
+    }
     return next((name for test, name in kinds.items() if test(mode)), "not a file")
 
 
@@ -218,15 +224,28 @@ class TaskQueue:
         return self.root / name
 
     # ----- producer side ------------------------------------------------------------------
-    def submit(self, items: list[Any] | None = None, params: dict[str, Any] | None = None,
-               label: str = "", time_limit: float | None = None) -> str:
+    def submit(
+        self,
+        items: list[Any] | None = None,
+        params: dict[str, Any] | None = None,
+        label: str = "",
+        time_limit: float | None = None,
+    ) -> str:
         """Queue one task (work items + argument overrides, optional time limit); returns its id.
 
         The record is checked like a loop will check it, so a bad one is refused here, at once.
         """
         task_id = new_task_id()
-        task = {"schema": TASK_SCHEMA, "id": task_id, "label": label or task_id, "items": list(items or []),
-                "params": dict(params or {}), "attempts": 0, "submitted": time.time(), "time_limit": time_limit}
+        task = {
+            "schema": TASK_SCHEMA,
+            "id": task_id,
+            "label": label or task_id,
+            "items": list(items or []),
+            "params": dict(params or {}),
+            "attempts": 0,
+            "submitted": time.time(),
+            "time_limit": time_limit,
+        }
         text = json.dumps(task)  # refuse what is not JSON before anything is written
         _check_task(json.loads(text), task_id)
         if len(text.encode()) > MAX_TASK_BYTES:
@@ -277,8 +296,10 @@ class TaskQueue:
         if path.suffix in PICKLE_SUFFIXES:
             return f"pickle files are not accepted: moved unread ({where})"
         if not pattern.fullmatch(path.name):
-            return (f"corrupt task file {where}: its name is not a task id ({new_task_id()} for example)"
-                    f" followed by {'@<claimer>' if pattern is CLAIM_NAME else ''}.json; moved unread")
+            return (
+                f"corrupt task file {where}: its name is not a task id ({new_task_id()} for example)"
+                f" followed by {'@<claimer>' if pattern is CLAIM_NAME else ''}.json; moved unread"
+            )
         kind = _entry_kind(path)
         return f"corrupt task file {where}: not a regular file ({kind}); moved as found" if kind else ""
 
@@ -324,14 +345,26 @@ class TaskQueue:
         try:
             os.rename(held, publishing)  # only one publisher can take the claim away
         except FileNotFoundError:
-            self._duplicate(task_id, claim, task, result, failed,
-                            f"claim running/{claim} was gone: recovered, or published by another")
+            self._duplicate(
+                task_id,
+                claim,
+                task,
+                result,
+                failed,
+                f"claim running/{claim} was gone: recovered, or published by another",
+            )
             return None
         status = "failed" if failed else "done"
         target = _inside(self.folder(status), f"{task_id}.json")
-        record = ResultRecord.model_validate({"schema": RESULT_SCHEMA, "id": task_id, "status": status,
-                                              "task": {key: value for key, value in task.items() if key != "claim"},
-                                              **result}).wire()
+        record = ResultRecord.model_validate(
+            {
+                "schema": RESULT_SCHEMA,
+                "id": task_id,
+                "status": status,
+                "task": {key: value for key, value in task.items() if key != "claim"},
+                **result,
+            }
+        ).wire()
         try:
             landed = _write_new(target, record)
         except OSError:
@@ -348,18 +381,29 @@ class TaskQueue:
         claim = task.get("claim")
         match = CLAIM_NAME.fullmatch(claim) if isinstance(claim, str) else None
         if match is None or match["id"] != task.get("id"):
-            raise ValueError(f"publish needs a task from claim(): claim {claim!r} and id {task.get('id')!r}"
-                             " do not name a claim in running/")
+            raise ValueError(
+                f"publish needs a task from claim(): claim {claim!r} and id {task.get('id')!r}"
+                " do not name a claim in running/"
+            )
         return match["id"], match.string
 
-    def _duplicate(self, task_id: str, claim: str, task: dict[str, Any], result: dict[str, Any], failed: bool,
-                   why: str) -> None:
+    def _duplicate(
+        self, task_id: str, claim: str, task: dict[str, Any], result: dict[str, Any], failed: bool, why: str
+    ) -> None:
         """Keep a result that must not be published, with why, in duplicates/ (best effort)."""
         logger.warning("task %s: result not published, kept in duplicates/: %s", task_id, why)
         claimer = _parts(CLAIM_NAME, claim)["claimer"]
-        record = ResultRecord.model_validate({
-            "schema": RESULT_SCHEMA, "id": task_id, "status": "duplicate", "would_be": "failed" if failed else "done",
-            "task": {key: value for key, value in task.items() if key != "claim"}, **result, "duplicate": why}).wire()
+        record = ResultRecord.model_validate(
+            {
+                "schema": RESULT_SCHEMA,
+                "id": task_id,
+                "status": "duplicate",
+                "would_be": "failed" if failed else "done",
+                "task": {key: value for key, value in task.items() if key != "claim"},
+                **result,
+                "duplicate": why,
+            }
+        ).wire()
         try:
             name = f"{task_id}@{claimer}-{uuid.uuid4().hex[:8]}.json"  # several may arrive at once
             write_json(_inside(self.folder("duplicates"), name), record)
@@ -372,8 +416,13 @@ class TaskQueue:
         try:
             os.rename(holding, original)
         except OSError:
-            logger.warning("could not rename %s back to %s; it is recovered after %.0f s",
-                           holding.name, original.name, RECOVERY_GRACE_SECONDS, exc_info=True)
+            logger.warning(
+                "could not rename %s back to %s; it is recovered after %.0f s",
+                holding.name,
+                original.name,
+                RECOVERY_GRACE_SECONDS,
+                exc_info=True,
+            )
 
     def _drop(self, path: Path) -> None:
         try:
@@ -393,8 +442,7 @@ class TaskQueue:
                 found.append((path, match["claimer"]))
         return found
 
-    def recover(self, is_alive: Callable[[str], bool], max_attempts: int = 3, *,
-                now: float | None = None) -> list[str]:
+    def recover(self, is_alive: Callable[[str], bool], max_attempts: int = 3, *, now: float | None = None) -> list[str]:
         """Put tasks whose claimer died back in pending/ (failed/ after max_attempts); their ids.
 
         ``now`` (seconds) decides when an in-between claim left by a recovery or a publication
@@ -416,8 +464,7 @@ class TaskQueue:
                 recovered.append(task_id)
         return recovered
 
-    def _recover_entry(self, path: Path, is_alive: Callable[[str], bool], max_attempts: int, now: float
-                       ) -> str | None:
+    def _recover_entry(self, path: Path, is_alive: Callable[[str], bool], max_attempts: int, now: float) -> str | None:
         problem = self._name_problem(path, CLAIM_NAME)
         if problem:
             self._reject(path, problem, keep=True)
@@ -456,9 +503,14 @@ class TaskQueue:
             return None
         task = {**task, "attempts": task["attempts"] + 1}
         if task["attempts"] >= max_attempts:
-            landed = self.publish({**task, "claim": holding.name}, {
-                "error": f"claimer {claimer} died; gave up after {task['attempts']} attempts",
-                "finished": time.time()}, failed=True)
+            landed = self.publish(
+                {**task, "claim": holding.name},
+                {
+                    "error": f"claimer {claimer} died; gave up after {task['attempts']} attempts",
+                    "finished": time.time(),
+                },
+                failed=True,
+            )
             return task_id if landed else None
         if not _write_new(_inside(self.folder("pending"), f"{task_id}.json"), task):
             logger.warning("task %s was already back in pending/", task_id)
@@ -498,8 +550,13 @@ class TaskQueue:
             return []
         return [self.folder(name) / entry for entry in sorted(names) if not entry.startswith(".")]
 
-    def prune(self, ttl_hours: dict[str, float], max_files: dict[str, int], now: float | None = None,
-              keep: frozenset[str] = frozenset()) -> dict[str, int]:
+    def prune(
+        self,
+        ttl_hours: dict[str, float],
+        max_files: dict[str, int],
+        now: float | None = None,
+        keep: frozenset[str] = frozenset(),
+    ) -> dict[str, int]:
         """Remove done/failed/heartbeat files older than their TTL or beyond their max count.
 
         pending/ and running/ are never touched. duplicates/ follows failed/'s limits unless
@@ -509,17 +566,24 @@ class TaskQueue:
         live loops: they are the leases of their claims) are never removed.
         """
         now = time.time() if now is None else now
-        removed = {name: self._prune_folder(name, ttl_hours[name], max_files[name], now, keep)
-                   for name in ("done", "failed", "heartbeats")}
-        duplicates = self._prune_folder("duplicates", ttl_hours.get("duplicates", ttl_hours["failed"]),
-                                        max_files.get("duplicates", max_files["failed"]), now)
+        removed = {
+            name: self._prune_folder(name, ttl_hours[name], max_files[name], now, keep)
+            for name in ("done", "failed", "heartbeats")
+        }
+        duplicates = self._prune_folder(
+            "duplicates",
+            ttl_hours.get("duplicates", ttl_hours["failed"]),
+            max_files.get("duplicates", max_files["failed"]),
+            now,
+        )
         stale = sum(self._prune_temporaries(name, now) for name in FOLDERS)
         if duplicates or stale:
             logger.info("pruned %d duplicate results and %d stale temporary files", duplicates, stale)
         return removed
 
-    def _prune_folder(self, name: str, ttl_hours: float, max_files: int, now: float,
-                      keep: frozenset[str] = frozenset()) -> int:
+    def _prune_folder(
+        self, name: str, ttl_hours: float, max_files: int, now: float, keep: frozenset[str] = frozenset()
+    ) -> int:
         aged = sorted(item for item in _aged_files(self.folder(name), hidden=False) if item[1].name not in keep)
         limit = now - ttl_hours * 3600
         expired = [path for mtime, path in aged if mtime < limit]
@@ -529,8 +593,11 @@ class TaskQueue:
 
     def _prune_temporaries(self, name: str, now: float) -> int:
         """Temporary files a crashed writer left behind (any writer finishes in far less time)."""
-        return sum(_remove(path) for mtime, path in _aged_files(self.folder(name), hidden=True)
-                   if path.name.endswith(".tmp") and mtime < now - STALE_TEMPORARY_SECONDS)
+        return sum(
+            _remove(path)
+            for mtime, path in _aged_files(self.folder(name), hidden=True)
+            if path.name.endswith(".tmp") and mtime < now - STALE_TEMPORARY_SECONDS
+        )
 
 
 def _aged_files(folder: Path, hidden: bool) -> list[tuple[float, Path]]:

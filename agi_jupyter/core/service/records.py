@@ -41,8 +41,9 @@ class Record(BaseModel):
 
 def problems(error: ValidationError) -> str:
     """A pydantic error as ``field: what is wrong`` pairs, for messages that name the field."""
-    return "; ".join(f"{'.'.join(str(part) for part in item['loc']) or 'record'}: {item['msg']}"
-                     for item in error.errors())
+    return "; ".join(
+        f"{'.'.join(str(part) for part in item['loc']) or 'record'}: {item['msg']}" for item in error.errors()
+    )
 
 
 class HeartbeatRecord(Record):

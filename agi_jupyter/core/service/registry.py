@@ -126,8 +126,12 @@ class ServiceRegistry:
     def ours(self, target: str) -> set[str]:
         """Incarnations this process started for ``target``: running, or stopped but finishing a task."""
         with self._lock:
-            running = {loop.incarnation for (_, name), service in self._services.items() if name == target
-                       for loop in service.loops.values()}
+            running = {
+                loop.incarnation
+                for (_, name), service in self._services.items()
+                if name == target
+                for loop in service.loops.values()
+            }
             return running | self._stopping
 
     def running(self) -> list[tuple[str, str]]:
@@ -139,11 +143,26 @@ class ServiceRegistry:
 # ----- the record on the scheduler ----------------------------------------------------------
 def publish_record(service: Service) -> None:
     """Record the running loops in the scheduler's metadata, so other processes find them."""
-    service.handle.client.set_metadata([RECORD, service.env.target], {
-        "workers": service.workers, "spec": service.spec, "timeout": service.timeout,
-        "slot_count": service.slot_count, "task_timeout": service.task_timeout,
-        "loops": [{"slot": loop.slot, "worker": loop.worker, "incarnation": loop.incarnation, "key": loop.future.key,
-                   "started": loop.started} for loop in service.loops.values()]})
+    service.handle.client.set_metadata(
+        [RECORD, service.env.target],
+        {
+            "workers": service.workers,
+            "spec": service.spec,
+            "timeout": service.timeout,
+            "slot_count": service.slot_count,
+            "task_timeout": service.task_timeout,
+            "loops": [
+                {
+                    "slot": loop.slot,
+                    "worker": loop.worker,
+                    "incarnation": loop.incarnation,
+                    "key": loop.future.key,
+                    "started": loop.started,
+                }
+                for loop in service.loops.values()
+            ],
+        },
+    )
 
 
 def adopt_record(env: AgiEnv, handle: Any) -> Service | None:
@@ -157,12 +176,23 @@ def adopt_record(env: AgiEnv, handle: Any) -> Service | None:
         return None
     if not record or not record.get("loops"):
         return None
-    service = Service(env, handle, dict(record["workers"]), record["spec"], float(record["timeout"]),
-                      int(record["slot_count"]),
-                      task_timeout=record.get("task_timeout", ServeRequest.model_fields["task_timeout"].default))
+    service = Service(
+        env,
+        handle,
+        dict(record["workers"]),
+        record["spec"],
+        float(record["timeout"]),
+        int(record["slot_count"]),
+        task_timeout=record.get("task_timeout", ServeRequest.model_fields["task_timeout"].default),
+    )
     for loop in record["loops"]:
-        service.loops[loop["slot"]] = Loop(loop["slot"], loop["worker"], loop["incarnation"],
-                                           Future(loop["key"], client=handle.client), float(loop["started"]))
+        service.loops[loop["slot"]] = Loop(
+            loop["slot"],
+            loop["worker"],
+            loop["incarnation"],
+            Future(loop["key"], client=handle.client),
+            float(loop["started"]),
+        )
     return service
 
 
@@ -207,4 +237,5 @@ def check_run_capacity(client: Any, addresses: list[str]) -> None:
                 f"service loops of {names} occupy {len(apps)} of its {threads.get(address, 1)}, so this "
                 f"run would wait forever. Stop the service first (Service tab STOP, `await AGI.serve(env, "
                 f"action='stop')` or `agi-jupyter serve {sorted(set(apps))[0]} stop`), or give the workers more "
-                "threads.")
+                "threads."
+            )

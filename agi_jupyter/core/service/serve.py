@@ -55,8 +55,17 @@ from .lifecycle import (
 from .queue import TaskQueue
 from .registry import Service, ServiceRegistry, check_run_capacity, forget_record, publish_record
 
-__all__ = ["ServiceController", "app_lock", "check_run_capacity", "health_path", "queue_dir", "read_health",
-           "registry", "serve", "submit"]
+__all__ = [
+    "ServiceController",
+    "app_lock",
+    "check_run_capacity",
+    "health_path",
+    "queue_dir",
+    "read_health",
+    "registry",
+    "serve",
+    "submit",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -128,8 +137,11 @@ class ServiceController:
         if self.service is not None:
             stopped, executing, late = stop_loops(self.service, self.request, self.queue, self.say)
             registry.stopping(late)  # still beating for their task in hand: ours, not another process's
-        handles = {item.address: item for item in (self.service.handle if self.service else None, self.handle)
-                   if item is not None}
+        handles = {
+            item.address: item
+            for item in (self.service.handle if self.service else None, self.handle)
+            if item is not None
+        }
         for where in handles.values():
             registry.remove(where.address, self.env.target)
             forget_record(self.env, where)
@@ -161,13 +173,20 @@ class ServiceController:
         ship_app(handle.client, env, self.say)
         args = load_args(env, request.params).model_dump(mode="json")
         cython = bool(settings.cython and record.compiled)
-        service = Service(env, handle, dict(request.workers or settings.workers),
-                          worker_spec(env, args, cython=cython), request.heartbeat_timeout,
-                          task_timeout=request.task_timeout)
+        service = Service(
+            env,
+            handle,
+            dict(request.workers or settings.workers),
+            worker_spec(env, args, cython=cython),
+            request.heartbeat_timeout,
+            task_timeout=request.task_timeout,
+        )
         addresses = loop_workers(handle.client, service.workers)
         if len(addresses) < len(slot_workers(handle.client, service.workers)):
-            self.say(f"several slots share a Dask worker: one loop per Dask worker ({len(addresses)} loops); "
-                     "start more Dask workers for more loops")
+            self.say(
+                f"several slots share a Dask worker: one loop per Dask worker ({len(addresses)} loops); "
+                "start more Dask workers for more loops"
+            )
         service.slot_count = len(addresses)
         for slot, worker in enumerate(addresses):
             service.loops[slot] = launch(service, slot, worker)
@@ -227,8 +246,11 @@ class ServiceController:
         """Loops of this app that beat although no service here knows them (another process's)."""
         ours = registry.ours(self.env.target)
         beats, now = read_beats(self.queue.folder("heartbeats")), time.time()
-        return sorted(name for name in beats if incarnation_of(name) not in ours
-                      and claimer_alive(name, beats, self.request.heartbeat_timeout, now))
+        return sorted(
+            name
+            for name in beats
+            if incarnation_of(name) not in ours and claimer_alive(name, beats, self.request.heartbeat_timeout, now)
+        )
 
     def unseen(self) -> dict[str, Any]:
         """What a process that cannot reach the running service can say: ``unknown``, and the record.
@@ -237,27 +259,41 @@ class ServiceController:
         """
         env = self.env
         if self.request.action == "stop":
-            raise ServiceError(f"the service of {env.app} runs on a Dask cluster this process cannot reach: stop it "
-                               "from the process that started it, or pass the scheduler it runs on (--scheduler / "
-                               "scheduler=...)")
+            raise ServiceError(
+                f"the service of {env.app} runs on a Dask cluster this process cannot reach: stop it "
+                "from the process that started it, or pass the scheduler it runs on (--scheduler / "
+                "scheduler=...)"
+            )
         recorded = read_health(env, self.request.health_output_path)
-        self.say(f"the service of {env.app} was started by another process on a cluster this one cannot reach; "
-                 f"showing its recorded snapshot ({recorded['status']}, re-judged by the heartbeats)")
+        self.say(
+            f"the service of {env.app} was started by another process on a cluster this one cannot reach; "
+            f"showing its recorded snapshot ({recorded['status']}, re-judged by the heartbeats)"
+        )
         return {**recorded, "status": "unknown", "recorded_status": recorded["status"]}
 
     def live_beats(self) -> frozenset[str]:
         """Heartbeat files of loops that still beat: the leases of their claims, never pruned."""
         beats, now = read_beats(self.queue.folder("heartbeats")), time.time()
-        return frozenset(f"{name}.json" for name in beats
-                         if claimer_alive(name, beats, self.request.heartbeat_timeout, now))
+        return frozenset(
+            f"{name}.json" for name in beats if claimer_alive(name, beats, self.request.heartbeat_timeout, now)
+        )
 
     def payload(self, restarted: dict[str, str]) -> dict[str, Any]:
         """Prune old files, judge every loop, and build the snapshot (not written yet)."""
         request, queue, service = self.request, self.queue, self.service
-        cleanup = queue.prune({"done": request.done_ttl_hours, "failed": request.failed_ttl_hours,
-                               "heartbeats": request.heartbeat_ttl_hours},
-                              {"done": request.done_max_files, "failed": request.failed_max_files,
-                               "heartbeats": request.heartbeat_max_files}, keep=self.live_beats())
+        cleanup = queue.prune(
+            {
+                "done": request.done_ttl_hours,
+                "failed": request.failed_ttl_hours,
+                "heartbeats": request.heartbeat_ttl_hours,
+            },
+            {
+                "done": request.done_max_files,
+                "failed": request.failed_max_files,
+                "heartbeats": request.heartbeat_max_files,
+            },
+            keep=self.live_beats(),
+        )
         rows: list[dict[str, Any]] = []
         pending: list[str] = []
         if service is not None:
@@ -269,9 +305,19 @@ class ServiceController:
                 if state == "pending":
                     pending.append(loop.worker)
         client_status = service.handle.client.status if service else None
-        return snapshot(app=self.env.app, target=self.env.target, rows=rows, queue=queue.counts(),
-                        started=bool(rows), restarted=restarted, timeout=request.heartbeat_timeout,
-                        queue_dir=queue.root, cleanup=cleanup, client_status=client_status, pending=pending)
+        return snapshot(
+            app=self.env.app,
+            target=self.env.target,
+            rows=rows,
+            queue=queue.counts(),
+            started=bool(rows),
+            restarted=restarted,
+            timeout=request.heartbeat_timeout,
+            queue_dir=queue.root,
+            cleanup=cleanup,
+            client_status=client_status,
+            pending=pending,
+        )
 
 
 @contextmanager
@@ -285,9 +331,11 @@ def app_lock(env: AgiEnv) -> Iterator[None]:
         with FileLock(str(path), timeout=LOCK_TIMEOUT):
             yield
     except Timeout:
-        raise ServiceError(f"another process has held the service lock of {env.app} for {LOCK_TIMEOUT:g} s "
-                           f"({path}): wait for its START/STOP to finish and try again (the lock is released "
-                           "by itself when that process ends)") from None
+        raise ServiceError(
+            f"another process has held the service lock of {env.app} for {LOCK_TIMEOUT:g} s "
+            f"({path}): wait for its START/STOP to finish and try again (the lock is released "
+            "by itself when that process ends)"
+        ) from None
 
 
 def read_health(env: AgiEnv, health_output_path: str | None = None) -> dict[str, Any]:
@@ -302,8 +350,19 @@ def read_health(env: AgiEnv, health_output_path: str | None = None) -> dict[str,
     try:
         saved = HealthSnapshot.model_validate_json(path.read_bytes()).wire()
     except FileNotFoundError:
-        saved = snapshot(app=env.app, target=env.target, rows=[], queue=queue.counts(), started=False, restarted={},
-                         timeout=10.0, queue_dir=queue.root, cleanup={}, client_status=None, pending=[])
+        saved = snapshot(
+            app=env.app,
+            target=env.target,
+            rows=[],
+            queue=queue.counts(),
+            started=False,
+            restarted={},
+            timeout=10.0,
+            queue_dir=queue.root,
+            cleanup={},
+            client_status=None,
+            pending=[],
+        )
     except ValidationError as error:
         raise AgiError(f"{path}: not a readable health snapshot ({problems(error)})") from None
     except OSError as error:
@@ -318,8 +377,10 @@ def submit(env: AgiEnv, request: SubmitRequest, on_line: LineCallback | None = N
     if request.items is not None:
         ids = [queue.submit(request.items, request.params, request.label, time_limit=request.time_limit)]
     else:
-        ids = [queue.submit(chunk.items, request.params, chunk.label, time_limit=request.time_limit)
-               for chunk in _plan_chunks(env, request)]
+        ids = [
+            queue.submit(chunk.items, request.params, chunk.label, time_limit=request.time_limit)
+            for chunk in _plan_chunks(env, request)
+        ]
     for service in registry.of_target(env.target):  # not under _lock: a STOP may hold it for long
         wake(service)
     if on_line:

@@ -69,8 +69,10 @@ def test_worker_summarises_one_chunk_correctly(env: AgiEnv) -> None:
     summary = pd.read_csv(outputs[0])
     log = pd.read_csv(chunk.items[0])
     airborne = log[log["speed_kt"] >= args.min_speed_kt].reset_index(drop=True)
-    expected = sum(haversine_km(airborne.lat[i], airborne.lon[i], airborne.lat[i + 1], airborne.lon[i + 1])
-                   for i in range(len(airborne) - 1))
+    expected = sum(
+        haversine_km(airborne.lat[i], airborne.lon[i], airborne.lat[i + 1], airborne.lon[i + 1])
+        for i in range(len(airborne) - 1)
+    )
     row = summary.iloc[0]
     assert row["flight"] == log["flight"][0] and row["samples"] == len(log)
     assert row["distance_km"] == pytest.approx(expected, rel=1e-9)

@@ -82,11 +82,17 @@ def test_worker_module_compiles_with_cython_and_agrees(tmp_path: Path) -> None:
         pytest.fail("no C compiler: the Cython example needs one")
     source = APP / "src" / "mandelbrot_worker" / "mandelbrot_worker.py"
     shutil.copy(source, tmp_path / "mandelbrot_kernel.py")
-    build = subprocess.run([sys.executable, "-m", "Cython.Build.Cythonize", "-i", "-3", "-q",
-                            "mandelbrot_kernel.py"], cwd=tmp_path, capture_output=True, text=True)
+    build = subprocess.run(
+        [sys.executable, "-m", "Cython.Build.Cythonize", "-i", "-3", "-q", "mandelbrot_kernel.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert build.returncode == 0, build.stderr
-    check = ("import mandelbrot_kernel as k; print(k.__file__.endswith('.so'), k.compiled(), "
-             "k.row_statistics(0.1, -2.2, 3/64, 64, 64))")
+    check = (
+        "import mandelbrot_kernel as k; print(k.__file__.endswith('.so'), k.compiled(), "
+        "k.row_statistics(0.1, -2.2, 3/64, 64, 64))"
+    )
     result = subprocess.run([sys.executable, "-c", check], cwd=tmp_path, capture_output=True, text=True, check=True)
     compiled_file, compiled_flag, numbers = result.stdout.strip().split(" ", 2)
     assert compiled_file == compiled_flag == "True"

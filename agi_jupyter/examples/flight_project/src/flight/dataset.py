@@ -39,10 +39,18 @@ logger = logging.getLogger(__name__)
 FloatArray = npt.NDArray[np.float64]
 
 AIRPORTS = {
-    "LFPG": (49.0097, 2.5479), "EGLL": (51.4700, -0.4543), "EDDF": (50.0379, 8.5622),
-    "LEMD": (40.4983, -3.5676), "LIRF": (41.8003, 12.2389), "EHAM": (52.3105, 4.7683),
-    "LSZH": (47.4582, 8.5555), "LOWW": (48.1103, 16.5697), "EKCH": (55.6180, 12.6508),
-    "LPPT": (38.7813, -9.1359), "EIDW": (53.4264, -6.2499), "LGAV": (37.9364, 23.9445),
+    "LFPG": (49.0097, 2.5479),
+    "EGLL": (51.4700, -0.4543),
+    "EDDF": (50.0379, 8.5622),
+    "LEMD": (40.4983, -3.5676),
+    "LIRF": (41.8003, 12.2389),
+    "EHAM": (52.3105, 4.7683),
+    "LSZH": (47.4582, 8.5555),
+    "LOWW": (48.1103, 16.5697),
+    "EKCH": (55.6180, 12.6508),
+    "LPPT": (38.7813, -9.1359),
+    "EIDW": (53.4264, -6.2499),
+    "LGAV": (37.9364, 23.9445),
 }
 SAMPLE_SECONDS = 10
 MANIFEST = "manifest.json"
@@ -89,14 +97,20 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
 
 def user_logs(folder: Path) -> list[Path]:
     """The visible .csv files of a folder the generator does not own: the user's flight logs."""
-    logs = sorted(path for path in folder.iterdir()
-                  if path.suffix.lower() == ".csv" and not path.name.startswith(".") and path.is_file())
+    logs = sorted(
+        path
+        for path in folder.iterdir()
+        if path.suffix.lower() == ".csv" and not path.name.startswith(".") and path.is_file()
+    )
     if not logs:
-        raise DatasetError(f"{folder} is not empty and holds no .csv flight logs, and the generator writes only "
-                           "into an empty folder or one it owns: add your logs there, empty it, or set data_in "
-                           "to a new folder")
-    logger.info("%s: using the %d .csv files found there as they are (flights and seed do not apply)",
-                folder, len(logs))
+        raise DatasetError(
+            f"{folder} is not empty and holds no .csv flight logs, and the generator writes only "
+            "into an empty folder or one it owns: add your logs there, empty it, or set data_in "
+            "to a new folder"
+        )
+    logger.info(
+        "%s: using the %d .csv files found there as they are (flights and seed do not apply)", folder, len(logs)
+    )
     return logs
 
 
@@ -118,8 +132,10 @@ def _generated(folder: Path, flights: int, seed: int, manifest: dict[str, Any]) 
         return files
     in_the_way = [str(folder / name) for name in wanted if name not in owned and (folder / name).exists()]
     if in_the_way:
-        raise DatasetError(f"{', '.join(in_the_way)}: not written by the flight generator, which needs that name "
-                           f"for {flights} flights; move the file away or set data_in to another folder")
+        raise DatasetError(
+            f"{', '.join(in_the_way)}: not written by the flight generator, which needs that name "
+            f"for {flights} flights; move the file away or set data_in to another folder"
+        )
     _write_manifest(folder, sorted(owned | set(wanted)), flights, seed, complete=False)
     for name in sorted(owned - set(wanted)):
         (folder / name).unlink(missing_ok=True)
@@ -130,8 +146,14 @@ def _generated(folder: Path, flights: int, seed: int, manifest: dict[str, Any]) 
 
 
 def _write_manifest(folder: Path, files: list[str], flights: int, seed: int, *, complete: bool) -> None:
-    content = {"generator": GENERATOR, "version": MANIFEST_VERSION, "flights": flights, "seed": seed,
-               "complete": complete, "files": files}
+    content = {
+        "generator": GENERATOR,
+        "version": MANIFEST_VERSION,
+        "flights": flights,
+        "seed": seed,
+        "complete": complete,
+        "files": files,
+    }
     _replace(folder / MANIFEST, lambda stream: json.dump(content, stream, indent=1))
 
 
@@ -168,24 +190,27 @@ def flight_log(number: int, seed: int) -> pd.DataFrame:
     speed = np.concatenate([np.full(taxi, 12.0), 150 + phase * (cruise_kt - 150), np.full(taxi, 12.0)])
     count = len(fraction)
     start = pd.Timestamp("2026-06-01") + pd.Timedelta(minutes=int(rng.integers(0, 60 * 24 * 30)))
-    return pd.DataFrame({
-        "time": pd.date_range(start, periods=count, freq=f"{SAMPLE_SECONDS}s").strftime("%Y-%m-%dT%H:%M:%S"),
-        "flight": f"AGI{number:04d}",
-        "origin": codes[origin],
-        "destination": codes[destination],
-        "lat": lat + rng.normal(0, 1e-4, count),
-        "lon": lon + rng.normal(0, 1e-4, count),
-        "alt_ft": np.round(altitude + rng.normal(0, 20, count) * (altitude > 0)),
-        "speed_kt": np.round(speed + rng.normal(0, 2, count), 1),
-    })
+    return pd.DataFrame(
+        {
+            "time": pd.date_range(start, periods=count, freq=f"{SAMPLE_SECONDS}s").strftime("%Y-%m-%dT%H:%M:%S"),
+            "flight": f"AGI{number:04d}",
+            "origin": codes[origin],
+            "destination": codes[destination],
+            "lat": lat + rng.normal(0, 1e-4, count),
+            "lon": lon + rng.normal(0, 1e-4, count),
+            "alt_ft": np.round(altitude + rng.normal(0, 20, count) * (altitude > 0)),
+            "speed_kt": np.round(speed + rng.normal(0, 2, count), 1),
+        }
+    )
 
 
 @overload
 def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float: ...
 @overload
 def haversine_km(lat1: FloatArray, lon1: FloatArray, lat2: FloatArray, lon2: FloatArray) -> FloatArray: ...
-def haversine_km(lat1: float | FloatArray, lon1: float | FloatArray, lat2: float | FloatArray,
-                 lon2: float | FloatArray) -> float | FloatArray:
+def haversine_km(
+    lat1: float | FloatArray, lon1: float | FloatArray, lat2: float | FloatArray, lon2: float | FloatArray
+) -> float | FloatArray:
     """Great-circle distance in km, between scalars or arrays alike."""
     lat1, lon1, lat2, lon2 = map(np.radians, (lat1, lon1, lat2, lon2))
     a = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
@@ -193,8 +218,9 @@ def haversine_km(lat1: float | FloatArray, lon1: float | FloatArray, lat2: float
     return distance
 
 
-def _interpolate(lat1: float, lon1: float, lat2: float, lon2: float,
-                 fraction: FloatArray) -> tuple[FloatArray, FloatArray]:
+def _interpolate(
+    lat1: float, lon1: float, lat2: float, lon2: float, fraction: FloatArray
+) -> tuple[FloatArray, FloatArray]:
     """Points along the great circle at the given fractions of the way."""
     p1, l1, p2, l2 = map(np.radians, (lat1, lon1, lat2, lon2))
     delta = 2 * np.arcsin(np.sqrt(np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin((l2 - l1) / 2) ** 2))

@@ -14,5 +14,6 @@ class Flight(BaseManager):
         folder = self.data_path(self.args.data_in)
         files = ensure_dataset(folder, self.args.flights, self.args.seed)
         chunks = [Chunk(path.stem, round(path.stat().st_size / 1024, 1), [str(path)]) for path in files]
-        return WorkPlan.balanced(chunks, len(worker_slots(workers)), partition_key="file",
-                                 weights_key="size", weights_unit="KB")
+        return WorkPlan.balanced(
+            chunks, len(worker_slots(workers)), partition_key="file", weights_key="size", weights_unit="KB"
+        )

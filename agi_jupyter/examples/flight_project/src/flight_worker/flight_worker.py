@@ -19,13 +19,17 @@ class FlightWorker(PandasWorker):
         lat, lon = np.radians(airborne["lat"].to_numpy()), np.radians(airborne["lon"].to_numpy())
         step = np.sin(np.diff(lat) / 2) ** 2 + np.cos(lat[:-1]) * np.cos(lat[1:]) * np.sin(np.diff(lon) / 2) ** 2
         times = pd.to_datetime(airborne["time"])
-        return pd.DataFrame([{
-            "flight": log["flight"].iat[0],
-            "origin": log["origin"].iat[0],
-            "destination": log["destination"].iat[0],
-            "samples": len(log),
-            "airborne_s": (times.iat[-1] - times.iat[0]).total_seconds() if len(times) else 0.0,
-            "distance_km": float(2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(step)).sum()),
-            "max_alt_ft": float(airborne["alt_ft"].max()) if len(airborne) else 0.0,
-            "mean_speed_kt": float(airborne["speed_kt"].mean()) if len(airborne) else 0.0,
-        }])
+        return pd.DataFrame(
+            [
+                {
+                    "flight": log["flight"].iat[0],
+                    "origin": log["origin"].iat[0],
+                    "destination": log["destination"].iat[0],
+                    "samples": len(log),
+                    "airborne_s": (times.iat[-1] - times.iat[0]).total_seconds() if len(times) else 0.0,
+                    "distance_km": float(2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(step)).sum()),
+                    "max_alt_ft": float(airborne["alt_ft"].max()) if len(airborne) else 0.0,
+                    "mean_speed_kt": float(airborne["speed_kt"].mean()) if len(airborne) else 0.0,
+                }
+            ]
+        )

@@ -28,10 +28,16 @@ class Mandelbrot(BaseManager):
         chunks = []
         for start, stop in itertools.pairwise(edges):
             cost = self.estimate(start, stop)
-            chunks.append(Chunk(f"rows_{start:05d}_{stop:05d}", round(cost, 1),
-                                [{"row_start": start, "row_stop": stop}]))
-        return WorkPlan.balanced(chunks, len(worker_slots(workers)), partition_key="band",
-                                 weights_key="estimated iterations", weights_unit="k")
+            chunks.append(
+                Chunk(f"rows_{start:05d}_{stop:05d}", round(cost, 1), [{"row_start": start, "row_stop": stop}])
+            )
+        return WorkPlan.balanced(
+            chunks,
+            len(worker_slots(workers)),
+            partition_key="band",
+            weights_key="estimated iterations",
+            weights_unit="k",
+        )
 
     def estimate(self, start: int, stop: int) -> float:
         """Thousands of iterations the band should take, from a coarse sample of its middle row."""

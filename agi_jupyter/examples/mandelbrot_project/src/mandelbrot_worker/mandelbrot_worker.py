@@ -16,8 +16,9 @@ from agi_jupyter.worker import PandasWorker
 
 @cython.ccall
 @cython.cdivision(True)
-def row_statistics(y: cython.double, x_min: cython.double, step: cython.double,
-                   width: cython.int, max_iter: cython.int) -> tuple[int, int]:
+def row_statistics(
+    y: cython.double, x_min: cython.double, step: cython.double, width: cython.int, max_iter: cython.int
+) -> tuple[int, int]:
     """(pixels inside the set, total iterations) for one row of the image."""
     inside: cython.int = 0
     total: cython.longlong = 0
@@ -63,6 +64,5 @@ class MandelbrotWorker(PandasWorker):
         for row in range(item["row_start"], item["row_stop"]):
             y = a.y_min + (row + 0.5) * step_y
             inside, total = row_statistics(y, a.x_min, step_x, a.width, a.max_iter)
-            rows.append({"row": row, "inside": inside, "iterations": total,
-                         "mean_iterations": total / a.width})
+            rows.append({"row": row, "inside": inside, "iterations": total, "mean_iterations": total / a.width})
         return pd.DataFrame(rows)

@@ -10,8 +10,12 @@ class SensorsArgs(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    stations: list[str] = Field(["north", "south", "east", "west"], min_length=1, max_length=64,
-                                description="Station names: one ingest and clean branch each")
+    stations: list[str] = Field(
+        ["north", "south", "east", "west"],
+        min_length=1,
+        max_length=64,
+        description="Station names: one ingest and clean branch each",
+    )
     days: int = Field(60, ge=2, le=3650, description="Days of hourly readings per station")
     seed: int = Field(7, ge=0, description="Seed of the reading generator")
     z_threshold: float = Field(3.5, gt=0, le=20, description="Anomaly threshold in standard deviations")

@@ -27,8 +27,9 @@ def readings(station: str, days: int, seed: int) -> tuple[pd.DataFrame, list[pd.
     gaps = rng.choice(hours, size=hours // 50, replace=False)
     gaps = gaps[~np.isin(gaps, events)]
     temperature[gaps] = np.nan
-    errors = rng.choice(np.setdiff1d(np.arange(hours), np.concatenate([events, gaps])), size=hours // 100,
-                        replace=False)
+    errors = rng.choice(
+        np.setdiff1d(np.arange(hours), np.concatenate([events, gaps])), size=hours // 100, replace=False
+    )
     temperature[errors] = ERROR_CODE
     frame = pd.DataFrame({"time": time, "station": station, "temperature": temperature})
     return frame, list(time[events])
@@ -58,8 +59,7 @@ class SensorsWorker(DagWorker):
 
     def step_daily(self, inputs: dict[str, pd.DataFrame]) -> pd.DataFrame:
         frame = inputs["merge"].assign(day=lambda f: pd.to_datetime(f["time"]).dt.normalize())
-        return (frame.groupby(["station", "day"])["temperature"].agg(["mean", "min", "max"])
-                .reset_index())
+        return frame.groupby(["station", "day"])["temperature"].agg(["mean", "min", "max"]).reset_index()
 
     def step_anomalies(self, inputs: dict[str, pd.DataFrame]) -> pd.DataFrame:
         frame = inputs["merge"].copy()
@@ -73,7 +73,8 @@ class SensorsWorker(DagWorker):
 
     def step_report(self, inputs: dict[str, pd.DataFrame]) -> pd.DataFrame:
         daily, anomalies = inputs["daily"], inputs["anomalies"]
-        report = daily.groupby("station").agg(days=("day", "nunique"), mean_temperature=("mean", "mean"),
-                                              coldest=("min", "min"), hottest=("max", "max"))
+        report = daily.groupby("station").agg(
+            days=("day", "nunique"), mean_temperature=("mean", "mean"), coldest=("min", "min"), hottest=("max", "max")
+        )
         report["anomalies"] = anomalies.groupby("station").size().reindex(report.index, fill_value=0)
         return report.reset_index()
