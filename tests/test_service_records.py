@@ -49,7 +49,7 @@ def test_a_task_round_trips_and_its_model_names_a_bad_field(tmp_path: Path) -> N
     claimed = queue.claim("w~one")
     assert {key: claimed[key] for key in raw} == raw
     (tmp_path / "bad.json").write_text(json.dumps({**raw, "params": ["x"]}))
-    with pytest.raises(ValueError, match=r"bad\.json.*params: Input should be a valid dictionary"):
+    with pytest.raises(ValueError, match=r"bad\.json.*field 'params': Input should be a valid dictionary"):
         read_record(TaskRecord, tmp_path / "bad.json")
 
 
@@ -76,5 +76,7 @@ def test_a_health_snapshot_round_trips_and_a_bad_row_is_named(apps_path: Path) -
     assert raw["schema"] == "agi.service.health.v1" and raw["queue"]["pending"] == 1
     raw["worker_health"][0]["healthy"] = "yes"
     path.write_text(json.dumps(raw))
-    with pytest.raises(AgiError, match=r"health\.json: not a readable health snapshot \(worker_health\.0\.healthy"):
+    with pytest.raises(
+        AgiError, match=r"health\.json: not a readable health snapshot \(field 'worker_health\.0\.healthy'"
+    ):
         read_health(env)

@@ -52,7 +52,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..files import place_new, write_json_atomic
-from .records import RESULT_SCHEMA, TASK_SCHEMA, ResultRecord, TaskRecord, problems
+from ..records import field_problems
+from .records import RESULT_SCHEMA, TASK_SCHEMA, ResultRecord, TaskRecord
 
 logger = logging.getLogger(__name__)
 
@@ -157,7 +158,7 @@ def _fields_problem(data: dict[str, Any]) -> str:
     try:
         TaskRecord.model_validate(data)
     except ValidationError as error:
-        return problems(error)
+        return field_problems(error)
     return ""
 
 

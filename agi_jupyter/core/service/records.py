@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     FiniteFloat,
@@ -23,27 +22,19 @@ from pydantic import (
     ValidationError,
 )
 
+from ..records import FileRecord, field_problems
+
 HEARTBEAT_SCHEMA = "agi.service.heartbeat.v1"
 TASK_SCHEMA = "agi.service.task.v1"
 RESULT_SCHEMA = "agi.service.result.v1"
 HEALTH_SCHEMA = "agi.service.health.v1"
 
 
-class Record(BaseModel):
-    """Common behaviour: frozen, ``schema`` on the wire, unknown keys kept (newer writers)."""
+class Record(FileRecord):
+    """The engine's file record (:class:`~agi_jupyter.core.records.FileRecord`), except that unknown
+    keys are kept: a loop's result carries its own figures, and a newer writer may add fields."""
 
     model_config = ConfigDict(frozen=True, extra="allow", populate_by_name=True, strict=True)
-
-    def wire(self) -> dict[str, Any]:
-        """The JSON object as written to disk."""
-        return self.model_dump(mode="json", by_alias=True)
-
-
-def problems(error: ValidationError) -> str:
-    """A pydantic error as ``field: what is wrong`` pairs, for messages that name the field."""
-    return "; ".join(
-        f"{'.'.join(str(part) for part in item['loc']) or 'record'}: {item['msg']}" for item in error.errors()
-    )
 
 
 class HeartbeatRecord(Record):
@@ -146,4 +137,4 @@ def read_record(model: type[Record], path: Path) -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        raise ValueError(f"{path}: not a valid {model.__name__}: {problems(error)}") from None
+        raise ValueError(f"{path}: not a valid {model.__name__}: {field_problems(error)}") from None

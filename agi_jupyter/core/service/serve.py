@@ -342,8 +342,9 @@ def read_health(env: AgiEnv, health_output_path: str | None = None) -> dict[str,
     """The last snapshot re-judged by today's heartbeats: what a monitor without Dask can know."""
     from pydantic import ValidationError
 
+    from ..records import field_problems
     from .health import refresh
-    from .records import HealthSnapshot, problems
+    from .records import HealthSnapshot
 
     path = health_path(env, ServeRequest(health_output_path=health_output_path))
     queue = TaskQueue(queue_dir(env))
@@ -364,7 +365,7 @@ def read_health(env: AgiEnv, health_output_path: str | None = None) -> dict[str,
             pending=[],
         )
     except ValidationError as error:
-        raise AgiError(f"{path}: not a readable health snapshot ({problems(error)})") from None
+        raise AgiError(f"{path}: not a readable health snapshot ({field_problems(error)})") from None
     except OSError as error:
         raise AgiError(f"{path}: not a readable health snapshot ({error})") from None
     payload = refresh(saved, read_heartbeats(queue.folder("heartbeats")), queue.counts())
