@@ -53,12 +53,11 @@ from .lifecycle import (
     wake,
 )
 from .queue import TaskQueue
-from .registry import Service, ServiceRegistry, check_run_capacity, forget_record, publish_record
+from .registry import Service, ServiceRegistry, forget_record, publish_record
 
 __all__ = [
     "ServiceController",
     "app_lock",
-    "check_run_capacity",
     "health_path",
     "queue_dir",
     "read_health",
