@@ -18,6 +18,7 @@ ROOTS = {
     "AGILAB_EXPORT_ABS": "export",
     "AGI_LOG_DIR": "log",
     "AGI_WORKER_ENV_DIR": "wenv",
+    "AGI_CLUSTER_DIR": "cluster",
     "AGI_ENV_FILE": "agilab.env",
 }
 

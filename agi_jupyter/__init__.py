@@ -13,6 +13,7 @@ _PUBLIC = {
     "AGI": "agi_jupyter.core.engine",
     "AgiEnv": "agi_jupyter.core.env",
     "AgiError": "agi_jupyter.core.errors",
+    "ClusterRequest": "agi_jupyter.core.requests",
     "DistribRequest": "agi_jupyter.core.requests",
     "InstallRequest": "agi_jupyter.core.requests",
     "Mode": "agi_jupyter.core.modes",
@@ -30,6 +31,7 @@ if TYPE_CHECKING:  # the same names for type checkers, re-exported as they are
     from .core.env import AgiEnv as AgiEnv
     from .core.errors import AgiError as AgiError
     from .core.modes import Mode as Mode
+    from .core.requests import ClusterRequest as ClusterRequest
     from .core.requests import DistribRequest as DistribRequest
     from .core.requests import InstallRequest as InstallRequest
     from .core.requests import RunRequest as RunRequest

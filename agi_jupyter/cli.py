@@ -109,6 +109,7 @@ def _given(options: argparse.Namespace) -> dict[str, Any]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``agi-jupyter`` parser: install, distrib, run, doctor, serve, health."""
+    from .cli_cluster import add_command as add_cluster_command
     from .cli_service import add_commands
 
     parser = argparse.ArgumentParser(
@@ -139,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--pool-width", type=int, metavar="N", help="pool size (default: CPU count)")
     _command(commands, "doctor", _doctor, "check settings, cluster, install and folders; say how to fix", where=False)
     add_commands(commands)
+    add_cluster_command(commands)
     return parser
 
 
@@ -224,17 +226,18 @@ def parse_workers(texts: list[str] | None) -> dict[str, int] | None:
     """``HOST=SLOTS`` pairs as the workers dict; None when none were given (use the settings)."""
     if not texts:
         return None
-    from .core.settings import check_host
+    from .core.settings import check_host, check_slots
 
     workers: dict[str, int] = {}
     for text in texts:
         host, equals, slots = text.rpartition("=")
-        if not equals or not slots.strip().isdigit() or int(slots) < 1:
-            raise AgiError(f"--worker {text!r}: expected HOST=SLOTS with SLOTS a positive integer, e.g. 127.0.0.1=2")
+        if not equals:
+            raise AgiError(f"--worker {text!r}: expected HOST=SLOTS, e.g. 127.0.0.1=2")
+        number: object = int(slots) if slots.strip().lstrip("-").isdigit() else slots
         try:
-            workers[check_host(host)] = int(slots)
+            workers[check_host(host)] = check_slots(host, number)  # the settings' own checks and messages
         except ValueError as error:
-            raise AgiError(f"--worker {text!r}: worker host {error}") from None
+            raise AgiError(f"--worker {text!r}: {error}") from None
     return workers
 
 

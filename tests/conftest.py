@@ -18,6 +18,7 @@ def isolated_roots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "AGILAB_EXPORT_ABS": "export",
         "AGI_LOG_DIR": "log",
         "AGI_WORKER_ENV_DIR": "wenv",
+        "AGI_CLUSTER_DIR": "cluster",
     }.items():
         monkeypatch.setenv(name, str(roots / folder))
     monkeypatch.setenv("AGI_ENV_FILE", str(roots / "agilab.env"))

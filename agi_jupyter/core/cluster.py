@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     from .env import AgiEnv
     from .requests import Request
+    from .settings import ClusterSettings
 
 logger = logging.getLogger(__name__)
 
@@ -143,13 +144,42 @@ def client_for(
     from .settings import AppSettings
 
     settings = AppSettings.load(env.settings_path).cluster
-    return select_client(
-        request.scheduler or settings.scheduler,
-        required=request.scheduler is not None,
-        workers=request.workers or settings.workers,
-        on_line=say,
-        start=start,
-    )
+    scheduler = request.scheduler or settings.scheduler
+    workers = request.workers or settings.workers
+    explicit = request.scheduler is not None
+    if start and scheduler and launches(scheduler, workers, explicit=explicit, launch=settings.launch):
+        deploy_cluster(env, settings, scheduler, workers, say)
+    return select_client(scheduler, required=explicit, workers=workers, on_line=say, start=start)
+
+
+def launches(scheduler: str, workers: Mapping[str, int], *, explicit: bool, launch: bool) -> bool:
+    """Whether an action starts what the scheduler address and the worker hosts need.
+
+    Yes for a scheduler the request names, with ``[cluster] launch = true``, and whenever a worker
+    host is beyond this machine (only started workers can serve there). A loopback scheduler
+    that only comes from the settings keeps the notebook-friendly fallback: an in-kernel local
+    cluster when nothing answers. Never when the kernel has a Dask client of its own.
+    """
+    if _kernel_client(lambda line: None) is not None:
+        return False
+    host, _, _ = _normalize(scheduler)
+    return explicit or launch or not is_loopback(host) or not all(is_loopback(h) for h in workers)
+
+
+def deploy_cluster(
+    env: AgiEnv, settings: ClusterSettings, scheduler: str, workers: Mapping[str, int], say: LineCallback | None
+) -> None:
+    """Start the scheduler and the workers of ``workers`` that do not answer (see :mod:`.deploy`)."""
+    from .deploy import Target, ensure
+    from .install import declared_dependencies
+
+    target = Target(scheduler, dict(workers), env.app, settings, declared_dependencies(env))
+
+    def connect(address: str) -> Client:
+        host, port, address = _normalize(address)
+        return _cached_client(address, host, port, START_TIMEOUT)
+
+    ensure(target, say or (lambda line: None), connect)
 
 
 def local_cluster(n_workers: int) -> ClusterHandle:

@@ -21,12 +21,21 @@ from .errors import AgiError
 from .install import InstallRecord, install
 from .logs import LineCallback
 from .modes import Mode
-from .requests import DistribRequest, InstallRequest, Request, RunRequest, ServeRequest, SubmitRequest
+from .requests import (
+    ClusterRequest,
+    DistribRequest,
+    InstallRequest,
+    Request,
+    RunRequest,
+    ServeRequest,
+    SubmitRequest,
+)
 from .run import Progress, RunControl, RunResult, run_mode
 from .settings import AppSettings
 
 if TYPE_CHECKING:
     from .cluster import ClusterHandle
+    from .deploy.actions import ClusterReport
 
 logger = logging.getLogger(__name__)
 
@@ -141,6 +150,18 @@ class AGI:
 
         request = make_request(SubmitRequest, request, fields)
         return await asyncio.to_thread(submit, env, request, on_line)
+
+    @staticmethod
+    async def cluster(
+        env: AgiEnv, request: ClusterRequest | str | None = None, *, on_line: LineCallback | None = None, **fields: Any
+    ) -> ClusterReport:
+        """The cluster the engine starts itself: ``action="start" | "status" | "stop"`` (see :mod:`.deploy`)."""
+        from .deploy.actions import cluster_action
+
+        if isinstance(request, str):  # AGI.cluster(env, "start")
+            request, fields = None, {**fields, "action": request}
+        request = make_request(ClusterRequest, request, fields)
+        return await asyncio.to_thread(cluster_action, env, request, on_line)
 
     @staticmethod
     def close() -> bool:

@@ -12,6 +12,7 @@ variable               default                          holds
 ``AGILAB_EXPORT_ABS``  ``~/export``                     ``<target>/export.csv``
 ``AGI_LOG_DIR``        ``~/log``                        ``execute/<target>/`` logs, snippets
 ``AGI_WORKER_ENV_DIR`` ``~/wenv``                       ``<target>_worker`` environments
+``AGI_CLUSTER_DIR``    ``~/.agilab/cluster``            what the engine started, and its logs
 ``AGI_ENV_FILE``       ``~/.agilab/.env``               KEY=VALUE defaults for the above
 =====================  ===============================  =====================================
 """
@@ -37,6 +38,7 @@ _DEFAULTS = {
     "AGILAB_EXPORT_ABS": "~/export",
     "AGI_LOG_DIR": "~/log",
     "AGI_WORKER_ENV_DIR": "~/wenv",
+    "AGI_CLUSTER_DIR": "~/.agilab/cluster",
 }
 
 

@@ -134,3 +134,14 @@ class SubmitRequest(Request):
     time_limit: float | None = Field(
         None, gt=0, le=7 * 24 * 3600, description="seconds these tasks may run; None -> the service's task_timeout"
     )
+
+
+class ClusterRequest(Request):
+    """START, STATUS or STOP of the scheduler and workers the engine starts itself.
+
+    START starts what the scheduler address and the worker hosts need (setting remote hosts up
+    over SSH); STATUS lists what the engine started and whether each process runs; STOP stops
+    exactly those processes, never ones the engine did not start.
+    """
+
+    action: Literal["start", "status", "stop"] = "status"

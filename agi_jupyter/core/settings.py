@@ -121,8 +121,24 @@ class ServiceHealthSettings(BaseModel):
         return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
+class HostSettings(BaseModel):
+    """``[cluster.hosts."<host>"]``: how to reach and set up one worker host, where it differs.
+
+    Every field left out takes the ``[cluster]`` value of the same name (``ssh_user``,
+    ``ssh_port``, ``ssh_key_path``, ``remote_python``, ``worker_env_root``).
+    """
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+    ssh_user: str | None = None
+    ssh_port: int | None = Field(None, ge=1, le=65535)
+    ssh_key_path: str | None = None
+    remote_python: str | None = None
+    worker_env_root: str | None = None
+
+
 class ClusterSettings(BaseModel):
-    """``[cluster]``: mode toggles, scheduler address, worker hosts and slots, verbosity."""
+    """``[cluster]``: mode toggles, scheduler address, worker hosts and slots, verbosity, and how
+    the engine reaches worker hosts over SSH to set them up and start their Dask workers."""
 
     model_config = ConfigDict(strict=True, extra="allow")
     pool: bool = False
@@ -133,6 +149,31 @@ class ClusterSettings(BaseModel):
     workers: dict[str, int] = Field(default_factory=lambda: {"127.0.0.1": 2})
     verbose: int = Field(1, ge=0, le=3)
     service_health: ServiceHealthSettings = Field(default_factory=ServiceHealthSettings)
+    launch: bool = False
+    """Start the scheduler and the workers named here when none answer (detached, adopted by
+    later kernels). Off, a loopback scheduler that does not answer falls back to an in-kernel
+    local cluster; worker hosts beyond this machine are set up and started either way."""
+    ssh_user: str | None = None
+    ssh_port: int = Field(22, ge=1, le=65535)
+    ssh_key_path: str | None = None
+    ssh_known_hosts: str | None = None
+    ssh_trust_new_hosts: bool = False
+    ssh_timeout: float = Field(10.0, gt=0, le=600)
+    remote_python: str | None = None
+    worker_env_root: str = "wenv"
+    hosts: dict[str, HostSettings] = Field(default_factory=dict)
+
+    @field_validator("ssh_timeout", mode="before")
+    @classmethod
+    def _int_is_seconds(cls, value: Any) -> Any:
+        return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("hosts")
+    @classmethod
+    def _known_hosts(cls, value: dict[str, HostSettings]) -> dict[str, HostSettings]:
+        for host in value:
+            check_host(host)
+        return value
 
     @field_validator("scheduler")
     @classmethod

@@ -34,12 +34,20 @@ from .env import EXAMPLES_PATH, AgiEnv
 from .errors import AgiError
 from .files import write_text_atomic
 from .modes import Mode
-from .requests import DistribRequest, InstallRequest, Request, RunRequest, ServeRequest, SubmitRequest
+from .requests import (
+    ClusterRequest,
+    DistribRequest,
+    InstallRequest,
+    Request,
+    RunRequest,
+    ServeRequest,
+    SubmitRequest,
+)
 from .settings import AppSettings
 
 logger = logging.getLogger(__name__)
 
-ACTIONS = ("install", "get_distrib", "run", "benchmark", "serve", "submit")
+ACTIONS = ("install", "get_distrib", "run", "benchmark", "serve", "submit", "cluster")
 
 # action -> (request class it takes, AGI function it awaits, name the result is bound to)
 _CALLS: dict[str, tuple[type[Request], str, str | None]] = {
@@ -49,6 +57,7 @@ _CALLS: dict[str, tuple[type[Request], str, str | None]] = {
     "benchmark": (RunRequest, "run", "table"),
     "serve": (ServeRequest, "serve", "health"),
     "submit": (SubmitRequest, "submit", "task_ids"),
+    "cluster": (ClusterRequest, "cluster", "report"),
 }
 
 _MARKER = re.compile(r"# agi-jupyter: action=(?P<action>\w+) app=(?P<app>\w+) digest=(?P<digest>[0-9a-f]{12})")
