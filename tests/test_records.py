@@ -18,6 +18,7 @@ import pytest
 from agi_jupyter import AGI, AgiEnv, Mode
 from agi_jupyter.core import benchmark, distrib
 from agi_jupyter.core.errors import InstallError, PlanError, RunError
+from agi_jupyter.core.events import ErrorEvent, Event
 from agi_jupyter.core.install import InstallRecord, check_install
 from agi_jupyter.core.jobs import DaskSlotSpec, LocalJob, dask_spec_of, job_of, spec_of
 from agi_jupyter.core.run import build_worker_spec, worker_spec
@@ -199,9 +200,10 @@ def test_a_malformed_job_names_its_field() -> None:
         job_of({**good, "order": [[0, 3]]})
     with pytest.raises(RunError, match="'slots.0.chunks.0.label'"):
         job_of({**good, "slots": [{"slot": 0, "chunks": [{"items": []}]}]})
-    events: list[dict[str, Any]] = []
+    events: list[Event] = []
     assert run_job(json.dumps(wrong_pool), events.append) == 1  # the worker process reports it, then goes on
-    assert events[0]["event"] == "error" and "'spec.pool'" in events[0]["message"]
+    assert isinstance(events[0], ErrorEvent) and "'spec.pool'" in events[0].message
+    assert events[0].wire()["event"] == "error"  # what the engine reads on the event pipe
 
 
 def test_a_spec_missing_a_key_names_it() -> None:

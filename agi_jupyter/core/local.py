@@ -23,7 +23,9 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .events import DoneEvent, Event, parse_event
 
 if TYPE_CHECKING:
     from .jobs import LocalJob
@@ -66,11 +68,13 @@ class LocalWorker:
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def run(self, job: LocalJob, on_event: Callable[[dict[str, Any]], None], on_line: Callable[[str], None]) -> int:
+    def run(self, job: LocalJob, on_event: Callable[[Event], None], on_line: Callable[[str], None]) -> int:
         """Send ``job``; pass events and output lines on until the job's ``done`` event; its status.
 
         The job goes as one JSON line (its wire form, with this job's end mark), which the
         runner validates through :class:`agi_jupyter.core.jobs.LocalJob` again on its side.
+        Each event line is parsed through :func:`agi_jupyter.core.events.parse_event`: one that
+        does not fit is a RunError naming the field.
         """
         assert self.process.stdin is not None
         mark = f"agi-end-of-output-{secrets.token_hex(16)}"
@@ -80,10 +84,10 @@ class LocalWorker:
             self.process.stdin.write(line + "\n")
             self.process.stdin.flush()
             for line in self.events:
-                event = json.loads(line)
-                if event["event"] == "done":
+                event = parse_event(line)
+                if isinstance(event, DoneEvent):
                     self._output.wait_for_mark(OUTPUT_WAIT)
-                    return int(event["status"])
+                    return event.status
                 on_event(event)
             self._output.wait_for_end(OUTPUT_WAIT)  # the process died: keep its last words
             return self.process.wait() or -1

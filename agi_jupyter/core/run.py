@@ -21,6 +21,7 @@ from .args import load_args
 from .distrib import Distribution, reuse_or_build
 from .env import AgiEnv
 from .errors import RunError
+from .events import ChunkEvent, ErrorEvent, Event, LogEvent, SlotEvent, SlotResult, parse_event, slot_result_of
 from .install import check_install
 from .jobs import ChunkPart, DaskSlotSpec, LocalJob, SlotPart, WorkerSpec
 from .logs import LineCallback, LogSink, timestamp
@@ -148,28 +149,28 @@ def run_mode(
             token=mode.token,
             label=mode.label,
             seconds=round(seconds, 6),
-            worker_seconds={slots[r["slot"]].name: round(r["seconds"], 6) for r in slot_results},
+            worker_seconds={slots[r.slot].name: round(r.seconds, 6) for r in slot_results},
             outputs=every_output(slot_results, slots),
             chunks=distribution.plan.chunk_count,
             variant="cluster" if mode & Mode.DASK else "local",
             nodes=nodes,
             log=str(log_path),
             plan=distribution.reason,
-            dispatched={slots[r["slot"]].name: r["chunks"] for r in slot_results},
+            dispatched={slots[r.slot].name: list(r.chunks) for r in slot_results},
         )
         sink(f"RUN done in {seconds:.3f} s: {len(result.outputs)} output file(s)")
         return result
 
 
-def every_output(slot_results: list[dict[str, Any]], slots: list[Any]) -> list[str]:
+def every_output(slot_results: list[SlotResult], slots: list[Any]) -> list[str]:
     """Every file the slots wrote, sorted; a file two slots both wrote is a RunError naming them.
 
     The result used to de-duplicate paths, which hid one chunk overwriting another's output.
     """
     writers: dict[str, list[str]] = {}
     for result in slot_results:
-        for path in result["outputs"]:
-            writers.setdefault(path, []).append(slots[result["slot"]].name)
+        for path in result.outputs:
+            writers.setdefault(path, []).append(slots[result.slot].name)
     shared = {path: names for path, names in writers.items() if len(names) > 1}
     if shared:
         path, names = next(iter(sorted(shared.items())))
@@ -273,13 +274,13 @@ def _local_order(context: _Context, parts: list[SlotPart]) -> list[tuple[int, in
     return pairs
 
 
-def _chunk_done(context: _Context, event: dict[str, Any]) -> None:
+def _chunk_done(context: _Context, event: ChunkEvent) -> None:
     context.done += 1
     context.progress(context.done, context.distribution.plan.chunk_count)
 
 
 # ----- local -----------------------------------------------------------------------------------
-def _run_local(context: _Context, args: dict[str, Any]) -> list[dict[str, Any]]:
+def _run_local(context: _Context, args: dict[str, Any]) -> list[SlotResult]:
     from . import local
 
     env = context.env
@@ -293,18 +294,18 @@ def _run_local(context: _Context, args: dict[str, Any]) -> list[dict[str, Any]]:
     )
     worker, shared = local.acquire(env.worker_python, (str(env.worker_python), context.install_key))
     context.control.attach(worker.kill)
-    results, errors = [], []
+    results: list[SlotResult] = []
+    errors: list[str] = []
 
-    def on_event(event: dict[str, Any]) -> None:
-        kind = event["event"]
-        if kind == "chunk":
+    def on_event(event: Event) -> None:
+        if isinstance(event, ChunkEvent):
             _chunk_done(context, event)
-        elif kind == "log":
-            context.sink(event["line"])
-        elif kind == "slot":
-            results.append(event)
-        elif kind == "error":
-            errors.append(event["message"])
+        elif isinstance(event, LogEvent):
+            context.sink(event.line)
+        elif isinstance(event, SlotEvent):
+            results.append(event.result())
+        elif isinstance(event, ErrorEvent):
+            errors.append(event.message)
 
     finished = False
     try:
@@ -324,7 +325,7 @@ def _run_local(context: _Context, args: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 # ----- Dask -------------------------------------------------------------------------------------
-def _run_dask(context: _Context, handle: Any, args: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
+def _run_dask(context: _Context, handle: Any, args: dict[str, Any]) -> tuple[list[SlotResult], int]:
     from distributed import Event
 
     from .cluster import slot_workers
@@ -344,12 +345,17 @@ def _run_dask(context: _Context, handle: Any, args: dict[str, Any]) -> tuple[lis
     )
     stop_event = Event(spec.cancel_event, client=client)
 
-    def on_event(event: Any) -> None:
-        message = event[1] if isinstance(event, tuple) else event
-        if message.get("event") == "chunk":
-            _chunk_done(context, message)
-        elif message.get("event") == "log":
-            context.sink(message["line"])
+    def on_event(received: Any) -> None:
+        try:
+            event = topic_event(received)
+        except RunError as error:  # raised here it would reach only Dask's own log: say it in the run's log
+            logger.warning("run %s: %s", run_id, error)
+            context.sink(f"ignored an event from a Dask worker: {error}")
+            return
+        if isinstance(event, ChunkEvent):
+            _chunk_done(context, event)
+        elif isinstance(event, LogEvent):
+            context.sink(event.line)
 
     client.subscribe_topic(spec.topic, on_event)
     slot_count = len(context.distribution.plan.slots)
@@ -376,9 +382,21 @@ def _run_dask(context: _Context, handle: Any, args: dict[str, Any]) -> tuple[lis
     return results, len({address.rsplit(":", 1)[0] for address in addresses})
 
 
+def topic_event(received: Any) -> Event:
+    """An event as the run's Dask topic delivers it: ``(time, message)``, parsed.
+
+    The message is the event's wire object, plus the ``worker`` key (the sending worker's
+    address) the Dask scheduler adds to every worker event; that key is set aside here.
+    """
+    message = received[1] if isinstance(received, tuple) else received
+    if isinstance(message, dict) and "worker" in message:
+        message = {key: value for key, value in message.items() if key != "worker"}
+    return parse_event(message)
+
+
 def _collect(
     client: Any, futures: list[Any], parts: list[SlotPart], addresses: list[str], context: _Context, stop_event: Any
-) -> list[dict[str, Any]]:
+) -> list[SlotResult]:
     """Slot results as they finish; the first failure (or lost worker) cancels the other slots and is raised.
 
     A slot is pinned to its Dask worker, so when that worker dies (killed, out of memory, host
@@ -387,7 +405,7 @@ def _collect(
     scheduler, and a missing one fails the run with its address.
     """
     slot_of = {future.key: part.slot for future, part in zip(futures, parts)}
-    results: list[dict[str, Any]] = []
+    results: list[SlotResult] = []
     pending = list(futures)
     changed = threading.Event()
     for future in futures:
@@ -403,20 +421,19 @@ def _collect(
             results.append(_slot_result(client, future, slot_of[future.key], futures, addresses, stop_event))
         if pending and not finished:
             _check_workers(client, [slot_of[future.key] for future in pending], futures, addresses, stop_event)
-    return sorted(results, key=lambda result: result["slot"])
+    return sorted(results, key=lambda result: result.slot)
 
 
 def _slot_result(
     client: Any, future: Any, slot: int, futures: list[Any], addresses: list[str], stop_event: Any
-) -> dict[str, Any]:
-    """A finished slot's result, or the RunError that stops the run."""
+) -> SlotResult:
+    """A finished slot's result (validated: it crossed from the Dask worker), or the RunError that stops the run."""
     if future.status == "error":
         _stop_others(client, future, futures, stop_event)
         raise RunError(f"worker {addresses[slot]} (slot {slot}) failed: {future.exception()}")
     if future.status == "cancelled":
         raise RunError(f"slot {slot} on {addresses[slot]} was cancelled")
-    result: dict[str, Any] = future.result()
-    return result
+    return slot_result_of(future.result())
 
 
 def _check_workers(client: Any, slots: list[int], futures: list[Any], addresses: list[str], stop_event: Any) -> None:

@@ -7,12 +7,13 @@ pool bit, work items go to a process (or thread) pool whose members each build t
 and call ``pool_init`` once.
 
 The event channel. A local runner sends its events (chunk done, log line, slot result, error,
-job done) as one JSON object per line on their own pipe, file descriptor ``N``, which only this
-module writes to; stdout and stderr carry nothing but the app's own output, shown as log lines.
-So app output, with or without newlines, from the worker, its pools or C code, can neither hide
-an event nor pass for one. Prints inside the runner process become ``log`` events. Before the
-``done`` event the runner writes the job's ``end_mark`` (a random string the engine chose) on
-stdout, so the engine knows the job's last output line has arrived.
+job done: the models of :mod:`agi_jupyter.core.events`) as one JSON object per line on their own
+pipe, file descriptor ``N``, which only this module writes to; stdout and stderr carry nothing
+but the app's own output, shown as log lines. So app output, with or without newlines, from the
+worker, its pools or C code, can neither hide an event nor pass for one. Prints inside the
+runner process become ``log`` events. Before the ``done`` event the runner writes the job's
+``end_mark`` (a random string the engine chose) on stdout, so the engine knows the job's last
+output line has arrived.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from .errors import RunError
+from .events import ChunkEvent, DoneEvent, ErrorEvent, Event, LogEvent, SlotEvent, SlotResult
 from .jobs import (
     ChunkPart,
     DaskSlotSpec,
@@ -50,7 +52,7 @@ from .jobs import (
 
 logger = logging.getLogger(__name__)
 
-Report = Callable[[dict[str, Any]], None]
+Report = Callable[[Event], None]
 
 
 class WorkItemError(RuntimeError):
@@ -196,7 +198,7 @@ class SlotRun:
         elapsed = time.perf_counter() - started
         self.seconds += elapsed
         self.labels.append(chunk.label)
-        report({"event": "chunk", "slot": self.slot, "label": chunk.label, "seconds": round(elapsed, 6)})
+        report(ChunkEvent(slot=self.slot, label=chunk.label, seconds=round(elapsed, 6)))
 
     def close(self) -> None:
         started = time.perf_counter()
@@ -207,14 +209,14 @@ class SlotRun:
             self.worker.stop()
             self.seconds += time.perf_counter() - started
 
-    def result(self) -> dict[str, Any]:
-        return {
-            "slot": self.slot,
-            "seconds": self.seconds,
-            "outputs": [str(p) for p in self.worker.outputs],
-            "chunks": self.labels,
-            "pid": os.getpid(),
-        }
+    def result(self) -> SlotResult:
+        return SlotResult(
+            slot=self.slot,
+            seconds=self.seconds,
+            outputs=[str(p) for p in self.worker.outputs],
+            chunks=self.labels,
+            pid=os.getpid(),
+        )
 
 
 def run_slot(
@@ -226,7 +228,7 @@ def run_slot(
     cancelled: Callable[[], bool] = lambda: False,
     before: Callable[[ChunkPart], None] | None = None,
     after: Callable[[ChunkPart], None] | None = None,
-) -> dict[str, Any]:
+) -> SlotResult:
     """Run one slot's chunks in order; ``before``/``after`` let DAG steps wait for other slots."""
     chunks = chunks_of(chunks)
     run = SlotRun(spec, slot, slot_count)
@@ -247,7 +249,7 @@ def run_slot(
 
 def run_slots(
     spec: WorkerSpec, slot_count: int, parts: Sequence[SlotPart], order: Sequence[tuple[int, int]], report: Report
-) -> list[dict[str, Any]]:
+) -> list[SlotResult]:
     """Several slots in one process, chunks interleaved in ``order`` ([slot, index] pairs).
 
     Local runs use this so that a DAG step always runs after the steps it needs, whichever
@@ -278,7 +280,7 @@ class _LineWriter(io.TextIOBase):
         self.buffer += text
         while "\n" in self.buffer:
             line, self.buffer = self.buffer.split("\n", 1)
-            self.report({"event": "log", "slot": self.slot, "line": line})
+            self.report(LogEvent(slot=self.slot, line=line))
         return len(text)
 
 
@@ -292,23 +294,26 @@ def prints_as_events(report: Report, slot: int) -> Any:
 # ----- Dask task ----------------------------------------------------------------------------------
 def dask_slot(
     spec: DaskSlotSpec | Mapping[str, Any], slot: int, slot_count: int, chunks: Sequence[ChunkPart | Mapping[str, Any]]
-) -> dict[str, Any]:
-    """One Dask task per worker slot; events go to the topic ``spec.topic``.
+) -> SlotResult:
+    """One Dask task per worker slot; events go to the topic ``spec.topic`` (as their wire objects).
+
+    The task's result is the slot's :class:`SlotResult` with the Dask worker's address.
 
     For DAG plans each step first waits for the Dask events of the steps it depends on (they may
     run on other slots) and sets its own when done.
     """
-    from distributed import Event, get_worker
+    from distributed import Event as DaskEvent
+    from distributed import get_worker
 
     slot_spec = dask_spec_of(spec)
     worker = get_worker()
-    stop = Event(slot_spec.cancel_event)
+    stop = DaskEvent(slot_spec.cancel_event)
 
-    def report(event: dict[str, Any]) -> None:
-        worker.log_event(slot_spec.topic, event)
+    def report(event: Event) -> None:
+        worker.log_event(slot_spec.topic, event.wire())
 
     def step_event(step: str) -> Any:
-        return Event(f"{slot_spec.cancel_event}-step-{step}")
+        return DaskEvent(f"{slot_spec.cancel_event}-step-{step}")
 
     def before(chunk: ChunkPart) -> None:
         for item in chunk.items:
@@ -334,13 +339,12 @@ def dask_slot(
             before=before if dag else None,
             after=after if dag else None,
         )
-    result["worker"] = worker.address
-    return result
+    return result.model_copy(update={"worker": worker.address})
 
 
 # ----- local subprocess ------------------------------------------------------------------------
 class EventChannel:
-    """The runner's side of the event pipe: one JSON line per event, whole lines only.
+    """The runner's side of the event pipe: one JSON line per event (its wire object), whole lines only.
 
     Several threads may report at once (thread pools print), hence the lock.
     """
@@ -349,8 +353,8 @@ class EventChannel:
         self.stream = stream
         self.lock = threading.Lock()
 
-    def __call__(self, event: dict[str, Any]) -> None:
-        line = json.dumps(event) + "\n"
+    def __call__(self, event: Event) -> None:
+        line = event.pipe_line() + "\n"
         with self.lock:
             self.stream.write(line)
             self.stream.flush()
@@ -379,15 +383,14 @@ def run_job(job: LocalJob | Mapping[str, Any] | str, emit: Report) -> int:
         with prints_as_events(emit, -1):
             results = run_slots(job.spec, job.slot_count, job.slots, job.order, emit)
         for result in results:
-            emit({"event": "slot", **result})
+            emit(SlotEvent.of(result))
     except Exception as error:  # noqa: BLE001 - reported to the engine as an error event, the process goes on
         emit(
-            {
-                "event": "error",
-                "message": str(error)
+            ErrorEvent(
+                message=str(error)
                 if isinstance(error, (WorkItemError, RunError))
-                else f"{error!r}\n{traceback.format_exc()}",
-            }
+                else f"{error!r}\n{traceback.format_exc()}"
+            )
         )
         return 1
     return 0
@@ -423,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
             mark = _end_mark(line)
             if mark:
                 mark_end_of_output(mark)
-            emit({"event": "done", "status": status})
+            emit(DoneEvent(status=status))
     return status
 
 
