@@ -12,6 +12,7 @@ import pytest
 
 from agi_jupyter.core.service.health import gate, snapshot, worker_row
 from agi_jupyter.core.service.queue import TaskQueue
+from agi_jupyter.core.service.records import HealthSnapshot, HeartbeatRecord, TaskOutcome
 from agi_jupyter.core.settings import ServiceHealthSettings
 
 
@@ -25,7 +26,7 @@ def test_concurrent_claims_take_every_task_exactly_once(tmp_path: Path) -> None:
         while (task := queue.claim(name)) is not None:
             with lock:
                 taken.append(task["id"])
-            queue.publish(task, {"worker": name})
+            queue.publish(task, TaskOutcome(worker=name))
 
     threads = [threading.Thread(target=consume, args=(f"loop{n}~inc{n}",)) for n in range(4)]
     for thread in threads:
@@ -107,7 +108,7 @@ def payload(
     queue: dict | None = None,
     restarted: dict | None = None,
     started: bool = True,
-) -> dict:
+) -> HealthSnapshot:
     now = time.time()
     rows = [
         worker_row(
@@ -115,7 +116,7 @@ def payload(
             healthy,
             "" if healthy else "stale-heartbeat(12.0s)",
             state,
-            {"state": "running", "timestamp": now},
+            HeartbeatRecord(worker="w", state="running", pid=1, incarnation="i", slot=n, timestamp=now),
             now,
         )
         for n, (healthy, state) in enumerate(status_rows)
@@ -142,8 +143,13 @@ def payload(
         (payload([(True, "running")] * 2), {}, 0, "running"),  # a healthy service with an empty queue is running
         (payload([], started=False), {}, 4, "idle"),
         (payload([], started=False), {"allow_idle": True}, 0, "idle"),
-        ({**payload([], started=False), "status": "stopped"}, {}, 4, "stopped"),
-        ({**payload([], started=False, restarted={"w": "loop-error"}), "status": "stopped"}, {}, 4, "stopped"),
+        (payload([], started=False).model_copy(update={"status": "stopped"}), {}, 4, "stopped"),
+        (
+            payload([], started=False, restarted={"w": "loop-error"}).model_copy(update={"status": "stopped"}),
+            {},
+            4,
+            "stopped",
+        ),
         (payload([(True, "running"), (False, "running")]), {}, 2, "1 unhealthy"),
         (payload([(True, "running"), (False, "running")]), {"max_unhealthy": 1}, 3, "degraded"),
         (payload([(False, "running")] * 2), {"max_unhealthy": 2}, 3, "error"),
@@ -159,9 +165,10 @@ def payload(
             0,
             "running",
         ),
-        ({**payload([(True, "running")]), "status": "weird"}, {}, 3, "unknown status"),
+        (payload([(True, "running")]).model_copy(update={"status": "weird"}), {}, 3, "unknown status"),
     ],
 )
-def test_gate(snap: dict, limits: dict, code: int, words: str) -> None:
+def test_gate(snap: HealthSnapshot, limits: dict, code: int, words: str) -> None:
     verdict = gate(snap, ServiceHealthSettings(**limits))
     assert verdict.code == code and words in verdict.reason and verdict.passed == (code == 0)
+    assert gate(snap.wire(), ServiceHealthSettings(**limits)) == verdict  # the JSON form serve() answers

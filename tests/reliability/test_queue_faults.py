@@ -19,6 +19,7 @@ import pytest
 
 from agi_jupyter.core.service import queue as queue_module
 from agi_jupyter.core.service.queue import TASK_SCHEMA, TaskQueue, new_task_id
+from agi_jupyter.core.service.records import ClaimedTask, TaskOutcome
 
 ALL_DEAD: Callable[[str], bool] = lambda claimer: False  # noqa: E731 - a predicate, named for reading
 
@@ -59,7 +60,7 @@ def serve_everything(queue: TaskQueue, claimer: str = "w~loop") -> list[str]:
     """What a loop does: claim until empty, publishing each task; the ids it served."""
     served = []
     while (task := queue.claim(claimer)) is not None:
-        queue.publish(task, {"rows": 1})
+        queue.publish(task, TaskOutcome(rows=1))
         served.append(task["id"])
     return served
 
@@ -127,7 +128,10 @@ def test_publish_refuses_a_claim_or_id_that_leaves_the_queue(tmp_path: Path, lay
     queue, victim = layout
     before = outside_files(tmp_path, queue.root)
     with pytest.raises(ValueError):
-        queue.publish({"id": TRAVERSAL_ID, "claim": "../../victim/config.json"}, {"rows": 1})
+        queue.publish(
+            ClaimedTask(id=TRAVERSAL_ID, label="x", items=[], params={}, claim="../../victim/config.json"),
+            TaskOutcome(rows=1),
+        )
     assert outside_files(tmp_path, queue.root) == before and victim.exists()
 
 
@@ -148,8 +152,8 @@ def test_a_loop_that_resumes_after_its_claim_was_recovered_records_a_duplicate(l
     stalled = queue.claim("w~stalled")
     assert queue.recover(lambda claimer: claimer != "w~stalled") == [task_id]
     fresh = queue.claim("w~fresh")
-    assert queue.publish(fresh, {"rows": 2, "by": "fresh"}) == queue.folder("done") / f"{task_id}.json"
-    assert queue.publish(stalled, {"rows": 1, "by": "stalled"}) is None
+    assert queue.publish(fresh, TaskOutcome(rows=2, by="fresh")) == queue.folder("done") / f"{task_id}.json"
+    assert queue.publish(stalled, TaskOutcome(rows=1, by="stalled")) is None
     assert json.loads((queue.folder("done") / f"{task_id}.json").read_text())["by"] == "fresh"
     [duplicate] = queue.folder("duplicates").glob(f"{task_id}*.json")
     record = json.loads(duplicate.read_text())
@@ -162,14 +166,14 @@ def test_a_stalled_loop_whose_task_was_requeued_does_not_publish_it(layout) -> N
     task_id = queue.submit(["x"])
     stalled = queue.claim("w~stalled")
     queue.recover(ALL_DEAD)
-    assert queue.publish(stalled, {"rows": 1}, failed=True) is None
+    assert queue.publish(stalled, TaskOutcome(rows=1), failed=True) is None
     assert not (queue.folder("failed") / f"{task_id}.json").exists()
     assert queue.claim("w~fresh")["attempts"] == 1  # still there to be done properly
 
 
-def _publish_in_process(root: str, task: dict[str, Any], number: int, barrier: Any, answers: Any) -> None:
+def _publish_in_process(root: str, task: ClaimedTask, number: int, barrier: Any, answers: Any) -> None:
     barrier.wait()
-    answers.put((number, str(TaskQueue(Path(root)).publish(task, {"publisher": number}))))
+    answers.put((number, str(TaskQueue(Path(root)).publish(task, TaskOutcome(publisher=number)))))
 
 
 def test_of_two_publishers_of_one_claim_only_one_result_lands(layout) -> None:
@@ -198,7 +202,7 @@ def test_a_result_already_in_done_is_never_overwritten(layout) -> None:
     task_id = queue.submit(["x"])
     task = queue.claim("w~1")
     (queue.folder("done") / f"{task_id}.json").write_text('{"first": true}')
-    assert queue.publish(task, {"second": True}) is None
+    assert queue.publish(task, TaskOutcome(second=True)) is None
     assert json.loads((queue.folder("done") / f"{task_id}.json").read_text()) == {"first": True}
     assert queue.counts()["running"] == 0 and list(queue.folder("duplicates").glob(f"{task_id}*"))
 
@@ -225,10 +229,10 @@ def test_a_failing_result_write_keeps_the_claim(monkeypatch, layout) -> None:
     raise_once(monkeypatch, queue_module, "write_json")
     raise_once(monkeypatch, os, "link")
     with pytest.raises(OSError):
-        queue.publish(task, {"rows": 1})
+        queue.publish(task, TaskOutcome(rows=1))
     monkeypatch.undo()
     assert (queue.folder("running") / task["claim"]).exists()
-    assert queue.publish(task, {"rows": 1}) == queue.folder("done") / f"{task_id}.json"
+    assert queue.publish(task, TaskOutcome(rows=1)) == queue.folder("done") / f"{task_id}.json"
 
 
 def _recover_and_die(root: str, crash_at: str) -> None:
@@ -399,7 +403,8 @@ def test_submit_carries_the_time_limit_to_the_claimed_task(layout) -> None:
     queue.submit(["b"], label="without")
     first, second = queue.claim("w~1"), queue.claim("w~1")
     assert first["time_limit"] == 2.5 and second.get("time_limit") is None
-    assert {"schema", "id", "label", "items", "params", "attempts", "submitted", "claim"} <= set(first)
+    assert {"schema", "id", "label", "items", "params", "attempts", "submitted"} <= set(first.wire())
+    assert first.claim == f"{first.id}@w~1.json" and "claim" not in first.wire()  # held, never written
     with pytest.raises(ValueError):
         queue.submit(["c"], time_limit=0)
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..settings import ServiceHealthSettings
 from .queue import write_json
-from .records import HEALTH_SCHEMA, HealthSnapshot
+from .records import HEALTH_SCHEMA, HealthSnapshot, HeartbeatRecord, QueueCounts, WorkerHealth
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class LoopHealth:
 
 
 def judge_loop(
-    beat: dict[str, Any] | None,
+    beat: HeartbeatRecord | None,
     now: float,
     timeout: float,
     *,
@@ -62,40 +63,40 @@ def judge_loop(
     if beat is None:
         young = started is not None and now - started < timeout
         return LoopHealth(True) if young else LoopHealth(False, "missing-heartbeat")
-    if beat.get("state") == "stopped" and future_state is None:  # with a future, its end says why (error?)
+    if beat.state == "stopped" and future_state is None:  # with a future, its end says why (error?)
         return LoopHealth(False, "loop-finished")
-    if beat.get("state") == "task-timeout":
-        return LoopHealth(False, f"task-timeout({float(beat.get('time_limit') or 0):g}s)")
-    age = now - float(beat["timestamp"])
+    if beat.state == "task-timeout":
+        return LoopHealth(False, f"task-timeout({float(beat.time_limit or 0):g}s)")
+    age = now - beat.timestamp
     if age > timeout:
         return LoopHealth(False, f"stale-heartbeat({age:.1f}s)")
     return LoopHealth(True)
 
 
 def worker_row(
-    worker: str, healthy: bool, reason: str, future_state: str, heartbeat: dict[str, Any] | None, now: float
-) -> dict[str, Any]:
+    worker: str, healthy: bool, reason: str, future_state: str | None, heartbeat: HeartbeatRecord | None, now: float
+) -> WorkerHealth:
     """One row of the health table; ``task``/``task_seconds`` say what the loop works on, and for how long."""
-    age = None if heartbeat is None else round(max(0.0, now - float(heartbeat["timestamp"])), 1)
-    task = None if heartbeat is None else heartbeat.get("task")
-    started = None if heartbeat is None else heartbeat.get("task_started")
-    return {
-        "worker": worker,
-        "healthy": healthy,
-        "reason": reason,
-        "future_state": future_state,
-        "heartbeat_state": None if heartbeat is None else heartbeat.get("state"),
-        "heartbeat_age_sec": age,
-        "task": task,
-        "task_seconds": None if not task or started is None else round(now - float(started), 1),
-    }
+    age = None if heartbeat is None else round(max(0.0, now - heartbeat.timestamp), 1)
+    task = None if heartbeat is None else heartbeat.task
+    started = None if heartbeat is None else heartbeat.task_started
+    return WorkerHealth(
+        worker=worker,
+        healthy=healthy,
+        reason=reason,
+        future_state=future_state,
+        heartbeat_state=None if heartbeat is None else heartbeat.state,
+        heartbeat_age_sec=age,
+        task=task,
+        task_seconds=None if not task or started is None else round(now - started, 1),
+    )
 
 
-def overall_status(rows: list[dict[str, Any]], started: bool) -> str:
+def overall_status(rows: list[WorkerHealth], started: bool) -> str:
     """running / idle / degraded / error from the worker rows (``stopped`` is set by STOP itself)."""
     if not started or not rows:
         return "idle"
-    healthy = sum(row["healthy"] for row in rows)
+    healthy = sum(row.healthy for row in rows)
     if healthy == 0:
         return "error"
     return "degraded" if healthy < len(rows) else "running"
@@ -105,90 +106,89 @@ def snapshot(
     *,
     app: str,
     target: str,
-    rows: list[dict[str, Any]],
-    queue: dict[str, int],
+    rows: list[WorkerHealth],
+    queue: Mapping[str, int],
     started: bool,
-    restarted: dict[str, str],
+    restarted: Mapping[str, str],
     timeout: float,
     queue_dir: Path,
-    cleanup: dict[str, int],
+    cleanup: Mapping[str, int],
     client_status: str | None,
     pending: list[str],
-) -> dict[str, Any]:
-    """The health payload with every field of the schema."""
-    healthy = [row["worker"] for row in rows if row["healthy"]]
-    unhealthy = [row["worker"] for row in rows if not row["healthy"]]
-    running = [row["worker"] for row in rows if row["future_state"] == "running"]
-    payload: dict[str, Any] = {
-        "schema": HEALTH_SCHEMA,
-        "timestamp": time.time(),
-        "app": app,
-        "target": target,
-        "status": overall_status(rows, started),
-        "workers_running": running,
-        "workers_pending": pending,
-        "workers_restarted": sorted(restarted),
-        "workers_healthy": healthy,
-        "workers_unhealthy": unhealthy,
-        "queue": {name: queue.get(name, 0) for name in ("pending", "running", "done", "failed")},
-        "client_status": client_status,
-        "heartbeat_timeout_sec": timeout,
-        "queue_dir": str(queue_dir),
-        "cleanup": cleanup,
-        "restart_reasons": dict(restarted),
-        "worker_health": rows,
-    }
-    for name in ("running", "pending", "restarted", "healthy", "unhealthy"):
-        payload[f"workers_{name}_count"] = len(payload[f"workers_{name}"])
-    return HealthSnapshot.model_validate(payload).wire()  # every field of the schema, of its type
+) -> HealthSnapshot:
+    """The health snapshot, every field of the schema filled."""
+    healthy = [row.worker for row in rows if row.healthy]
+    unhealthy = [row.worker for row in rows if not row.healthy]
+    running = [row.worker for row in rows if row.future_state == "running"]
+    return HealthSnapshot(
+        schema_name=HEALTH_SCHEMA,
+        timestamp=time.time(),
+        app=app,
+        target=target,
+        status=overall_status(rows, started),
+        workers_running=running,
+        workers_pending=list(pending),
+        workers_restarted=sorted(restarted),
+        workers_healthy=healthy,
+        workers_unhealthy=unhealthy,
+        workers_running_count=len(running),
+        workers_pending_count=len(pending),
+        workers_restarted_count=len(restarted),
+        workers_healthy_count=len(healthy),
+        workers_unhealthy_count=len(unhealthy),
+        queue=QueueCounts(**{name: queue.get(name, 0) for name in ("pending", "running", "done", "failed")}),
+        client_status=client_status,
+        heartbeat_timeout_sec=timeout,
+        queue_dir=str(queue_dir),
+        cleanup=dict(cleanup),
+        restart_reasons=dict(restarted),
+        worker_health=list(rows),
+    )
 
 
 def refresh(
-    payload: dict[str, Any], beats: dict[str, dict[str, Any]], queue: dict[str, int], now: float | None = None
-) -> dict[str, Any]:
+    saved: HealthSnapshot, beats: Mapping[str, HeartbeatRecord], queue: Mapping[str, int], now: float | None = None
+) -> HealthSnapshot:
     """Re-judge a saved snapshot by the heartbeats as they are now (for monitors without Dask).
 
     A loop whose heartbeat went stale, disappeared or says ``stopped`` since the snapshot was
     taken is unhealthy now; counts and status follow.
     """
     now = time.time() if now is None else now
-    timeout = float(payload.get("heartbeat_timeout_sec") or 10.0)
+    timeout = float(saved.heartbeat_timeout_sec or 10.0)
     rows = []
-    for row in payload.get("worker_health", []):
-        beat = beats.get(row["worker"])
+    for row in saved.worker_health:
+        beat = beats.get(row.worker)
         verdict = judge_loop(beat, now, timeout)  # the future's state is the snapshot's: this process sees no Dask
-        healthy, reason = (row["healthy"], row["reason"]) if verdict.healthy else (False, verdict.reason)
-        rows.append(worker_row(row["worker"], healthy, reason, row["future_state"], beat, now))
-    restarted = payload.get("restart_reasons", {})
-    recorded = payload.get("status")
+        healthy, reason = (row.healthy, row.reason) if verdict.healthy else (False, verdict.reason)
+        rows.append(worker_row(row.worker, healthy, reason, row.future_state, beat, now))
+    recorded = saved.status
     fresh = snapshot(
-        app=payload.get("app", ""),
-        target=payload.get("target", ""),
+        app=saved.app,
+        target=saved.target,
         rows=rows,
         queue=queue,
         started=recorded not in ("idle", "stopped"),
-        restarted=restarted,
+        restarted=saved.restart_reasons,
         timeout=timeout,
-        queue_dir=Path(payload.get("queue_dir", "")),
-        cleanup=payload.get("cleanup", {}),
-        client_status=payload.get("client_status"),
-        pending=payload.get("workers_pending", []),
+        queue_dir=Path(saved.queue_dir or ""),
+        cleanup=saved.cleanup,
+        client_status=saved.client_status,
+        pending=saved.workers_pending,
     )
-    fresh["workers_running"] = [
-        row["worker"] for row in rows if row["healthy"] and row["worker"] in payload.get("workers_running", [])
-    ]
-    fresh["workers_running_count"] = len(fresh["workers_running"])
+    running = [row.worker for row in rows if row.healthy and row.worker in saved.workers_running]
+    update: dict[str, object] = {"workers_running": running, "workers_running_count": len(running)}
     if recorded == "stopped":
-        fresh["status"] = "stopped"
-    return fresh
+        update["status"] = "stopped"
+    return fresh.model_copy(update=update)
 
 
-def write_snapshot(payload: dict[str, Any], path: Path) -> dict[str, Any]:
-    """Write atomically and return the payload with its ``path``."""
+def write_snapshot(written: HealthSnapshot, path: Path) -> dict[str, Any]:
+    """Write atomically; returns the snapshot with its ``path`` in its JSON form (what ``serve`` answers)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {**payload, "path": str(path)}
-    write_json(path, HealthSnapshot.model_validate(payload).wire())
-    return payload
+    written = written.model_copy(update={"path": str(path)})
+    write_json(path, written)
+    return written.wire()
 
 
 @dataclass(frozen=True)
@@ -204,12 +204,22 @@ class GateResult:
         return self.code == PASS
 
 
-def gate(payload: dict[str, Any], thresholds: ServiceHealthSettings) -> GateResult:
-    """Evaluate a snapshot against ``[cluster.service_health]``."""
-    status = payload.get("status")
-    unhealthy = int(payload.get("workers_unhealthy_count", 0))
-    running = int(payload.get("workers_running_count", 0))
-    restarted = int(payload.get("workers_restarted_count", 0))
+def gate(snapshot: HealthSnapshot | Mapping[str, Any], thresholds: ServiceHealthSettings) -> GateResult:
+    """Evaluate a snapshot against ``[cluster.service_health]``.
+
+    The snapshot is the record, or its JSON form as ``serve`` and ``read_health`` return it to a
+    notebook or the command line (which may have replaced its status by one it does not know).
+    """
+    if isinstance(snapshot, HealthSnapshot):
+        status: Any = snapshot.status
+        unhealthy = snapshot.workers_unhealthy_count
+        running = snapshot.workers_running_count
+        restarted = snapshot.workers_restarted_count
+    else:
+        status = snapshot.get("status")
+        unhealthy = int(snapshot.get("workers_unhealthy_count", 0))
+        running = int(snapshot.get("workers_running_count", 0))
+        restarted = int(snapshot.get("workers_restarted_count", 0))
     rate = restarted / running if running else (1.0 if restarted else 0.0)
     figures = {
         "status": status,

@@ -22,7 +22,6 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from .queue import write_json
 from .records import HEARTBEAT_SCHEMA, HeartbeatRecord
@@ -85,43 +84,43 @@ def write_heartbeat(
         task_started=task_started,
         time_limit=time_limit,
     )
-    write_json(heartbeat_path(folder, worker, incarnation), record.wire())
+    write_json(heartbeat_path(folder, worker, incarnation), record)
 
 
-def read_beats(folder: Path) -> dict[str, dict[str, Any]]:
+def read_beats(folder: Path) -> dict[str, HeartbeatRecord]:
     """Every heartbeat by claimer name, checked by :class:`HeartbeatRecord` (a file being replaced or
     a malformed one is skipped: the next beat, or its absence, tells)."""
     beats = {}
     for path in folder.glob("*.json"):
         try:
-            beats[path.stem] = HeartbeatRecord.model_validate_json(path.read_bytes()).wire()
+            beats[path.stem] = HeartbeatRecord.model_validate_json(path.read_bytes())
         except (OSError, ValueError):  # pydantic's ValidationError is a ValueError
             logger.debug("skipping unreadable heartbeat %s", path, exc_info=True)
     return beats
 
 
-def read_heartbeats(folder: Path) -> dict[str, dict[str, Any]]:
+def read_heartbeats(folder: Path) -> dict[str, HeartbeatRecord]:
     """Latest heartbeat per worker address (of all the incarnations that ran there)."""
-    latest: dict[str, dict[str, Any]] = {}
+    latest: dict[str, HeartbeatRecord] = {}
     for beat in read_beats(folder).values():
-        known = latest.get(beat["worker"])
-        if known is None or float(beat["timestamp"]) > float(known["timestamp"]):
-            latest[beat["worker"]] = beat
+        known = latest.get(beat.worker)
+        if known is None or beat.timestamp > known.timestamp:
+            latest[beat.worker] = beat
     return latest
 
 
-def claimer_alive(claimer: str, beats: dict[str, dict[str, Any]], timeout: float, now: float | None = None) -> bool:
+def claimer_alive(claimer: str, beats: dict[str, HeartbeatRecord], timeout: float, now: float | None = None) -> bool:
     """Whether the loop named ``claimer`` still beats: its file is fresh and not stopped.
 
     A beat carries the timeout its own service judges it by; the longer of that and ``timeout``
     wins, so a service with a short timeout never declares another service's loop dead early.
     """
     beat = beats.get(claimer)
-    if beat is None or beat.get("state") not in ALIVE_STATES:
+    if beat is None or beat.state not in ALIVE_STATES:
         return False
     now = time.time() if now is None else now
-    limit = max(timeout, float(beat.get("timeout") or 0.0))
-    return now - float(beat["timestamp"]) <= limit
+    limit = max(timeout, beat.timeout or 0.0)
+    return now - beat.timestamp <= limit
 
 
 class Heartbeat:

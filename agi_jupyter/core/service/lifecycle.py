@@ -23,6 +23,7 @@ from .health import LoopHealth, judge_loop
 from .heartbeat import incarnation_of, read_beats, read_heartbeats
 from .loop import service_loop
 from .queue import TaskQueue
+from .records import HeartbeatRecord, LoopConfig
 from .registry import Loop, Service
 
 logger = logging.getLogger(__name__)
@@ -37,20 +38,20 @@ def queue_dir(env: AgiEnv) -> Path:
 
 def launch(service: Service, slot: int, worker: str) -> Loop:
     incarnation = uuid.uuid4().hex[:10]
-    settings = {
-        "queue_dir": str(queue_dir(service.env)),
-        "incarnation": incarnation,
-        "stop_event": service.stop_event(incarnation),
-        "wake_event": service.wake_event(incarnation),
-        "heartbeat_timeout": service.timeout,
-        "task_timeout": service.task_timeout,
-    }
+    config = LoopConfig(
+        queue_dir=str(queue_dir(service.env)),
+        incarnation=incarnation,
+        stop_event=service.stop_event(incarnation),
+        wake_event=service.wake_event(incarnation),
+        heartbeat_timeout=service.timeout,
+        task_timeout=service.task_timeout,
+    )
     future = service.handle.client.submit(
         service_loop,
         service.spec,
         slot,
         service.slot_count,
-        settings,
+        config,
         workers=[worker],
         allow_other_workers=False,
         pure=False,
@@ -91,23 +92,23 @@ def _task_states(keys: list[str], dask_scheduler: Any = None) -> dict[str, str]:
 
 
 def loop_health(
-    service: Service, loop: Loop, beats: dict[str, dict[str, Any]], now: float, state: str
-) -> tuple[LoopHealth, dict[str, Any] | None]:
+    service: Service, loop: Loop, beats: dict[str, HeartbeatRecord], now: float, state: str
+) -> tuple[LoopHealth, HeartbeatRecord | None]:
     """The loop's verdict (see :func:`judge_loop`) and its own heartbeat (another incarnation's is not)."""
     beat = beats.get(loop.worker)
-    if beat is not None and beat.get("incarnation") != loop.incarnation:
+    if beat is not None and beat.incarnation != loop.incarnation:
         beat = None
     return judge_loop(beat, now, service.timeout, future_state=state, started=loop.started), beat
 
 
-def beats_by_worker(queue: TaskQueue, service: Service | None) -> dict[str, dict[str, Any]]:
+def beats_by_worker(queue: TaskQueue, service: Service | None) -> dict[str, HeartbeatRecord]:
     """Each loop's own heartbeat, by its worker address (the latest one for workers without a loop)."""
     beats = read_heartbeats(queue.folder("heartbeats"))
     if service is not None:
         own = read_beats(queue.folder("heartbeats"))
         for loop in service.loops.values():
             for beat in own.values():
-                if beat.get("incarnation") == loop.incarnation:
+                if beat.incarnation == loop.incarnation:
                     beats[loop.worker] = beat
     return beats
 

@@ -25,41 +25,43 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from ..jobs import WorkerSpec
 from ..runner import make_worker
 from .heartbeat import Heartbeat, claimer_name, incarnation_of
 from .queue import TaskQueue
+from .records import ClaimedTask, LoopConfig, LoopSummary, TaskOutcome
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["claimer_name", "incarnation_of", "service_loop"]
 
 
-def service_loop(spec: dict[str, Any], slot: int, slot_count: int, service: dict[str, Any]) -> dict[str, Any]:
+def service_loop(spec: WorkerSpec, slot: int, slot_count: int, config: LoopConfig) -> LoopSummary:
     """Serve tasks until told to stop; returns how many it did (the future's result)."""
     from distributed import Event, get_worker
 
     address = get_worker().address
-    queue = TaskQueue(Path(service["queue_dir"]))
-    incarnation = service["incarnation"]
+    queue = TaskQueue(Path(config.queue_dir))
+    incarnation = config.incarnation
     claimer = claimer_name(address, incarnation)
-    stop = Event(service["stop_event"])
-    wake = Event(service["wake_event"])
-    timeout = service["heartbeat_timeout"]
-    in_hand: dict[str, Any] = {}
-    workers: dict[str, Any] = {}
+    stop = Event(config.stop_event)
+    wake = Event(config.wake_event)
+    timeout = config.heartbeat_timeout
+    in_hand: dict[str, ClaimedTask] = {}
+    workers: dict[str, Any] = {}  # the app's workers, by their params
     done = failed = 0
 
     def time_out(task_id: str, limit: float) -> None:
         task = in_hand.get("task")
-        if task is not None and task["id"] == task_id:
+        if task is not None and task.id == task_id:
             queue.publish(
                 task,
-                {
-                    "worker": address,
-                    "claimer": claimer,
-                    "finished": time.time(),
-                    "error": f"task-timeout: ran longer than its limit of {limit:g} s",
-                },
+                TaskOutcome(
+                    worker=address,
+                    claimer=claimer,
+                    finished=time.time(),
+                    error=f"task-timeout: ran longer than its limit of {limit:g} s",
+                ),
                 failed=True,
             )
 
@@ -72,7 +74,7 @@ def service_loop(spec: dict[str, Any], slot: int, slot_count: int, service: dict
                     _idle(workers[""], wake, timeout / 3)
                     continue
                 in_hand["task"] = task
-                beat.working(task["id"], task.get("time_limit") or service.get("task_timeout"))
+                beat.working(task.id, task.time_limit or config.task_timeout)
                 ok = _serve_one(queue, task, spec, slot, slot_count, workers, address, claimer)
                 in_hand.clear()
                 done, failed = done + ok, failed + (not ok)
@@ -80,12 +82,11 @@ def service_loop(spec: dict[str, Any], slot: int, slot_count: int, service: dict
         finally:
             for worker in workers.values():
                 worker.stop()
-    return {"worker": address, "incarnation": incarnation, "done": done, "failed": failed}
+    return LoopSummary(worker=address, incarnation=incarnation, done=done, failed=failed)
 
 
-def _ready_worker(spec: dict[str, Any], slot: int, slot_count: int, params: dict[str, Any]) -> Any:
-    worker_spec = {**spec, "args": {**spec["args"], **params}} if params else spec
-    worker = make_worker(worker_spec, slot, slot_count)
+def _ready_worker(spec: WorkerSpec, slot: int, slot_count: int, params: dict[str, Any]) -> Any:
+    worker = make_worker(spec.with_args(params), slot, slot_count)
     worker.start()
     worker.work_init()
     worker.pool_init(worker.pool_vars())
@@ -109,8 +110,8 @@ def _idle(worker: Any, wake: Any, interval: float) -> None:
 
 def _serve_one(
     queue: TaskQueue,
-    task: dict[str, Any],
-    spec: dict[str, Any],
+    task: ClaimedTask,
+    spec: WorkerSpec,
     slot: int,
     slot_count: int,
     workers: dict[str, Any],
@@ -119,30 +120,38 @@ def _serve_one(
 ) -> bool:
     """Run one task and publish its result; any error (bad params included) fails only this task."""
     started = time.time()
-    base = {"worker": address, "claimer": claimer, "started": started}
     try:
-        params = task.get("params") or {}
+        params = task.params
         key = repr(sorted(params.items()))
         worker = workers.get(key) if params else workers[""]
         if worker is None:
             worker = workers[key] = _ready_worker(spec, slot, slot_count, params)
         worker.outputs = []
-        frame = worker.process_chunk(task.get("items", []), f"{task.get('label') or 'task'}-{task['id']}")
+        frame = worker.process_chunk(task.items, f"{task.label or 'task'}-{task.id}")
         landed = queue.publish(
             task,
-            {
-                **base,
-                "finished": time.time(),
-                "seconds": round(time.time() - started, 6),
-                "outputs": [str(path) for path in worker.outputs],
-                "rows": 0 if frame is None else len(frame),
-            },
+            TaskOutcome(
+                worker=address,
+                claimer=claimer,
+                started=started,
+                finished=time.time(),
+                seconds=round(time.time() - started, 6),
+                outputs=[str(path) for path in worker.outputs],
+                rows=0 if frame is None else len(frame),
+            ),
         )
         return landed is not None  # None: the claim was taken meanwhile (timed out); recorded as a duplicate
     except Exception as error:  # noqa: BLE001 - the task failed, the loop goes on
         queue.publish(
             task,
-            {**base, "finished": time.time(), "error": repr(error), "traceback": traceback.format_exc()},
+            TaskOutcome(
+                worker=address,
+                claimer=claimer,
+                started=started,
+                finished=time.time(),
+                error=repr(error),
+                traceback=traceback.format_exc(),
+            ),
             failed=True,
         )
         return False

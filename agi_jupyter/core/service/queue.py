@@ -45,7 +45,7 @@ import re
 import stat
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,7 @@ from pydantic import ValidationError
 
 from ..files import place_new, write_json_atomic
 from ..records import field_problems
-from .records import RESULT_SCHEMA, TASK_SCHEMA, ResultRecord, TaskRecord
+from .records import TASK_SCHEMA, ClaimedTask, Record, ResultRecord, TaskOutcome, TaskRecord
 
 logger = logging.getLogger(__name__)
 
@@ -83,17 +83,20 @@ class BadEntry(ValueError):
 
 
 # ----- durable writes ------------------------------------------------------------------------------
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Atomic, durable JSON write (see :mod:`agi_jupyter.core.files`); values JSON cannot hold become text.
+def write_json(path: Path, record: Record | Mapping[str, Any]) -> None:
+    """Atomic, durable JSON write of a record's wire form (see :mod:`agi_jupyter.core.files`); values
+    JSON cannot hold become text.
 
-    Queue code calls it through this module's name, so a test can make it fail in one place.
+    The service writes only records; a mapping is written as it is (a test forging a file the way
+    another writer would). Queue code calls it through this module's name, so a test can make it
+    fail in one place.
     """
-    write_json_atomic(path, data, default=str)
+    write_json_atomic(path, record.wire() if isinstance(record, Record) else dict(record), default=str)
 
 
-def _write_new(path: Path, data: dict[str, Any]) -> bool:
+def _write_new(path: Path, record: Record) -> bool:
     """Write ``path`` only if it does not exist yet; False when it did (nothing is replaced)."""
-    return place_new(path, json.dumps(data, default=str))  # serialise first: a TypeError leaves no file
+    return place_new(path, json.dumps(record.wire(), default=str))  # serialise first: a TypeError leaves no file
 
 
 # ----- names and records ---------------------------------------------------------------------------
@@ -133,14 +136,20 @@ def _record_stem(name: str) -> str:
     return _safe_name(name).rsplit(".", 1)[0] or "entry"
 
 
-def _check_task(data: Any, task_id: str) -> dict[str, Any]:
+def _check_task(data: Any, task_id: str) -> TaskRecord:
     """The task record read from a file named ``task_id``, or BadEntry listing what is wrong."""
     if not isinstance(data, dict):
         raise BadEntry(f"a task is a JSON object, this is a JSON {type(data).__name__}")
-    problems = [problem for problem in (_schema_problem(data, task_id), _fields_problem(data)) if problem]
+    try:
+        task = TaskRecord.model_validate(data)
+    except ValidationError as error:
+        problems = [_schema_problem(data, task_id), field_problems(error)]
+    else:
+        problems = [_schema_problem(data, task_id)]
+    problems = [problem for problem in problems if problem]
     if problems:
         raise BadEntry("; ".join(problems))
-    return data
+    return task
 
 
 def _schema_problem(data: dict[str, Any], task_id: str) -> str:
@@ -150,15 +159,6 @@ def _schema_problem(data: dict[str, Any], task_id: str) -> str:
         return "the id is missing"
     if data["id"] != task_id:
         return f"its id {data['id']!r} is not {task_id!r}, the id in its file name"
-    return ""
-
-
-def _fields_problem(data: dict[str, Any]) -> str:
-    """What the task model (:class:`~.records.TaskRecord`) finds wrong, field by field; empty if nothing."""
-    try:
-        TaskRecord.model_validate(data)
-    except ValidationError as error:
-        return field_problems(error)
     return ""
 
 
@@ -237,7 +237,7 @@ class TaskQueue:
         The record is checked like a loop will check it, so a bad one is refused here, at once.
         """
         task_id = new_task_id()
-        task = {
+        values = {
             "schema": TASK_SCHEMA,
             "id": task_id,
             "label": label or task_id,
@@ -247,15 +247,15 @@ class TaskQueue:
             "submitted": time.time(),
             "time_limit": time_limit,
         }
-        text = json.dumps(task)  # refuse what is not JSON before anything is written
-        _check_task(json.loads(text), task_id)
+        text = json.dumps(values)  # refuse what is not JSON before anything is written
+        task = _check_task(json.loads(text), task_id)
         if len(text.encode()) > MAX_TASK_BYTES:
             raise ValueError(f"task too large: {len(text.encode())} bytes, a loop reads at most {MAX_TASK_BYTES}")
         write_json(self.folder("pending") / f"{task_id}.json", task)
         return task_id
 
     # ----- consumer side ------------------------------------------------------------------
-    def claim(self, claimer: str) -> dict[str, Any] | None:
+    def claim(self, claimer: str) -> ClaimedTask | None:
         """Take the oldest pending task for ``claimer``; anything that is not a task goes to failed/."""
         if not CLAIMER.fullmatch(claimer) or IN_TRANSIT.fullmatch(claimer):
             raise ValueError(f"{claimer!r} cannot name a claim (letters, digits, . _ ~ + -)")
@@ -272,7 +272,7 @@ class TaskQueue:
                 return task
         return None
 
-    def _claim_entry(self, path: Path, claimer: str) -> dict[str, Any] | None:
+    def _claim_entry(self, path: Path, claimer: str) -> ClaimedTask | None:
         name_problem = self._name_problem(path, TASK_NAME)
         if name_problem:
             self._reject(path, name_problem, keep=True)
@@ -288,8 +288,7 @@ class TaskQueue:
         except BadEntry as problem:
             self._reject(target, f"corrupt task file pending/{path.name}: {problem}", keep=problem.keep)
             return None
-        task["claim"] = target.name
-        return task
+        return _claimed(task, target.name)
 
     def _name_problem(self, path: Path, pattern: re.Pattern[str]) -> str:
         """Why an entry cannot be a task file of its folder, from its name and kind alone."""
@@ -320,7 +319,7 @@ class TaskQueue:
                 return  # another process took it
         logger.warning("rejected %s: %s", path, reason)
         stem = _record_stem(path.name)
-        record = ResultRecord(id=stem, status="failed", error=reason, file=path.name, finished=time.time()).wire()
+        record = ResultRecord(id=stem, status="failed", error=reason, file=path.name, finished=time.time())
         if not _write_new(_inside(failed, f"{stem}.json"), record):
             write_json(self._unused(failed, f"{stem}-rejected.json"), record)
         if not keep:
@@ -334,7 +333,7 @@ class TaskQueue:
         stem, dot, suffix = name.rpartition(".")
         return _inside(folder, f"{stem or suffix}-{uuid.uuid4().hex[:8]}{dot}{suffix if stem else ''}")
 
-    def publish(self, task: dict[str, Any], result: dict[str, Any], failed: bool = False) -> Path | None:
+    def publish(self, task: ClaimedTask, result: TaskOutcome, failed: bool = False) -> Path | None:
         """Write the task's result to done/ (or failed/) if this caller still holds its claim.
 
         Returns the result's path, or None when the claim was gone or a result already existed:
@@ -357,15 +356,7 @@ class TaskQueue:
             return None
         status = "failed" if failed else "done"
         target = _inside(self.folder(status), f"{task_id}.json")
-        record = ResultRecord.model_validate(
-            {
-                "schema": RESULT_SCHEMA,
-                "id": task_id,
-                "status": status,
-                "task": {key: value for key, value in task.items() if key != "claim"},
-                **result,
-            }
-        ).wire()
+        record = ResultRecord.of(task_id, status, task, result)
         try:
             landed = _write_new(target, record)
         except OSError:
@@ -377,34 +368,26 @@ class TaskQueue:
             return None
         return target
 
-    def _claim_of(self, task: dict[str, Any]) -> tuple[str, str]:
+    def _claim_of(self, task: ClaimedTask) -> tuple[str, str]:
         """The task's id and claim name, refused unless the claim names this task's file."""
-        claim = task.get("claim")
-        match = CLAIM_NAME.fullmatch(claim) if isinstance(claim, str) else None
-        if match is None or match["id"] != task.get("id"):
+        claim = task.claim if isinstance(task, ClaimedTask) else None
+        match = CLAIM_NAME.fullmatch(claim) if claim is not None else None
+        if match is None or match["id"] != task.id:
             raise ValueError(
-                f"publish needs a task from claim(): claim {claim!r} and id {task.get('id')!r}"
+                f"publish needs a task from claim(): claim {claim!r} and id {getattr(task, 'id', None)!r}"
                 " do not name a claim in running/"
             )
         return match["id"], match.string
 
     def _duplicate(
-        self, task_id: str, claim: str, task: dict[str, Any], result: dict[str, Any], failed: bool, why: str
+        self, task_id: str, claim: str, task: ClaimedTask, result: TaskOutcome, failed: bool, why: str
     ) -> None:
         """Keep a result that must not be published, with why, in duplicates/ (best effort)."""
         logger.warning("task %s: result not published, kept in duplicates/: %s", task_id, why)
         claimer = _parts(CLAIM_NAME, claim)["claimer"]
-        record = ResultRecord.model_validate(
-            {
-                "schema": RESULT_SCHEMA,
-                "id": task_id,
-                "status": "duplicate",
-                "would_be": "failed" if failed else "done",
-                "task": {key: value for key, value in task.items() if key != "claim"},
-                **result,
-                "duplicate": why,
-            }
-        ).wire()
+        record = ResultRecord.of(
+            task_id, "duplicate", task, result, would_be="failed" if failed else "done", duplicate=why
+        )
         try:
             name = f"{task_id}@{claimer}-{uuid.uuid4().hex[:8]}.json"  # several may arrive at once
             write_json(_inside(self.folder("duplicates"), name), record)
@@ -502,21 +485,20 @@ class TaskQueue:
             logger.info("task %s is already elsewhere in the queue: dropping the leftover %s", task_id, original.name)
             self._drop(holding)
             return None
-        task = {**task, "attempts": task["attempts"] + 1}
-        if task["attempts"] >= max_attempts:
+        task = task.model_copy(update={"attempts": task.attempts + 1})
+        if task.attempts >= max_attempts:
             landed = self.publish(
-                {**task, "claim": holding.name},
-                {
-                    "error": f"claimer {claimer} died; gave up after {task['attempts']} attempts",
-                    "finished": time.time(),
-                },
+                _claimed(task, holding.name),
+                TaskOutcome(
+                    error=f"claimer {claimer} died; gave up after {task.attempts} attempts", finished=time.time()
+                ),
                 failed=True,
             )
             return task_id if landed else None
         if not _write_new(_inside(self.folder("pending"), f"{task_id}.json"), task):
             logger.warning("task %s was already back in pending/", task_id)
         self._drop(holding)
-        logger.info("task %s: claimer %s died, back in pending/ (attempt %d)", task_id, claimer, task["attempts"])
+        logger.info("task %s: claimer %s died, back in pending/ (attempt %d)", task_id, claimer, task.attempts)
         return task_id
 
     def _settled_elsewhere(self, task_id: str, holding: Path) -> bool:
@@ -599,6 +581,11 @@ class TaskQueue:
             for mtime, path in _aged_files(self.folder(name), hidden=True)
             if path.name.endswith(".tmp") and mtime < now - STALE_TEMPORARY_SECONDS
         )
+
+
+def _claimed(task: TaskRecord, claim: str) -> ClaimedTask:
+    """``task`` as held under the claim ``running/<claim>`` (the record is not validated again)."""
+    return ClaimedTask.model_construct(_fields_set=task.model_fields_set | {"claim"}, **dict(task), claim=claim)
 
 
 def _aged_files(folder: Path, hidden: bool) -> list[tuple[float, Path]]:

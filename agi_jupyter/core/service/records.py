@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import (
+    BaseModel,
     ConfigDict,
     Field,
     FiniteFloat,
@@ -22,6 +23,7 @@ from pydantic import (
     ValidationError,
 )
 
+from ..jobs import WorkerSpec
 from ..records import FileRecord, field_problems
 
 HEARTBEAT_SCHEMA = "agi.service.heartbeat.v1"
@@ -35,6 +37,32 @@ class Record(FileRecord):
     keys are kept: a loop's result carries its own figures, and a newer writer may add fields."""
 
     model_config = ConfigDict(frozen=True, extra="allow", populate_by_name=True, strict=True)
+
+    # A record also reads like the JSON object it is written as (``beat["timestamp"]``,
+    # ``task.get("time_limit")``), for callers that know the files rather than the models: the
+    # command line, monitors' scripts, tests. The service's own code uses the attributes.
+    def __getitem__(self, key: str) -> Any:
+        """The value under the JSON key ``key`` (``schema`` included, extra keys too); KeyError if none."""
+        name = "schema_name" if key == "schema" else key
+        if name in type(self).model_fields:
+            return getattr(self, name)
+        extra = self.__pydantic_extra__ or {}
+        if key in extra:
+            return extra[key]
+        raise KeyError(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value under the JSON key ``key``, or ``default``."""
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self.get(key, _MISSING) is not _MISSING
+
+
+_MISSING = object()
 
 
 class HeartbeatRecord(Record):
@@ -68,6 +96,39 @@ class TaskRecord(Record):
     time_limit: PositiveFloat | None = None
 
 
+class ClaimedTask(TaskRecord):
+    """A task as :meth:`~.queue.TaskQueue.claim` hands it to a loop: the record, and the name of the
+    claim in ``running/`` that publishing it needs. ``claim`` is never written: the file is the task."""
+
+    claim: StrictStr = Field(exclude=True)
+
+    def record(self) -> TaskRecord:
+        """The task as its file holds it (without the claim)."""
+        return TaskRecord.model_validate(self.wire())
+
+
+class TaskOutcome(Record):
+    """What a loop (or a recovery) says about a task it publishes: its figures, each one optional.
+
+    Only the figures given are written, after the result's own keys, in this order; any other
+    key is kept too (extra keys of a newer loop).
+    """
+
+    worker: StrictStr | None = None
+    claimer: StrictStr | None = None
+    started: FiniteFloat | None = None
+    finished: FiniteFloat | None = None
+    seconds: FiniteFloat | None = None
+    outputs: list[StrictStr] | None = None
+    rows: NonNegativeInt | None = None
+    error: StrictStr | None = None
+    traceback: StrictStr | None = None
+
+    def figures(self) -> dict[str, Any]:
+        """The figures given, as JSON values (what a result file carries besides its own keys)."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
+
 class ResultRecord(Record):
     """``done/``, ``failed/`` or ``duplicates/<id>...json``: what became of a task (or of an entry
     that was not one). The loop's figures (worker, seconds, outputs, rows, error, traceback...)
@@ -76,8 +137,15 @@ class ResultRecord(Record):
     schema_name: StrictStr = Field(RESULT_SCHEMA, alias="schema")
     id: StrictStr
     status: Literal["done", "failed", "duplicate"]
-    task: dict[StrictStr, Any] | None = None
+    task: TaskRecord | None = None
     error: StrictStr | None = None
+
+    @classmethod
+    def of(cls, task_id: str, status: str, task: TaskRecord | None, outcome: TaskOutcome, **more: Any) -> ResultRecord:
+        """The result of ``task`` (``status``) with the outcome's figures, then ``more`` keys."""
+        return cls.model_validate(
+            {"schema": RESULT_SCHEMA, "id": task_id, "status": status, "task": task, **outcome.figures(), **more}
+        )
 
 
 class WorkerHealth(Record):
@@ -126,6 +194,76 @@ class HealthSnapshot(Record):
     restart_reasons: dict[StrictStr, StrictStr] = Field(default_factory=dict)
     worker_health: list[WorkerHealth] = Field(default_factory=list)
     path: StrictStr | None = None
+
+
+class LoopConfig(BaseModel):
+    """What a service loop is started with, besides its worker spec and slot (pickled to its Dask
+    worker): where the queue is, who it is, the Dask events it watches, and its time limits."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    queue_dir: StrictStr
+    incarnation: StrictStr
+    stop_event: StrictStr
+    wake_event: StrictStr
+    heartbeat_timeout: PositiveFloat
+    task_timeout: PositiveFloat | None = None
+
+
+class LoopSummary(BaseModel):
+    """What a loop returns when it stops (its Dask future's result): how many tasks it served."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    worker: StrictStr
+    incarnation: StrictStr
+    done: NonNegativeInt
+    failed: NonNegativeInt
+
+
+class LoopEntry(BaseModel):
+    """One loop in the service's record on the scheduler."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    slot: NonNegativeInt
+    worker: StrictStr
+    incarnation: StrictStr
+    key: StrictStr
+    started: float
+
+
+class ServiceEntry(BaseModel):
+    """The service's record in the scheduler's metadata (``["agi-service", <target>]``): what another
+    process on the scheduler needs to adopt, show and stop the loops. Stored as its :meth:`wire`
+    form (plain values: the scheduler may not have agi_jupyter installed)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    workers: dict[StrictStr, int]
+    spec: WorkerSpec
+    timeout: float
+    slot_count: int
+    task_timeout: float | None = None
+    loops: list[LoopEntry] = Field(default_factory=list)
+
+    def wire(self) -> dict[str, Any]:
+        """The record as plain values, as the scheduler keeps it."""
+        return self.model_dump(mode="json")
+
+
+class StoppedSnapshot(HealthSnapshot):
+    """The snapshot STOP writes and answers: which loops it stopped, which tasks still ran then."""
+
+    stopped: list[StrictStr]
+    still_running: list[StrictStr]
+
+
+class UnseenSnapshot(HealthSnapshot):
+    """What a process that cannot reach the running service answers: the recorded snapshot, re-judged
+    by the heartbeats, with status ``unknown`` and the status it recorded."""
+
+    recorded_status: StrictStr
 
 
 def read_record(model: type[Record], path: Path) -> Any:

@@ -15,9 +15,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
 from ..env import AgiEnv
 from ..errors import ServiceError
+from ..jobs import WorkerSpec
+from ..records import field_problems
 from ..requests import ServeRequest
+from .records import LoopEntry, ServiceEntry
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +47,7 @@ class Service:
     env: AgiEnv
     handle: Any
     workers: dict[str, int]
-    spec: dict[str, Any]
+    spec: WorkerSpec
     timeout: float
     slot_count: int = 1
     task_timeout: float | None = None
@@ -143,26 +148,24 @@ class ServiceRegistry:
 # ----- the record on the scheduler ----------------------------------------------------------
 def publish_record(service: Service) -> None:
     """Record the running loops in the scheduler's metadata, so other processes find them."""
-    service.handle.client.set_metadata(
-        [RECORD, service.env.target],
-        {
-            "workers": service.workers,
-            "spec": service.spec,
-            "timeout": service.timeout,
-            "slot_count": service.slot_count,
-            "task_timeout": service.task_timeout,
-            "loops": [
-                {
-                    "slot": loop.slot,
-                    "worker": loop.worker,
-                    "incarnation": loop.incarnation,
-                    "key": loop.future.key,
-                    "started": loop.started,
-                }
-                for loop in service.loops.values()
-            ],
-        },
+    entry = ServiceEntry(
+        workers=dict(service.workers),
+        spec=service.spec,
+        timeout=service.timeout,
+        slot_count=service.slot_count,
+        task_timeout=service.task_timeout,
+        loops=[
+            LoopEntry(
+                slot=loop.slot,
+                worker=loop.worker,
+                incarnation=loop.incarnation,
+                key=loop.future.key,
+                started=loop.started,
+            )
+            for loop in service.loops.values()
+        ],
     )
+    service.handle.client.set_metadata([RECORD, service.env.target], entry.wire())
 
 
 def adopt_record(env: AgiEnv, handle: Any) -> Service | None:
@@ -176,22 +179,31 @@ def adopt_record(env: AgiEnv, handle: Any) -> Service | None:
         return None
     if not record or not record.get("loops"):
         return None
+    try:
+        entry = ServiceEntry.model_validate(record, strict=False)
+    except ValidationError as error:
+        raise ServiceError(
+            f"the scheduler's record of the service of {env.app} is malformed ({field_problems(error)}): stop "
+            "the service from the process that started it, or restart the scheduler"
+        ) from None
     service = Service(
         env,
         handle,
-        dict(record["workers"]),
-        record["spec"],
-        float(record["timeout"]),
-        int(record["slot_count"]),
-        task_timeout=record.get("task_timeout", ServeRequest.model_fields["task_timeout"].default),
+        dict(entry.workers),
+        entry.spec,
+        entry.timeout,
+        entry.slot_count,
+        task_timeout=entry.task_timeout
+        if "task_timeout" in entry.model_fields_set
+        else ServeRequest.model_fields["task_timeout"].default,  # recorded by a version without time limits
     )
-    for loop in record["loops"]:
-        service.loops[loop["slot"]] = Loop(
-            loop["slot"],
-            loop["worker"],
-            loop["incarnation"],
-            Future(loop["key"], client=handle.client),
-            float(loop["started"]),
+    for loop in entry.loops:
+        service.loops[loop.slot] = Loop(
+            loop.slot,
+            loop.worker,
+            loop.incarnation,
+            Future(loop.key, client=handle.client),
+            loop.started,
         )
     return service
 

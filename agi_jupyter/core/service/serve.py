@@ -53,6 +53,7 @@ from .lifecycle import (
     wake,
 )
 from .queue import TaskQueue
+from .records import HealthSnapshot, StoppedSnapshot, UnseenSnapshot, WorkerHealth
 from .registry import Service, ServiceRegistry, forget_record, publish_record
 
 __all__ = [
@@ -145,8 +146,9 @@ class ServiceController:
             registry.remove(where.address, self.env.target)
             forget_record(self.env, where)
         self.service = None
-        payload = self.payload({})
-        payload.update(status="stopped", stopped=stopped, still_running=executing)
+        payload = StoppedSnapshot.model_validate(
+            {**self.payload({}).wire(), "status": "stopped", "stopped": stopped, "still_running": executing}
+        )
         if self.request.close_cluster and self.handle is not None and self.handle.owned:
             from ..cluster import close_local_cluster
 
@@ -160,7 +162,7 @@ class ServiceController:
         from ..cluster import slot_workers
         from ..install import check_install
         from ..modes import Mode
-        from ..run import worker_spec
+        from ..run import build_worker_spec
         from ..settings import AppSettings
         from ..shipping import ship_app
 
@@ -176,7 +178,7 @@ class ServiceController:
             env,
             handle,
             dict(request.workers or settings.workers),
-            worker_spec(env, args, cython=cython),
+            build_worker_spec(env, args, cython=cython),
             request.heartbeat_timeout,
             task_timeout=request.task_timeout,
         )
@@ -263,12 +265,13 @@ class ServiceController:
                 "from the process that started it, or pass the scheduler it runs on (--scheduler / "
                 "scheduler=...)"
             )
-        recorded = read_health(env, self.request.health_output_path)
+        recorded = recorded_health(env, self.request.health_output_path)
         self.say(
             f"the service of {env.app} was started by another process on a cluster this one cannot reach; "
-            f"showing its recorded snapshot ({recorded['status']}, re-judged by the heartbeats)"
+            f"showing its recorded snapshot ({recorded.status}, re-judged by the heartbeats)"
         )
-        return {**recorded, "status": "unknown", "recorded_status": recorded["status"]}
+        unseen = {**recorded.wire(), "status": "unknown", "recorded_status": recorded.status}
+        return UnseenSnapshot.model_validate(unseen).wire()
 
     def live_beats(self) -> frozenset[str]:
         """Heartbeat files of loops that still beat: the leases of their claims, never pruned."""
@@ -277,7 +280,7 @@ class ServiceController:
             f"{name}.json" for name in beats if claimer_alive(name, beats, self.request.heartbeat_timeout, now)
         )
 
-    def payload(self, restarted: dict[str, str]) -> dict[str, Any]:
+    def payload(self, restarted: dict[str, str]) -> HealthSnapshot:
         """Prune old files, judge every loop, and build the snapshot (not written yet)."""
         request, queue, service = self.request, self.queue, self.service
         cleanup = queue.prune(
@@ -293,7 +296,7 @@ class ServiceController:
             },
             keep=self.live_beats(),
         )
-        rows: list[dict[str, Any]] = []
+        rows: list[WorkerHealth] = []
         pending: list[str] = []
         if service is not None:
             beats, now, states = beats_by_worker(queue, service), time.time(), future_states(service)
@@ -338,17 +341,21 @@ def app_lock(env: AgiEnv) -> Iterator[None]:
 
 
 def read_health(env: AgiEnv, health_output_path: str | None = None) -> dict[str, Any]:
-    """The last snapshot re-judged by today's heartbeats: what a monitor without Dask can know."""
+    """The last snapshot re-judged by today's heartbeats, in its JSON form: what a monitor without Dask can know."""
+    return recorded_health(env, health_output_path).wire()
+
+
+def recorded_health(env: AgiEnv, health_output_path: str | None = None) -> HealthSnapshot:
+    """The last snapshot re-judged by today's heartbeats, with its ``path``."""
     from pydantic import ValidationError
 
     from ..records import field_problems
     from .health import refresh
-    from .records import HealthSnapshot
 
     path = health_path(env, ServeRequest(health_output_path=health_output_path))
     queue = TaskQueue(queue_dir(env))
     try:
-        saved = HealthSnapshot.model_validate_json(path.read_bytes()).wire()
+        saved = HealthSnapshot.model_validate_json(path.read_bytes())
     except FileNotFoundError:
         saved = snapshot(
             app=env.app,
@@ -367,8 +374,8 @@ def read_health(env: AgiEnv, health_output_path: str | None = None) -> dict[str,
         raise AgiError(f"{path}: not a readable health snapshot ({field_problems(error)})") from None
     except OSError as error:
         raise AgiError(f"{path}: not a readable health snapshot ({error})") from None
-    payload = refresh(saved, read_heartbeats(queue.folder("heartbeats")), queue.counts())
-    return {**payload, "path": str(path)}
+    fresh = refresh(saved, read_heartbeats(queue.folder("heartbeats")), queue.counts())
+    return fresh.model_copy(update={"path": str(path)})
 
 
 def submit(env: AgiEnv, request: SubmitRequest, on_line: LineCallback | None = None) -> list[str]:
