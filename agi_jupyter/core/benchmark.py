@@ -4,9 +4,11 @@ The file keeps one row per mode with its latest timing: a benchmark rewrites the
 modes it ran, and a single RUN updates its own mode's row (marked ``single_run``), so the
 Benchmark results always show the latest figure of every mode that ran.
 
-The file is read and written through :class:`BenchmarkTable` and :class:`BenchmarkRow`; keys a
-newer version adds are kept. A malformed file is a RunError naming the file and the field
-(:func:`read_table`); recording a run over one starts a new table and logs why.
+The file is read and written through :class:`BenchmarkTable` and :class:`BenchmarkRow` only
+(:func:`read_table`, :func:`record_table`); keys a newer version adds are kept. A malformed file
+is a RunError naming the file and the field; recording a run over one starts a new table and
+logs why. :func:`load_table` and :func:`record` give the table's JSON object, which the Run tab
+shows and ``AGI.run(benchmark=True)`` returns, once it is read or written.
 """
 
 from __future__ import annotations
@@ -156,7 +158,10 @@ def read_table(env: AgiEnv) -> BenchmarkTable | None:
 
 
 def load_table(env: AgiEnv) -> dict[str, Any] | None:
-    """The app's benchmark.json as its JSON object, or None when there is none or it is malformed (logged)."""
+    """The app's benchmark.json as its JSON object, or None when there is none or it is malformed (logged).
+
+    The file is read through :func:`read_table`; the object is the table's wire form, for the view.
+    """
     try:
         table = read_table(env)
     except RunError as error:
@@ -166,6 +171,11 @@ def load_table(env: AgiEnv) -> dict[str, Any] | None:
 
 
 def record(env: AgiEnv, rows: list[BenchmarkRow]) -> dict[str, Any]:
+    """:func:`record_table`, returning the table as its JSON object (benchmark.json's content)."""
+    return record_table(env, rows).wire()
+
+
+def record_table(env: AgiEnv, rows: list[BenchmarkRow]) -> BenchmarkTable:
     """Merge ``rows`` (by mode) into benchmark.json, re-rank, write atomically, return the table.
 
     A malformed table is replaced (its rows are lost, the log says why) rather than failing the
@@ -187,7 +197,7 @@ def record(env: AgiEnv, rows: list[BenchmarkRow]) -> dict[str, Any]:
         rows=rank(list(by_mode.values())),
     )
     write_record(env.benchmark_path, table, indent=1)
-    return table.wire()
+    return table
 
 
 def benchmark(
@@ -196,7 +206,7 @@ def benchmark(
     run_one: Callable[[Mode], RunResult],
     on_line: Callable[[str], None] | None = None,
     cancelled: Callable[[], bool] = lambda: False,
-) -> dict[str, Any]:
+) -> BenchmarkTable:
     """Run each mode with ``run_one``; a failing mode is recorded as failed and the others still run.
 
     A cancel ends the benchmark: the modes that finished are recorded, the rest keep their rows.
@@ -216,4 +226,4 @@ def benchmark(
             rows.append(failed_row(mode, error, "cluster" if mode & Mode.DASK else "local"))
             if on_line:
                 on_line(f"mode {mode.label} failed: {error}")
-    return record(env, rows)
+    return record_table(env, rows)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import ValidationError
 
-from .benchmark import allowed_modes, benchmark, record, row_of
+from .benchmark import allowed_modes, benchmark, record_table, row_of
 from .distrib import Distribution, reassign, reuse_or_build
 from .env import AgiEnv
 from .errors import AgiError
@@ -206,8 +206,9 @@ def _run(
 
     if request.benchmark or request.modes:
         modes = request.modes or allowed_modes(env)
-        return benchmark(env, modes, run_one, on_line, cancelled=lambda: control is not None and control.cancelled)
+        table = benchmark(env, modes, run_one, on_line, cancelled=lambda: control is not None and control.cancelled)
+        return table.wire()  # the notebook's result: the table as benchmark.json holds it
     mode = request.mode if request.mode is not None else AppSettings.load(env.settings_path).cluster.mode
     result = run_one(mode)
-    record(env, [row_of(result, single_run=True)])
+    record_table(env, [row_of(result, single_run=True)])
     return result

@@ -21,6 +21,7 @@ from distributed.diagnostics.plugin import WorkerPlugin
 
 from .env import AgiEnv
 from .errors import InstallError
+from .events import WorkerReport
 from .logs import LineCallback
 
 logger = logging.getLogger(__name__)
@@ -86,20 +87,20 @@ def _takes_n_workers(client: Any) -> bool:
     return "n_workers" in inspect.signature(client.scheduler_info).parameters
 
 
-def _worker_report(requirements: list[str], modules: list[str]) -> dict[str, Any]:
+def _worker_report(requirements: list[str], modules: list[str]) -> WorkerReport:
     """Runs on each worker: which requirements are unmet, which app modules fail to import."""
     import importlib
 
     from agi_jupyter.core.install import missing_requirements
 
-    failed = {}
+    failed: dict[str, str] = {}
     for module in modules:
         try:
             importlib.import_module(module)
         except Exception as error:  # report every kind of import failure, by module
             logger.debug("importing %s failed", module, exc_info=True)
             failed[module] = repr(error)
-    return {"missing": missing_requirements(requirements), "import_errors": failed}
+    return WorkerReport(missing=missing_requirements(requirements), import_errors=failed)
 
 
 def check_workers(
