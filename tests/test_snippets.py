@@ -19,7 +19,14 @@ import agi_jupyter
 from agi_jupyter.core.env import AgiEnv
 from agi_jupyter.core.errors import AgiError
 from agi_jupyter.core.modes import ALL_MODES, Mode
-from agi_jupyter.core.requests import DistribRequest, InstallRequest, RunRequest, ServeRequest, SubmitRequest
+from agi_jupyter.core.requests import (
+    ClusterRequest,
+    DistribRequest,
+    InstallRequest,
+    RunRequest,
+    ServeRequest,
+    SubmitRequest,
+)
 from agi_jupyter.core.settings import save_settings
 from agi_jupyter.core.snippets import (
     ACTIONS,
@@ -38,6 +45,7 @@ REQUEST_CLASSES = {
     "benchmark": RunRequest,
     "serve": ServeRequest,
     "submit": SubmitRequest,
+    "cluster": ClusterRequest,
 }
 FUNCTIONS = {
     "install": "install",
@@ -46,6 +54,7 @@ FUNCTIONS = {
     "benchmark": "run",
     "serve": "serve",
     "submit": "submit",
+    "cluster": "cluster",
 }
 NASTY = [
     '"); import os #',
@@ -103,11 +112,13 @@ def request_with_params(action: str, params: dict[str, Any]) -> Any:
         return InstallRequest(modes_enabled=Mode.DASK | Mode.POOL, force=True)
     if action == "serve":
         return ServeRequest(action="health", params=params)
+    if action == "cluster":
+        return ClusterRequest(action="status", workers={"127.0.0.1": 2})
     return REQUEST_CLASSES[action](params=params, workers={"127.0.0.1": 2})
 
 
 def free_field(action: str) -> str | None:
-    return {"install": None}.get(action, "params")
+    return {"install": None, "cluster": None}.get(action, "params")
 
 
 def request_call(tree: ast.AST) -> ast.Call:

@@ -107,7 +107,8 @@ def probe(host: str, port: int, timeout: float = 3.0) -> Answer:
     except OSError:
         return "free"
     try:
-        identity = run_sync(_identity(f"tcp://{host}:{port}" if ":" not in host else f"tcp://[{host}]:{port}", timeout))
+        address = f"tcp://{host}:{port}" if ":" not in host else f"tcp://[{host}]:{port}"
+        identity = run_sync(asyncio.wait_for(_identity(address, timeout), timeout * 2))
     except Exception:  # noqa: BLE001 - any failure to speak Dask's protocol means "not a scheduler"
         logger.debug("%s:%d does not speak Dask", host, port, exc_info=True)
         return "other"
@@ -158,7 +159,9 @@ def _ensure_scheduler(target: Target, record: LaunchRecord, say: LineCallback) -
     say(f"starting a Dask scheduler at {target.address} (detached: it outlives this kernel)")
     command = launch.scheduler_command(launch.kernel_python(), target.host, target.port)
     started = launch.start_local(command, "scheduler", target.host, _scheduler_name(target), target.app)
-    _wait_for_scheduler(target, lambda: launch.local_alive(started), lambda: launch.log_tail(started.log))
+    _wait_for_scheduler(
+        target, lambda: launch.local_alive(started, starting=True), lambda: launch.log_tail(started.log)
+    )
     say(f"Dask scheduler {target.address} started (pid {started.pid}, log {started.log})")
     return record.adding(started)
 
@@ -304,7 +307,11 @@ def _wait_for_workers(client: Client, target: Target, record: LaunchRecord, name
     waiting = set(names)
     while waiting and time.monotonic() < deadline:
         waiting -= set(_connected_names(client))
-        dead = [p for p in record.of("worker") if p.name in waiting and p.via == "local" and not launch.local_alive(p)]
+        dead = [
+            p
+            for p in record.of("worker")
+            if p.name in waiting and p.via == "local" and not launch.local_alive(p, starting=True)
+        ]
         if dead:
             first = dead[0]
             raise ClusterError(

@@ -77,14 +77,19 @@ def start_local(command: list[str], role: str, host: str, name: str, app: str, s
     )  # fmt: skip
 
 
-def local_alive(launched: Launched) -> bool:
-    """True while the recorded pid runs the recorded command (not a zombie, not a reused pid)."""
+def local_alive(launched: Launched, *, starting: bool = False) -> bool:
+    """True while the recorded pid runs the recorded command (not a zombie, not a reused pid).
+
+    ``starting``: the process was started a moment ago, and a process still in ``exec`` shows an
+    empty command line for a few milliseconds; it counts as alive then (and only then: a reused
+    pid with an empty command line is a kernel thread, not ours).
+    """
     try:
         command = Path(f"/proc/{launched.pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         state = Path(f"/proc/{launched.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:
         return False
-    return state != "Z" and launched.name in command
+    return state != "Z" and (launched.name in command or (starting and not command))
 
 
 def stop_local(launched: Launched, grace: float = 10.0) -> bool:
