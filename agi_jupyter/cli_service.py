@@ -21,7 +21,10 @@ from .cli_table import format_columns
 from .core.errors import AgiError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from .cli import Subcommands
+    from .core.service.records import HealthSnapshot
 
 logger = logging.getLogger(__name__)
 
@@ -155,7 +158,7 @@ def loops_elsewhere(env: Any, payload: dict[str, Any]) -> list[str]:
     return sorted(
         worker
         for worker, beat in read_heartbeats(queue_dir(env) / "heartbeats").items()
-        if worker not in known and beat.get("state") != "stopped" and now - float(beat.get("timestamp") or 0) <= timeout
+        if worker not in known and beat.state != "stopped" and now - beat.timestamp <= timeout
     )
 
 
@@ -205,11 +208,11 @@ def _health(options: argparse.Namespace) -> int:
         payload = read_health(env, options.health_output)
     except (KeyError, TypeError, AttributeError, ValueError) as error:  # JSON, but not a snapshot
         raise AgiError(f"{path}: not a readable health snapshot ({type(error).__name__}: {error})") from None
-    if saved is not None and saved.get("status") not in STATUSES:
-        payload["status"] = saved.get("status")  # never re-judge a status this version does not know as healthy
+    if saved is not None and saved.status not in STATUSES:
+        payload["status"] = saved.status  # never re-judge a status this version does not know as healthy
     verdict = gate(payload, thresholds)
     _log(f"health gate {'passed' if verdict.passed else 'failed'} (exit {verdict.code}): {verdict.reason}")
-    snapshot_time = saved.get("timestamp") if saved is not None else None
+    snapshot_time = saved.timestamp if saved is not None else None
     _prometheus(options, ServiceHealthCollector(env.app, payload, verdict, snapshot_time))
     if options.format == "json":
         _print_json(
@@ -263,18 +266,22 @@ def _number(text: str | None) -> Any:
     return value if isinstance(value, (int, float)) and not isinstance(value, bool) else text
 
 
-def _read_saved(path: Any) -> dict[str, Any] | None:
+def _read_saved(path: Path) -> HealthSnapshot | None:
     """The snapshot as saved (None when there is none); anything else unreadable names the file."""
+    from pydantic import ValidationError
+
+    from .core.records import field_problems
+    from .core.service.records import HealthSnapshot
+
     try:
-        saved = json.loads(path.read_text())
+        return HealthSnapshot.model_validate_json(path.read_bytes())
     except FileNotFoundError:
         logger.info("no snapshot at %s: the service counts as idle", path)
         return None
-    except (OSError, ValueError) as error:
+    except ValidationError as error:
+        raise AgiError(f"{path}: not a readable health snapshot ({field_problems(error)})") from None
+    except OSError as error:
         raise AgiError(f"{path}: not a readable health snapshot ({error})") from None
-    if not isinstance(saved, dict):
-        raise AgiError(f"{path}: not a readable health snapshot (a JSON {type(saved).__name__}, not an object)")
-    return saved
 
 
 # ----- Prometheus ---------------------------------------------------------------------------

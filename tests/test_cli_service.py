@@ -540,7 +540,7 @@ def test_serve_on_a_lasting_cluster_beats_passes_health_and_stops(
     status, payload, _ = health(capsys, env)
     assert status == 4 and payload["status"] == "stopped"
     beats = read_heartbeats(queue_of(env).folder("heartbeats"))
-    assert sorted(beats) == workers and {beat["state"] for beat in beats.values()} == {"stopped"}
+    assert sorted(beats) == workers and {beat.state for beat in beats.values()} == {"stopped"}
 
     # loops another process started (it exits, they live on): this process adopts them from the
     # scheduler's record, shows them, and can stop them
@@ -559,4 +559,4 @@ def test_serve_on_a_lasting_cluster_beats_passes_health_and_stops(
     status, out, err = cli(capsys, "serve", "flight", "stop", *where, "--json")
     assert status == 0 and sorted(json.loads(out)["stopped"]) == workers
     beats = read_heartbeats(queue_of(env).folder("heartbeats"))
-    assert {beat["state"] for beat in beats.values()} == {"stopped"}
+    assert {beat.state for beat in beats.values()} == {"stopped"}

@@ -68,7 +68,7 @@ def restart_reasons(seen: list[dict[str, Any]]) -> list[str]:
 def heartbeat_pid(env: AgiEnv, worker: str) -> int:
     from agi_jupyter.core.service.heartbeat import read_heartbeats
 
-    return int(read_heartbeats(env.service_dir / "queue" / "heartbeats")[worker]["pid"])
+    return read_heartbeats(env.service_dir / "queue" / "heartbeats")[worker].pid
 
 
 def test_start_is_idempotent_and_writes_a_complete_snapshot(probe: AgiEnv) -> None:

@@ -25,7 +25,7 @@ def test_concurrent_claims_take_every_task_exactly_once(tmp_path: Path) -> None:
     def consume(name: str) -> None:
         while (task := queue.claim(name)) is not None:
             with lock:
-                taken.append(task["id"])
+                taken.append(task.id)
             queue.publish(task, TaskOutcome(worker=name))
 
     threads = [threading.Thread(target=consume, args=(f"loop{n}~inc{n}",)) for n in range(4)]
@@ -41,8 +41,10 @@ def test_claims_are_taken_oldest_first_and_held_in_running(tmp_path: Path) -> No
     queue = TaskQueue(tmp_path)
     first, second = queue.submit(["a"]), queue.submit(["b"])
     task = queue.claim("w~1")
-    assert task["id"] == first and (tmp_path / "running" / f"{first}@w~1.json").is_file()
-    assert queue.counts()["pending"] == 1 and queue.claim("w~1")["id"] == second
+    assert task is not None and task.id == first and (tmp_path / "running" / f"{first}@w~1.json").is_file()
+    assert queue.counts()["pending"] == 1
+    again = queue.claim("w~1")
+    assert again is not None and again.id == second
 
 
 def test_a_dead_claimers_task_goes_back_to_pending_then_to_failed(tmp_path: Path) -> None:

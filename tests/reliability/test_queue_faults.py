@@ -61,7 +61,7 @@ def serve_everything(queue: TaskQueue, claimer: str = "w~loop") -> list[str]:
     served = []
     while (task := queue.claim(claimer)) is not None:
         queue.publish(task, TaskOutcome(rows=1))
-        served.append(task["id"])
+        served.append(task.id)
     return served
 
 
@@ -168,7 +168,7 @@ def test_a_stalled_loop_whose_task_was_requeued_does_not_publish_it(layout) -> N
     queue.recover(ALL_DEAD)
     assert queue.publish(stalled, TaskOutcome(rows=1), failed=True) is None
     assert not (queue.folder("failed") / f"{task_id}.json").exists()
-    assert queue.claim("w~fresh")["attempts"] == 1  # still there to be done properly
+    assert queue.claim("w~fresh").attempts == 1  # still there to be done properly
 
 
 def _publish_in_process(root: str, task: ClaimedTask, number: int, barrier: Any, answers: Any) -> None:
@@ -231,7 +231,7 @@ def test_a_failing_result_write_keeps_the_claim(monkeypatch, layout) -> None:
     with pytest.raises(OSError):
         queue.publish(task, TaskOutcome(rows=1))
     monkeypatch.undo()
-    assert (queue.folder("running") / task["claim"]).exists()
+    assert (queue.folder("running") / task.claim).exists()
     assert queue.publish(task, TaskOutcome(rows=1)) == queue.folder("done") / f"{task_id}.json"
 
 
@@ -276,7 +276,7 @@ def test_a_recoverer_killed_midway_leaves_a_state_the_next_recovery_finishes(lay
     queue.recover(ALL_DEAD, now=later)
     assert queue.counts() == {"pending": 1, "running": 0, "done": 0, "failed": 0}
     task = queue.claim("w~next")
-    assert task["id"] == task_id and task["attempts"] == 1
+    assert task.id == task_id and task.attempts == 1
 
 
 def test_a_recovery_in_progress_is_not_taken_by_another_recoverer(layout) -> None:
@@ -295,7 +295,7 @@ def test_a_claim_hidden_by_the_previous_recovery_code_is_recovered(layout) -> No
     queue.claim("w~dead")
     [(claim, _claimer)] = queue.claims()
     os.rename(claim, queue.root / f".recovering-{claim.name}")  # where the old recover() stranded it
-    assert queue.recover(ALL_DEAD) == [task_id] and queue.claim("w~next")["attempts"] == 1
+    assert queue.recover(ALL_DEAD) == [task_id] and queue.claim("w~next").attempts == 1
 
 
 # ----- item 5: a bad entry never kills a loop ------------------------------------------------------
@@ -402,7 +402,7 @@ def test_submit_carries_the_time_limit_to_the_claimed_task(layout) -> None:
     queue.submit(["a"], {"n": 1}, "with", time_limit=2.5)
     queue.submit(["b"], label="without")
     first, second = queue.claim("w~1"), queue.claim("w~1")
-    assert first["time_limit"] == 2.5 and second.get("time_limit") is None
+    assert first.time_limit == 2.5 and second.time_limit is None
     assert {"schema", "id", "label", "items", "params", "attempts", "submitted"} <= set(first.wire())
     assert first.claim == f"{first.id}@w~1.json" and "claim" not in first.wire()  # held, never written
     with pytest.raises(ValueError):

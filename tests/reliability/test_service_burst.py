@@ -25,6 +25,7 @@ from probe_helpers import copy_probe, executions
 from agi_jupyter import AGI, AgiEnv, Mode
 from agi_jupyter.core import cluster
 from agi_jupyter.core.service.heartbeat import read_beats
+from agi_jupyter.core.service.records import HeartbeatRecord
 
 TIMEOUT = 2.0
 TASKS = 500
@@ -45,29 +46,24 @@ def serve(env: AgiEnv, action: str, **fields: Any) -> dict[str, Any]:
     return asyncio.run(AGI.serve(env, action=action, heartbeat_timeout=TIMEOUT, max_attempts=20, **fields))
 
 
-def caught_inside_an_item(env: AgiEnv, loops: set[str]) -> dict[str, Any] | None:
+def caught_inside_an_item(env: AgiEnv, loops: set[str]) -> HeartbeatRecord | None:
     """The heartbeat of a current loop that started its item less than half an item ago."""
     now = time.time()
     for beat in read_beats(env.service_dir / "queue" / "heartbeats").values():
-        started = beat.get("task_started")
-        if (
-            beat.get("incarnation") in loops
-            and beat.get("state") == "processing"
-            and started
-            and now - float(started) < DELAY / 2
-        ):
+        started = beat.task_started
+        if beat.incarnation in loops and beat.state == "processing" and started and now - started < DELAY / 2:
             return beat
     return None
 
 
-def strike(env: AgiEnv, fault: str, loops: set[str], limit: float = 30.0) -> dict[str, Any]:
+def strike(env: AgiEnv, fault: str, loops: set[str], limit: float = 30.0) -> HeartbeatRecord:
     """Send ``fault`` to a loop's process while it is inside an item."""
     deadline = time.monotonic() + limit
     while (beat := caught_inside_an_item(env, loops)) is None:
         beats = read_beats(env.service_dir / "queue" / "heartbeats")
         assert time.monotonic() < deadline, f"no loop was caught inside an item: {loops} {beats}"
         time.sleep(0.002)
-    os.kill(int(beat["pid"]), getattr(signal, fault))
+    os.kill(beat.pid, getattr(signal, fault))
     return beat
 
 
@@ -76,12 +72,12 @@ def current_loops(payload: dict[str, Any], env: AgiEnv, frozen: list[int]) -> se
     beats, now = read_beats(env.service_dir / "queue" / "heartbeats").values(), time.time()
     healthy = set(payload["workers_healthy"])
     return {
-        beat["incarnation"]
+        beat.incarnation
         for beat in beats
-        if beat["worker"] in healthy
-        and beat.get("state") != "stopped"
-        and now - float(beat["timestamp"]) < TIMEOUT / 2
-        and int(beat["pid"]) not in frozen
+        if beat.worker in healthy
+        and beat.state != "stopped"
+        and now - beat.timestamp < TIMEOUT / 2
+        and beat.pid not in frozen
     }
 
 
@@ -107,9 +103,9 @@ def test_a_burst_under_kills_and_freezes_loses_nothing_and_runs_nothing_twice(pr
                 payload = status()
             time.sleep(rng.uniform(0.0, 0.5))
             beat = strike(probe, fault, current_loops(payload, probe, frozen))
-            print(f"{time.time():.2f} {fault} pid {beat['pid']} in {beat['task']}; queue {payload['queue']}")
+            print(f"{time.time():.2f} {fault} pid {beat.pid} in {beat.task}; queue {payload['queue']}")
             if fault == "SIGSTOP":
-                frozen.append(int(beat["pid"]))
+                frozen.append(beat.pid)
         deadline = time.monotonic() + 240
         while True:
             queue = status()["queue"]

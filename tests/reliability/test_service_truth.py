@@ -137,7 +137,7 @@ def test_a_task_past_its_time_limit_fails_with_task_timeout_and_its_loop_restart
 def _pid_of(env: AgiEnv, worker: str) -> int:
     from agi_jupyter.core.service.heartbeat import read_heartbeats
 
-    return int(read_heartbeats(env.service_dir / "queue" / "heartbeats")[worker]["pid"])
+    return read_heartbeats(env.service_dir / "queue" / "heartbeats")[worker].pid
 
 
 def test_status_from_a_process_that_cannot_see_the_service_is_unknown_and_writes_nothing(probe: AgiEnv) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -37,32 +37,6 @@ class Record(FileRecord):
     keys are kept: a loop's result carries its own figures, and a newer writer may add fields."""
 
     model_config = ConfigDict(frozen=True, extra="allow", populate_by_name=True, strict=True)
-
-    # A record also reads like the JSON object it is written as (``beat["timestamp"]``,
-    # ``task.get("time_limit")``), for callers that know the files rather than the models: the
-    # command line, monitors' scripts, tests. The service's own code uses the attributes.
-    def __getitem__(self, key: str) -> Any:
-        """The value under the JSON key ``key`` (``schema`` included, extra keys too); KeyError if none."""
-        name = "schema_name" if key == "schema" else key
-        if name in type(self).model_fields:
-            return getattr(self, name)
-        extra = self.__pydantic_extra__ or {}
-        if key in extra:
-            return extra[key]
-        raise KeyError(key)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        """The value under the JSON key ``key``, or ``default``."""
-        try:
-            return self[key]
-        except KeyError:
-            return default
-
-    def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and self.get(key, _MISSING) is not _MISSING
-
-
-_MISSING = object()
 
 
 class HeartbeatRecord(Record):
@@ -266,7 +240,10 @@ class UnseenSnapshot(HealthSnapshot):
     recorded_status: StrictStr
 
 
-def read_record(model: type[Record], path: Path) -> Any:
+RecordT = TypeVar("RecordT", bound="Record")
+
+
+def read_record(model: type[RecordT], path: Path) -> RecordT:
     """Read ``path`` as ``model``; ``ValueError`` names the file and every bad field."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
