@@ -21,14 +21,14 @@ from agi_jupyter.core.errors import InstallError, PlanError, RunError
 from agi_jupyter.core.events import ErrorEvent, Event
 from agi_jupyter.core.install import InstallRecord, check_install
 from agi_jupyter.core.jobs import DaskSlotSpec, LocalJob, dask_spec_of, job_of, spec_of
-from agi_jupyter.core.run import build_worker_spec, worker_spec
+from agi_jupyter.core.run import build_worker_spec
 from agi_jupyter.core.runner import run_job
 
 ARGS = {"data_in": "flight/dataset", "nfile": 3, "ratio": 0.5, "flag": True}
 
 
 def old_worker_spec(env: AgiEnv, args: dict[str, Any]) -> dict[str, Any]:
-    """The 13-key spec as ``run.worker_spec`` returned it before the spec was typed."""
+    """The 13-key spec as the engine built it (a plain dict) before the spec was typed."""
     return {
         "worker_module": f"{env.worker_module}.{env.worker_module}",
         "worker_package": env.worker_module,
@@ -150,13 +150,9 @@ def old_benchmark_table() -> dict[str, Any]:
 def test_worker_spec_keeps_the_thirteen_keys_of_the_old_dict() -> None:
     env = AgiEnv("flight_project")
     old = old_worker_spec(env, ARGS)
-    built = worker_spec(env, ARGS, cython=True, paths=["/wenv/cython", "/apps/src"], pool="thread", pool_width=2)
-    assert built == old and list(built) == list(old)
-    spec = spec_of(json.loads(json.dumps(old)))
-    assert spec == build_worker_spec(
-        env, ARGS, cython=True, paths=["/wenv/cython", "/apps/src"], pool="thread", pool_width=2
-    )
-    assert spec.model_dump() == old
+    built = build_worker_spec(env, ARGS, cython=True, paths=["/wenv/cython", "/apps/src"], pool="thread", pool_width=2)
+    assert built.model_dump() == old and list(built.model_dump()) == list(old)
+    assert spec_of(json.loads(json.dumps(old))) == built
 
 
 def test_dask_slot_spec_adds_only_topic_and_cancel_event() -> None:
@@ -349,3 +345,39 @@ def test_a_corrupted_benchmark_table_is_a_run_error_naming_file_and_field(caplog
         table = benchmark.record(env, [row])  # the next run replaces the broken table
     assert [row["mode"] for row in table["rows"]] == [1]
     assert "'rows.2.mode'" in caplog.text
+
+
+class _ReportingClient:
+    """A Dask client's ``run`` as check_workers sees it: one answer per worker address."""
+
+    def __init__(self, answers: dict[str, Any]) -> None:
+        self.answers = answers
+
+    def run(self, function: Any, *args: Any) -> dict[str, Any]:
+        return self.answers
+
+
+def test_worker_reports_are_models_and_an_older_workers_dict_reads_the_same() -> None:
+    from agi_jupyter.core.shipping import WorkerReport, _worker_report, check_workers
+
+    report = _worker_report(["pydantic"], ["json", "no_such_module_here"])
+    assert isinstance(report, WorkerReport) and report.missing == []
+    assert list(report.import_errors) == ["no_such_module_here"]
+    ready = WorkerReport(missing=[], import_errors={})
+    lines: list[str] = []
+    answers = {"tcp://b:2": ready, "tcp://a:1": ready.model_dump()}
+    assert check_workers(_ReportingClient(answers), ["x"], lines.append) == ["tcp://a:1", "tcp://b:2"]
+    assert lines == ['checked 2 Dask worker(s): dependencies satisfied (["x"])']
+    answers = {
+        "tcp://a:1": {"missing": ["x>=1 (not installed)"], "import_errors": {"app": "ImportError('app')"}},
+        "tcp://b:2": {"missing": "x"},
+    }
+    with pytest.raises(InstallError) as caught:
+        check_workers(_ReportingClient(answers), ["x>=1"], lines.append)
+    assert str(caught.value).splitlines() == [
+        "Dask workers are not ready:",
+        "  tcp://a:1: missing x>=1 (not installed)",
+        "  tcp://a:1: cannot import app: ImportError('app')",
+        "  tcp://b:2: unreadable readiness report (field 'missing': Input should be a valid list; "
+        "field 'import_errors': Field required)",
+    ]

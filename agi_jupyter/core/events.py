@@ -10,7 +10,6 @@ RunError naming the field, not a ``KeyError`` in the middle of a run.
 
 :class:`SlotResult` is what one worker slot ran: its chunks, its outputs, how long it took.
 A local run gets it in the ``slot`` event, a Dask run as its slot task's result.
-:class:`WorkerReport` is what a Dask worker answers when INSTALL checks it can run the app.
 
 The wire format is the one the engine always read: each event's :meth:`~EventModel.wire` is
 the JSON object it sent before it was typed (same keys in the same order, same values), sent as
@@ -23,7 +22,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegativeInt, TypeAdapter, ValidationError
 
@@ -65,17 +64,6 @@ class SlotResult(EventModel):
         if data["worker"] is None:
             del data["worker"]
         return data
-
-
-class WorkerReport(TypedDict):
-    """A Dask worker's readiness (``client.run`` brings it back pickled): unmet requirements, failing imports.
-
-    A typed dict rather than a model: the engine reads it by key, as it read the reports of
-    workers that run an older version.
-    """
-
-    missing: list[str]  # requirement specifiers the worker's environment does not satisfy
-    import_errors: dict[str, str]  # app module -> repr of its import error
 
 
 class ChunkEvent(EventModel):

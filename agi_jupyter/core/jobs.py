@@ -2,10 +2,11 @@
 
 These cross a process boundary: a local run writes a :class:`LocalJob` as one JSON line to the
 warm worker process (:mod:`agi_jupyter.core.local`), a Dask run pickles a :class:`DaskSlotSpec`
-and each slot's chunks into one task per slot, and the service sends a :class:`WorkerSpec` (as
-its wire dict) to each loop. The worker process (:mod:`agi_jupyter.core.runner`) validates what
-it receives through these models, so a job built by another version or mangled on the way fails
-at once with the field named, not with a ``KeyError`` halfway through a run.
+and each slot's chunks into one task per slot, and the service pickles a :class:`WorkerSpec` to
+each loop (and keeps it, as plain values, in its record on the scheduler). The worker process
+(:mod:`agi_jupyter.core.runner`) validates what it receives through these models, so a job built
+by another version or mangled on the way fails at once with the field named, not with a
+``KeyError`` halfway through a run.
 
 The wire format is the one the worker processes already read: the same keys, no ``schema`` (the
 job never outlives the two processes that exchange it). Only pydantic is imported here, because

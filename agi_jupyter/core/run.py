@@ -228,15 +228,6 @@ def build_worker_spec(
     )
 
 
-def worker_spec(env: AgiEnv, args: dict[str, Any], **options: Any) -> dict[str, Any]:
-    """:func:`build_worker_spec` as its wire dict: what the service keeps in the scheduler's metadata.
-
-    The scheduler may not have agi_jupyter installed, so the service stores plain values; the
-    service loop validates them again through :class:`WorkerSpec` when it builds its worker.
-    """
-    return build_worker_spec(env, args, **options).model_dump()
-
-
 def slot_spec(context: _Context, args: dict[str, Any], paths: list[str]) -> WorkerSpec:
     """The worker spec of this run's mode."""
     return build_worker_spec(

@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from distributed.diagnostics.plugin import WorkerPlugin
+from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError
 
 from .env import AgiEnv
 from .errors import InstallError
-from .events import WorkerReport
 from .logs import LineCallback
+from .records import field_problems
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +88,18 @@ def _takes_n_workers(client: Any) -> bool:
     return "n_workers" in inspect.signature(client.scheduler_info).parameters
 
 
+class WorkerReport(BaseModel):
+    """A Dask worker's readiness, as :func:`_worker_report` answers it on the worker and ``client.run``
+    brings it back pickled: the requirements its environment does not satisfy, the app modules it
+    cannot import. :func:`check_workers` validates each one it gets, so a worker running an older
+    version (which answers a plain dict with these keys) is read the same way."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    missing: list[StrictStr]  # requirement specifiers the worker's environment does not satisfy
+    import_errors: dict[StrictStr, StrictStr]  # app module -> repr of its import error
+
+
 def _worker_report(requirements: list[str], modules: list[str]) -> WorkerReport:
     """Runs on each worker: which requirements are unmet, which app modules fail to import."""
     import importlib
@@ -109,10 +122,15 @@ def check_workers(
     """Check every Dask worker can import the app; InstallError names what is missing where."""
     reports = client.run(_worker_report, requirements, modules or [])
     problems = []
-    for address, report in sorted(reports.items()):
-        for text in report["missing"]:
+    for address, answer in sorted(reports.items()):
+        try:
+            report = answer if isinstance(answer, WorkerReport) else WorkerReport.model_validate(answer)
+        except ValidationError as invalid:
+            problems.append(f"{address}: unreadable readiness report ({field_problems(invalid)})")
+            continue
+        for text in report.missing:
             problems.append(f"{address}: missing {text}")
-        for module, error in report["import_errors"].items():
+        for module, error in report.import_errors.items():
             problems.append(f"{address}: cannot import {module}: {error}")
     if problems:
         raise InstallError("Dask workers are not ready:\n  " + "\n  ".join(problems))
