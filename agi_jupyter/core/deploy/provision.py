@@ -14,6 +14,7 @@ On the host, under ``<worker_env_root>/agi_worker`` (relative to the SSH user's 
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
@@ -80,8 +81,8 @@ def make_shipment(pins: list[str], wheels: list[Path]) -> Shipment:
 
 def engine_source() -> bytes:
     """A tar.gz of the ``agi_jupyter`` package as this kernel has it, without the browser and widget parts."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+    buffer = io.BytesIO()  # gzip without a time stamp: the same code gives the same bytes (and digest)
+    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as packed, tarfile.open(fileobj=packed, mode="w") as archive:
         for path in sorted(AGI_PACKAGE.rglob("*.py")) + sorted(AGI_PACKAGE.rglob("py.typed")):
             relative = path.relative_to(AGI_PACKAGE)
             if any(part in SKIPPED_PARTS for part in relative.parts):
@@ -100,7 +101,7 @@ async def provision(
     started = time.perf_counter()
     root = await _root(connection, access)
     marker = await run(connection, f"cat {root}/shipped.json 2>/dev/null")
-    if marker.status == 0 and _matches(marker.output, shipment):
+    if marker.status == 0 and _matches(marker.output, shipment, access):
         python = json.loads(marker.output).get("python", "")
         say(f"{access.host}: worker environment unchanged ({root}); skipped")
         return HostReady(access, root, python, True, time.perf_counter() - started)
@@ -122,16 +123,20 @@ async def provision(
         "unpacking the engine's code",
     )
     await _make_venv(connection, access, root, python, shipment, source, say)
-    marker_text = json.dumps({"digest": shipment.digest, "python": python, "when": time.time()})
+    marker_text = json.dumps(
+        {"digest": shipment.digest, "wanted": access.python, "python": python, "when": time.time()}
+    )
     await _put_bytes(connection, f"{root}/shipped.json", marker_text.encode())
     seconds = time.perf_counter() - started
     say(f"{access.host}: worker environment ready in {seconds:.1f} s ({root}/venv)")
     return HostReady(access, root, python, False, seconds)
 
 
-def _matches(text: str, shipment: Shipment) -> bool:
+def _matches(text: str, shipment: Shipment, access: HostAccess) -> bool:
+    """Whether the host's marker says it holds this shipment, built on the Python asked for."""
     try:
-        return bool(json.loads(text).get("digest") == shipment.digest)
+        marker = json.loads(text)
+        return bool(marker.get("digest") == shipment.digest and marker.get("wanted") == access.python)
     except (ValueError, AttributeError):
         return False
 

@@ -11,6 +11,7 @@ and what to do.
 from __future__ import annotations
 
 import asyncio
+import errno
 import getpass
 import logging
 import shlex
@@ -111,7 +112,14 @@ async def connect(access: HostAccess) -> AsyncIterator[asyncssh.SSHClientConnect
         ) from None
     except asyncssh.HostKeyNotVerifiable as error:
         raise ClusterError(_host_key_message(access, str(error))) from None
-    except (OSError, asyncssh.Error) as error:
+    except OSError as error:
+        if error.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+            raise ClusterError(
+                f"{access.where}: host unreachable ({error.strerror}; waited up to {access.timeout:g} s): check "
+                "the address in [cluster] workers and that the host is up"
+            ) from None
+        raise ClusterError(f"{access.where}: SSH connection failed: {error}") from None
+    except asyncssh.Error as error:
         raise ClusterError(f"{access.where}: SSH connection failed: {error}") from None
     try:
         yield connection

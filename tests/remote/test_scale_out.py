@@ -1,0 +1,171 @@
+"""Scale-out for real: the engine sets two SSH hosts up and runs, serves and stops across them.
+
+Each host is a network namespace with its own sshd, Unix user and home (``remote_hosts``); the
+scheduler listens on the gateway address of this machine, which both hosts reach. The share dir
+stands for the shared storage such a cluster has (NFS): one folder every host user may write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from engine_helpers import SMALL, clear, output_dir, snapshot
+
+from agi_jupyter import AGI, AgiEnv, Mode, RunRequest
+from agi_jupyter.core import cluster
+from agi_jupyter.core.deploy import read_launches
+from agi_jupyter.core.settings import save_settings
+
+from .hosts import RemoteLab
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def shared_share() -> Iterator[Path]:
+    """A share dir every host user may write (created files and folders open to all, as on a shared export)."""
+    folder = Path(tempfile.mkdtemp(prefix="agi-remote-share-"))
+    folder.chmod(0o777)
+    previous = os.umask(0)
+    try:
+        yield folder
+    finally:
+        os.umask(previous)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def lab_env(
+    remote_hosts: RemoteLab, shared_share: Path, apps_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[AgiEnv]:
+    """The flight app set to run on both hosts (2 + 1 slots), the scheduler on the gateway."""
+    monkeypatch.setenv("AGI_SHARE_DIR", str(shared_share))
+    env = AgiEnv("flight", apps_path=apps_path)
+    first, second = remote_hosts.hosts
+    scheduler = f"{remote_hosts.gateway}:{free_port()}"
+    save_settings(
+        env.settings_path,
+        {
+            "cluster.scheduler": scheduler,
+            ("cluster", "workers"): {first.address: 2, second.address: 1},
+            "cluster.ssh_key_path": str(remote_hosts.key_path),
+            "cluster.ssh_known_hosts": str(remote_hosts.known_hosts),
+            ("cluster", "hosts", first.address): {
+                "ssh_user": first.user,
+                "ssh_port": first.port,
+                "remote_python": "/usr/bin/python3",
+            },
+            ("cluster", "hosts", second.address): {
+                "ssh_user": second.user,
+                "ssh_port": second.port,
+                "remote_python": "/usr/bin/python3",
+            },
+        },
+    )
+    # Every host user writes the outputs into one folder: made here, open to all (umask 0), as on a
+    # shared export where the hosts run as one cluster user; a host user's own folders would not be.
+    output_dir(env, SMALL["flight"]).mkdir(parents=True, exist_ok=True)
+    yield env
+    cluster.close_clients()
+    report = asyncio.run(AGI.cluster(env, "stop"))
+    assert not any(row.running for row in report.processes)
+
+
+def test_install_distribute_and_run_modes_4_to_7_across_two_hosts(lab_env: AgiEnv, remote_hosts: RemoteLab) -> None:
+    env = lab_env
+    lines: list[str] = []
+    record = asyncio.run(AGI.install(env, modes_enabled=Mode.POOL | Mode.CYTHON | Mode.DASK, on_line=lines.append))
+    first, second = remote_hosts.hosts
+    launches = read_launches(f"tcp://{remote_hosts.gateway}:{env_port(env)}")
+    names = sorted(p.name for p in launches.of("worker"))
+    assert names == sorted([f"{first.address}#0", f"{first.address}#1", f"{second.address}#0"])
+    assert len(record.dask_workers) == 3
+    for host in remote_hosts.hosts:
+        listing = remote_hosts.ssh(host, "ls ~/wenv/agi_worker/venv/bin/python && whoami")
+        assert listing.returncode == 0 and host.user in listing.stdout
+    folder = output_dir(env, SMALL["flight"])
+    clear(folder)
+    asyncio.run(AGI.run(env, RunRequest(mode=0, params=SMALL["flight"])))
+    expected = snapshot(folder)
+    assert expected
+    for mode in (4, 5, 6, 7):
+        clear(folder)
+        result = asyncio.run(AGI.run(env, RunRequest(mode=mode, params=SMALL["flight"], pool_width=2)))
+        assert result.nodes == 2
+        assert snapshot(folder) == expected, f"mode {mode} differs from mode 0"
+
+
+def env_port(env: AgiEnv) -> int:
+    from agi_jupyter.core.settings import AppSettings, split_address
+
+    scheduler = AppSettings.load(env.settings_path).cluster.scheduler
+    assert scheduler
+    return split_address(scheduler)[1] or 8786
+
+
+def test_an_unchanged_host_is_skipped_and_another_process_adopts_the_workers_until_stop(
+    lab_env: AgiEnv, remote_hosts: RemoteLab, apps_path: Path
+) -> None:
+    env = lab_env
+    asyncio.run(AGI.cluster(env, "start"))
+    asyncio.run(AGI.cluster(env, "stop"))
+    lines: list[str] = []
+    report = asyncio.run(AGI.cluster(env, "start", on_line=lines.append))
+    for host in remote_hosts.hosts:
+        assert any(line.startswith(f"{host.address}: worker environment unchanged") for line in lines), lines
+    workers = [row for row in report.processes if row.role == "worker"]
+    assert len(workers) == 3 and all(row.running for row in workers)
+    asyncio.run(AGI.install(env, modes_enabled=Mode.DASK))
+    command = [sys.executable, "-m", "agi_jupyter.cli", "run", "flight", "--apps-path", str(apps_path), "--mode", "4"]
+    command += ["--arg", f"flights={SMALL['flight']['flights']}", "--json"]
+    outcome = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False, env=os.environ.copy())
+    assert outcome.returncode == 0, outcome.stderr
+    assert json.loads(outcome.stdout)["nodes"] == 2
+    assert {p.pid for p in read_launches(report.scheduler).of("worker")} == {row.pid for row in workers}
+    stop = [sys.executable, "-m", "agi_jupyter.cli", "cluster", "stop", "flight", "--apps-path", str(apps_path)]
+    stopped = subprocess.run(stop, capture_output=True, text=True, timeout=120, check=False)
+    assert stopped.returncode == 0, stopped.stderr
+    for host in remote_hosts.hosts:
+        pids = [str(row.pid) for row in workers if row.host == host.address]
+        # a zombie waits for this machine's init to reap it: it runs nothing, so it does not count
+        left = remote_hosts.ssh(
+            host, f"ps -o stat=,pid= -p {','.join(pids)} | grep -v '^Z'; pgrep -u {host.user} -f distributed.cli"
+        )
+        assert left.stdout.strip() == "", f"{host.name} still runs: {left.stdout}; stop said {stopped.stdout}"
+
+
+def test_the_service_starts_serves_and_stops_across_both_hosts(lab_env: AgiEnv, remote_hosts: RemoteLab) -> None:
+    env = lab_env
+    asyncio.run(AGI.install(env, modes_enabled=Mode.DASK))
+    started = asyncio.run(AGI.serve(env, "start", params=SMALL["flight"]))
+    assert started["workers_running_count"] == 3, started
+    ids = asyncio.run(AGI.submit(env, params=SMALL["flight"]))
+    deadline = time.monotonic() + 120
+    status = started
+    while time.monotonic() < deadline:
+        status = asyncio.run(AGI.serve(env, "status"))
+        if status["queue"]["done"] + status["queue"]["failed"] >= len(ids):
+            break
+        time.sleep(0.5)
+    assert status["queue"]["done"] == len(ids) and status["queue"]["failed"] == 0, status["queue"]
+    done = env.service_dir / "queue" / "done"
+    hosts = {json.loads(path.read_text())["worker"].split("//")[1].rsplit(":", 1)[0] for path in done.glob("*.json")}
+    assert hosts <= {host.address for host in remote_hosts.hosts} and hosts
+    stopped = asyncio.run(AGI.serve(env, "stop"))
+    assert stopped["status"] == "stopped"
