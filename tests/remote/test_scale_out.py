@@ -169,3 +169,25 @@ def test_the_service_starts_serves_and_stops_across_both_hosts(lab_env: AgiEnv, 
     assert hosts <= {host.address for host in remote_hosts.hosts} and hosts
     stopped = asyncio.run(AGI.serve(env, "stop"))
     assert stopped["status"] == "stopped"
+
+
+def test_check_hosts_reports_every_item_per_host_and_what_to_do(lab_env: AgiEnv, remote_hosts: RemoteLab) -> None:
+    from agi_jupyter.core.deploy.check import ITEMS, check_app_hosts
+
+    asyncio.run(AGI.cluster(lab_env, "start"))
+    checks = check_app_hosts(lab_env)
+    for host in remote_hosts.hosts:
+        mine = {check.item: check for check in checks if check.host == host.address}
+        assert list(mine) == list(ITEMS)
+        assert all(check.ok for check in mine.values()), [c for c in mine.values() if not c.ok]
+        assert "MB free" in mine["disk"].detail and host.user in mine["auth"].detail
+    save_settings(lab_env.settings_path, {"cluster.ssh_key_path": str(remote_hosts.key_path) + ".missing"})
+    failed = {(check.host, check.item): check for check in check_app_hosts(lab_env)}
+    first = remote_hosts.hosts[0].address
+    assert not failed[(first, "reachable")].ok and "does not exist" in failed[(first, "reachable")].detail
+    assert failed[(first, "python")].detail == "not checked: no SSH connection"
+    assert failed[(first, "workers")].ok  # the workers still run: what the scheduler sees is checked anyway
+    stopped = asyncio.run(AGI.cluster(lab_env, "stop"))
+    kept = {row.host for row in stopped.processes if row.role == "worker"}
+    assert kept == {host.address for host in remote_hosts.hosts}  # not reached (no key): kept, not forgotten
+    save_settings(lab_env.settings_path, {"cluster.ssh_key_path": str(remote_hosts.key_path)})

@@ -367,22 +367,32 @@ def stop(address: str, settings: ClusterSettings, say: LineCallback) -> list[Lau
         ordered = sorted(record.processes, key=lambda p: p.role == "scheduler")
         stopped = [p for p in ordered if p.via == "local" and launch.stop_local(p)]
         remote = [p for p in ordered if p.via == "ssh"]
+        unreachable: list[Launched] = []
         if remote:
-            stopped += run_sync(_stop_remote(remote, settings))
+            gone, unreachable = run_sync(_stop_remote(remote, settings, say))
+            stopped += gone
         for process in stopped:
             say(f"stopped {process.role} {process.name} on {process.host} (pid {process.pid})")
-        write_launches(record.without(list(record.processes)))
+        kept = {(p.host, p.pid) for p in unreachable}  # still recorded: a later STOP may reach them
+        write_launches(record.without([p for p in record.processes if (p.host, p.pid) not in kept]))
         return stopped
 
 
-async def _stop_remote(processes: list[Launched], settings: ClusterSettings) -> list[Launched]:
+async def _stop_remote(
+    processes: list[Launched], settings: ClusterSettings, say: LineCallback
+) -> tuple[list[Launched], list[Launched]]:
+    """Stop the processes over SSH, host by host: those that ran, and those of hosts not reached."""
     by_host: dict[str, list[Launched]] = {}
     for process in processes:
         by_host.setdefault(process.host, []).append(process)
 
-    async def one_host(host: str, launched: list[Launched]) -> list[Launched]:
-        async with connect(access_for(settings, host)) as connection:
-            return [p for p in launched if await launch.stop_remote(connection, p)]
+    async def one_host(host: str, launched: list[Launched]) -> tuple[list[Launched], list[Launched]]:
+        try:
+            async with connect(access_for(settings, host)) as connection:
+                return [p for p in launched if await launch.stop_remote(connection, p)], []
+        except ClusterError as error:
+            say(f"cannot stop the {len(launched)} process(es) on {host}, kept in the record: {error}")
+            return [], launched
 
     results = await asyncio.gather(*(one_host(host, launched) for host, launched in by_host.items()))
-    return [process for stopped in results for process in stopped]
+    return [p for stopped, _ in results for p in stopped], [p for _, kept in results for p in kept]

@@ -211,6 +211,10 @@ def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
+        looping = False
+    else:
+        looping = True
+    if not looping:
         return asyncio.run(coroutine)
     with concurrent.futures.ThreadPoolExecutor(1) as pool:  # a kernel's main thread runs a loop already
         return pool.submit(asyncio.run, coroutine).result()
