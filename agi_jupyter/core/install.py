@@ -182,6 +182,10 @@ def install(
             handle = cluster() if cluster else None
             if handle is None:
                 raise InstallError("the dask bit needs a Dask client, and none was given")
+            if compiled:  # each host beyond this machine compiles the worker module itself
+                from .deploy.builds import build_on_hosts
+
+                build_on_hosts(env, settings.cluster, request.workers or settings.cluster.workers, sink)
             ship_app(handle.client, env, sink)
             modules = [f"{env.worker_module}.{env.worker_module}", f"{env.target}.app_args"]
             if compiled:

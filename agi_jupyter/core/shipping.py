@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import logging
+import os
 import sys
 import zipfile
 from pathlib import Path
@@ -41,15 +42,37 @@ def bundle(env: AgiEnv) -> bytes:
     return buffer.getvalue()
 
 
-class AppCodePlugin(WorkerPlugin):
-    """Unpacks an app's code into the worker's local directory and puts it on ``sys.path``."""
+HOST_BUILDS = "AGI_HOST_BUILDS"
+"""Set on workers the engine started on other hosts: the folder of the Cython builds compiled there."""
 
-    def __init__(self, target: str, packages: list[str], payload: bytes) -> None:
+
+def host_build_key(env: AgiEnv) -> str:
+    """The name of a host's Cython build of this worker module: the package and its source's digest."""
+    return f"{env.worker_module}_cython-{hashlib.sha256(env.worker_path.read_bytes()).hexdigest()[:12]}"
+
+
+class AppCodePlugin(WorkerPlugin):
+    """Unpacks an app's code into the worker's local directory and puts it on ``sys.path``.
+
+    The compiled worker package shipped in the bundle is this kernel's build; a worker on
+    another host that compiled the same source itself (``$AGI_HOST_BUILDS/<build key>``, made by
+    INSTALL through :mod:`agi_jupyter.core.deploy.builds`) imports its own build instead.
+    """
+
+    def __init__(self, target: str, packages: list[str], payload: bytes, build_key: str | None = None) -> None:
         self.target = target
         self.packages = packages
         self.payload = payload
         self.digest = hashlib.sha256(payload).hexdigest()[:12]
         self.name = f"agi-app-{target}"
+        self.build_key = build_key
+
+    def compiled_folder(self, root: Path) -> Path:
+        """This host's own build of the worker module when it has one, else the shipped one."""
+        builds = os.environ.get(HOST_BUILDS)
+        if builds and self.build_key and (Path(builds) / self.build_key).is_dir():
+            return Path(builds) / self.build_key
+        return root / "cython"
 
     def setup(self, worker: Any) -> None:
         root = Path(worker.local_directory) / "agi-apps" / f"{self.target}-{self.digest}"
@@ -61,7 +84,12 @@ class AppCodePlugin(WorkerPlugin):
         stale = [p for p in sys.path if f"{Path('agi-apps')}/{self.target}-" in p and not p.startswith(str(root))]
         for path in stale:
             sys.path.remove(path)
-        for folder in (root / "src", root / "cython"):
+        builds = os.environ.get(HOST_BUILDS)
+        if builds and self.build_key:  # an earlier version's own build
+            package = self.build_key.rsplit("-", 1)[0]
+            for path in [p for p in sys.path if p.startswith(builds) and Path(p).name.startswith(f"{package}-")]:
+                sys.path.remove(path)
+        for folder in (root / "src", self.compiled_folder(root)):
             if str(folder) in sys.path:
                 sys.path.remove(str(folder))
             sys.path.insert(0, str(folder))
@@ -72,7 +100,8 @@ class AppCodePlugin(WorkerPlugin):
 def ship_app(client: Any, env: AgiEnv, sink: LineCallback) -> None:
     """Register the app's code plugin on ``client`` (every worker now and later gets it)."""
     payload = bundle(env)
-    plugin = AppCodePlugin(env.target, [env.target, env.worker_module, f"{env.worker_module}_cython"], payload)
+    packages = [env.target, env.worker_module, f"{env.worker_module}_cython"]
+    plugin = AppCodePlugin(env.target, packages, payload, host_build_key(env) if env.worker_path.is_file() else None)
     client.register_plugin(plugin, name=plugin.name)
     count = (
         len(client.scheduler_info(n_workers=-1)["workers"])

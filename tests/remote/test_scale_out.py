@@ -28,6 +28,8 @@ from agi_jupyter.core.settings import save_settings
 
 from .hosts import RemoteLab
 
+COMPILED_MODULE_FILE = "__import__('importlib').import_module('flight_worker_cython.flight_worker').__file__"
+
 
 def free_port() -> int:
     import socket
@@ -96,6 +98,11 @@ def test_install_distribute_and_run_modes_4_to_7_across_two_hosts(lab_env: AgiEn
     names = sorted(p.name for p in launches.of("worker"))
     assert names == sorted([f"{first.address}#0", f"{first.address}#1", f"{second.address}#0"])
     assert len(record.dask_workers) == 3
+    handle = cluster.select_client(f"{remote_hosts.gateway}:{env_port(env)}", required=True)
+    compiled = handle.client.run(eval, COMPILED_MODULE_FILE)  # eval: a builtin, importable on every worker
+    for address, path in compiled.items():  # each host imports the build it compiled itself
+        host = next(h for h in remote_hosts.hosts if f"//{h.address}:" in address)
+        assert path.startswith(f"{host.home}/wenv/agi_worker/builds/flight_worker_cython-") and path.endswith(".so")
     for host in remote_hosts.hosts:
         listing = remote_hosts.ssh(host, "ls ~/wenv/agi_worker/venv/bin/python && whoami")
         assert listing.returncode == 0 and host.user in listing.stdout

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import ClusterError
+from ..shipping import HOST_BUILDS
 from .records import Launched, cluster_dir, now
 from .ssh import HostAccess, must, run
 
@@ -143,7 +144,8 @@ async def start_remote(
 ) -> Launched:
     """Start ``command`` on the host, detached (``setsid nohup``), its output in ``<root>/logs``."""
     log = f"{root}/logs/{_safe(name)}.log"
-    environment = " ".join(f"{key}={shlex.quote(value)}" for key, value in WORKER_ENVIRONMENT.items())
+    variables = {**WORKER_ENVIRONMENT, HOST_BUILDS: f"{root}/builds"}
+    environment = " ".join(f"{key}={shlex.quote(value)}" for key, value in variables.items())
     line = " ".join(shlex.quote(part) for part in command)
     script = (
         f"mkdir -p {root}/logs && cd {root} && {environment} setsid nohup {line} "

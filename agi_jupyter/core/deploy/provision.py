@@ -99,7 +99,7 @@ async def provision(
 ) -> HostReady:
     """Make the host's worker environment match ``shipment``; skip it when it already does."""
     started = time.perf_counter()
-    root = await _root(connection, access)
+    root = await host_root(connection, access)
     marker = await run(connection, f"cat {root}/shipped.json 2>/dev/null")
     if marker.status == 0 and _matches(marker.output, shipment, access):
         python = json.loads(marker.output).get("python", "")
@@ -114,7 +114,7 @@ async def provision(
     say(f"{access.host}: Python {python}; copying the engine and the wheels")
     await _copy_wheels(connection, access, root, shipment, say)
     source = f"{root}/src/{shipment.source_digest}"
-    await _put_bytes(connection, f"{root}/src/engine.tar.gz", shipment.source)
+    await put_bytes(connection, f"{root}/src/engine.tar.gz", shipment.source)
     await must(
         connection,
         access,
@@ -126,7 +126,7 @@ async def provision(
     marker_text = json.dumps(
         {"digest": shipment.digest, "wanted": access.python, "python": python, "when": time.time()}
     )
-    await _put_bytes(connection, f"{root}/shipped.json", marker_text.encode())
+    await put_bytes(connection, f"{root}/shipped.json", marker_text.encode())
     seconds = time.perf_counter() - started
     say(f"{access.host}: worker environment ready in {seconds:.1f} s ({root}/venv)")
     return HostReady(access, root, python, False, seconds)
@@ -141,7 +141,7 @@ def _matches(text: str, shipment: Shipment, access: HostAccess) -> bool:
         return False
 
 
-async def _root(connection: asyncssh.SSHClientConnection, access: HostAccess) -> str:
+async def host_root(connection: asyncssh.SSHClientConnection, access: HostAccess) -> str:
     """The absolute worker-env root on the host (a relative setting is under the SSH user's home)."""
     home = (await must(connection, access, 'printf %s "$HOME"', "reading $HOME")).strip()
     base = access.env_root if access.env_root.startswith("/") else f"{home}/{access.env_root.removeprefix('~/')}"
@@ -233,13 +233,13 @@ async def _make_venv(
             "locating site-packages",
         )
     ).strip()
-    await _put_bytes(connection, f"{site}/agi_engine.pth", f"{source}\n".encode())
+    await put_bytes(connection, f"{site}/agi_engine.pth", f"{source}\n".encode())
     await must(
         connection, access, f"{venv}/bin/python -c 'import agi_jupyter.core.runner, distributed'", "import check"
     )
 
 
-async def _put_bytes(connection: asyncssh.SSHClientConnection, path: str, data: bytes) -> None:
+async def put_bytes(connection: asyncssh.SSHClientConnection, path: str, data: bytes) -> None:
     async with connection.start_sftp_client() as sftp, sftp.open(path + ".partial", "wb") as file:
         await file.write(data)
     async with connection.start_sftp_client() as sftp:
