@@ -165,10 +165,14 @@ class AGI:
 
     @staticmethod
     def close() -> bool:
-        """Close the local Dask cluster the engine started, if any."""
-        from .cluster import close_local_cluster
+        """Close the local Dask cluster the engine started (and any the ``[cluster] factory`` made), if any.
 
-        return close_local_cluster()
+        Schedulers and workers started detached (``AGI.cluster``) are not closed here: they outlive
+        the kernel on purpose; ``AGI.cluster(env, "stop")`` stops them.
+        """
+        from .cluster import close_factory_clusters, close_local_cluster
+
+        return bool(close_factory_clusters()) | close_local_cluster()
 
 
 def _distribute(env: AgiEnv, request: DistribRequest, on_line: LineCallback | None) -> Distribution:

@@ -162,6 +162,18 @@ class ClusterSettings(BaseModel):
     remote_python: str | None = None
     worker_env_root: str = "wenv"
     hosts: dict[str, HostSettings] = Field(default_factory=dict)
+    factory: str | None = None
+    """A Dask cluster manager the engine makes its cluster with, as ``"module.Class"`` (e.g.
+    ``dask_jobqueue.SLURMCluster``, ``dask_kubernetes.operator.KubeCluster``,
+    ``dask_gateway.GatewayCluster``, ``distributed.LocalCluster``), called with ``factory_kwargs``."""
+    factory_kwargs: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("factory")
+    @classmethod
+    def _dotted_name(cls, value: str | None) -> str | None:
+        if value and not re.fullmatch(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+", value):
+            raise ValueError(f"{value!r} is not a dotted name of a class, e.g. 'distributed.LocalCluster'")
+        return value or None
 
     @field_validator("ssh_timeout", mode="before")
     @classmethod
