@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,7 @@ from engine_helpers import SMALL, clear, output_dir, snapshot
 from agi_jupyter import AGI, AgiEnv, Mode, RunRequest
 from agi_jupyter.core import cluster
 from agi_jupyter.core.deploy import read_launches
+from agi_jupyter.core.errors import RunError
 from agi_jupyter.core.settings import save_settings
 
 from .hosts import RemoteLab
@@ -52,6 +54,28 @@ def shared_share() -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def use_lab(env: AgiEnv, lab: RemoteLab, slots: tuple[int, int] = (2, 1)) -> None:
+    """Point the app at both hosts (``slots`` each), with the scheduler on the gateway."""
+    first, second = lab.hosts
+    save_settings(
+        env.settings_path,
+        {
+            "cluster.scheduler": f"{lab.gateway}:{free_port()}",
+            ("cluster", "workers"): {first.address: slots[0], second.address: slots[1]},
+            "cluster.ssh_key_path": str(lab.key_path),
+            "cluster.ssh_known_hosts": str(lab.known_hosts),
+            **{
+                ("cluster", "hosts", host.address): {
+                    "ssh_user": host.user,
+                    "ssh_port": host.port,
+                    "remote_python": "/usr/bin/python3",
+                }
+                for host in lab.hosts
+            },
+        },
+    )
+
+
 @pytest.fixture
 def lab_env(
     remote_hosts: RemoteLab, shared_share: Path, apps_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -59,27 +83,7 @@ def lab_env(
     """The flight app set to run on both hosts (2 + 1 slots), the scheduler on the gateway."""
     monkeypatch.setenv("AGI_SHARE_DIR", str(shared_share))
     env = AgiEnv("flight", apps_path=apps_path)
-    first, second = remote_hosts.hosts
-    scheduler = f"{remote_hosts.gateway}:{free_port()}"
-    save_settings(
-        env.settings_path,
-        {
-            "cluster.scheduler": scheduler,
-            ("cluster", "workers"): {first.address: 2, second.address: 1},
-            "cluster.ssh_key_path": str(remote_hosts.key_path),
-            "cluster.ssh_known_hosts": str(remote_hosts.known_hosts),
-            ("cluster", "hosts", first.address): {
-                "ssh_user": first.user,
-                "ssh_port": first.port,
-                "remote_python": "/usr/bin/python3",
-            },
-            ("cluster", "hosts", second.address): {
-                "ssh_user": second.user,
-                "ssh_port": second.port,
-                "remote_python": "/usr/bin/python3",
-            },
-        },
-    )
+    use_lab(env, remote_hosts)
     # Every host user writes the outputs into one folder: made here, open to all (umask 0), as on a
     # shared export where the hosts run as one cluster user; a host user's own folders would not be.
     output_dir(env, SMALL["flight"]).mkdir(parents=True, exist_ok=True)
@@ -198,3 +202,67 @@ def test_check_hosts_reports_every_item_per_host_and_what_to_do(lab_env: AgiEnv,
     kept = {row.host for row in stopped.processes if row.role == "worker"}
     assert kept == {host.address for host in remote_hosts.hosts}  # not reached (no key): kept, not forgotten
     save_settings(lab_env.settings_path, {"cluster.ssh_key_path": str(remote_hosts.key_path)})
+
+
+GATED_WORKER = """
+import os
+import time
+
+import pandas as pd
+
+from agi_jupyter.worker import PandasWorker
+
+
+class ProbeWorker(PandasWorker):
+    def work_pool(self, item):
+        folder = self.data_path(self.args.data_out)
+        if item == "item0":
+            (folder / ".started").write_text(str(os.getpid()))
+            while not (folder / ".gate").exists():
+                time.sleep(0.05)
+        return pd.DataFrame({"item": [item], "pid": [os.getpid()]})
+"""
+
+
+def test_a_remote_worker_killed_mid_run_ends_the_run_naming_its_host_and_slot(
+    remote_hosts: RemoteLab, shared_share: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AGI_SHARE_DIR", str(shared_share))
+    shutil.copytree(Path(__file__).parent.parent / "apps", tmp_path / "apps")
+    env = AgiEnv("probe", apps_path=tmp_path / "apps")
+    env.worker_path.write_text(GATED_WORKER)
+    use_lab(env, remote_hosts, slots=(1, 1))
+    folder = shared_share / "probe"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    try:
+        asyncio.run(AGI.install(env, modes_enabled=Mode.DASK))
+        outcome: list[object] = []
+
+        def run() -> None:
+            try:
+                outcome.append(asyncio.run(AGI.run(env, mode=Mode.DASK, params={"items": 2})))
+            except Exception as error:  # noqa: BLE001 - examined below
+                outcome.append(error)
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 120
+        while not (folder / ".started").exists():
+            assert time.monotonic() < deadline and thread.is_alive(), f"item0 never started: {outcome}"
+            time.sleep(0.05)
+        victim = (folder / ".started").read_text()
+        owner = next(h for h in remote_hosts.hosts if remote_hosts.ssh(h, f"kill -0 {victim}").returncode == 0)
+        assert remote_hosts.ssh(owner, f"kill -KILL {victim}").returncode == 0
+        thread.join(180)
+        assert not thread.is_alive(), "the run never ended after its worker was killed"
+        result = outcome[0]
+        if isinstance(result, Exception):
+            assert isinstance(result, RunError), repr(result)
+            assert f"//{owner.address}:" in str(result) and "(slot " in str(result) and "lost" in str(result)
+        else:  # Dask retried the slot on the restarted worker of the same host
+            assert sorted(Path(path).name for path in result.outputs) == ["item0.parquet", "item1.parquet"]
+    finally:
+        (folder / ".gate").write_text("")
+        cluster.close_clients()
+        asyncio.run(AGI.cluster(env, "stop"))
