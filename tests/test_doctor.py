@@ -13,14 +13,15 @@ import pytest
 
 from agi_jupyter import AGI, AgiEnv, Mode
 from agi_jupyter.cli import main
-from agi_jupyter.core.doctor import Check, probe_host, run_checks, summary
+from agi_jupyter.core.deploy import control
+from agi_jupyter.core.doctor import Check, check_worker_hosts, probe_host, run_checks, summary
 from agi_jupyter.core.settings import save_settings
 
 NAMES = [
     "settings",
     "args",
     "scheduler",
-    "worker hosts",
+    "worker hosts (SSH)",
     "worker environment",
     "install record",
     "compiled worker",
@@ -63,7 +64,7 @@ def test_every_check_passes_after_a_good_install(installed: AgiEnv) -> None:
     assert failed(list(checks.values())) == set(), summary(list(checks.values()))
     assert all(check.fix == "" for check in checks.values())
     assert checks["scheduler"].detail.startswith("dask disabled")
-    assert checks["worker hosts"].detail == "127.0.0.1 on this machine"
+    assert checks["worker hosts (SSH)"].detail == "127.0.0.1 on this machine"
     assert str(installed.worker_python) in checks["worker environment"].detail
     assert summary(list(checks.values())).endswith("9 of 9 checks passed")
 
@@ -108,6 +109,46 @@ def test_a_host_that_does_not_answer_is_named(silent_port: int) -> None:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         assert probe_host("127.0.0.1", listener.getsockname()[1], timeout=1.0) is None
+
+
+def test_worker_hosts_pass_for_a_loopback_only_app_without_contacting_anyone(
+    env: AgiEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agi_jupyter.core.deploy import check
+
+    save_settings(env.settings_path, {"cluster.workers": {"127.0.0.1": 2, "localhost": 1}})
+    monkeypatch.setattr(check, "check_app_hosts", lambda *_: pytest.fail("no host to check over SSH"))
+    result = check_worker_hosts(env, timeout=1.0)
+    assert result.ok and result.name == "worker hosts (SSH)" and result.detail == "127.0.0.1, localhost on this machine"
+
+
+def test_a_worker_host_refusing_ssh_is_named_with_the_fix(
+    env: AgiEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """127.0.0.3 stands for another machine; its ssh_port is bound by this test but not listening."""
+    original = control.is_this_machine
+    monkeypatch.setattr(control, "is_this_machine", lambda host: host != "127.0.0.3" and original(host))
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.3", 0))
+        port = holder.getsockname()[1]
+        save_settings(
+            env.settings_path,
+            {
+                "cluster.workers": {"127.0.0.1": 1, "127.0.0.3": 1},
+                "cluster.ssh_port": port,
+                "cluster.ssh_known_hosts": str(tmp_path / "known_hosts"),
+            },
+        )
+        started = time.perf_counter()
+        checks = by_name(run_checks(env, timeout=1.0))
+    assert time.perf_counter() - started < 10
+    hosts = checks["worker hosts (SSH)"]
+    assert not hosts.ok
+    assert "127.0.0.3 reachable: " in hosts.detail and f"127.0.0.3:{port}: connection refused" in hosts.detail
+    assert "127.0.0.3 auth, python, uv, disk, install: not checked" in hosts.detail
+    assert "127.0.0.1" not in hosts.detail and str(env.settings_path) in hosts.detail
+    assert "127.0.0.3 reachable: check that the host is up" in hosts.fix and "ssh_port" in hosts.fix
+    assert "FAIL worker hosts (SSH): 127.0.0.3 reachable" in summary(list(checks.values()))
 
 
 def test_without_an_install_the_worker_environment_and_record_fail(env: AgiEnv) -> None:

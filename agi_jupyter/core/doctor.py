@@ -6,8 +6,9 @@ folders can each be the culprit. :func:`run_checks` looks at all of them indepen
 broken piece never hides the others) and returns one :class:`Check` per piece, whose detail
 names the file, host or folder concerned and whose fix says what to do.
 
-Nothing here sends traffic anywhere but the configured scheduler and the non-loopback worker
-hosts (one TCP connect each, bounded by ``timeout``).
+Nothing here sends traffic anywhere but the configured scheduler (one TCP connect, bounded by
+``timeout``) and the worker hosts beyond this machine (the SSH session of CHECK HOSTS, bounded by
+``[cluster] ssh_timeout``; none when every worker host is this machine).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-SSH_PORT = 22
+WORKER_HOSTS = "worker hosts (SSH)"
 INSTALL_HINT = "run INSTALL (the Install tab, `agi-jupyter install APP`, or AGI.install)"
 
 
@@ -48,7 +49,7 @@ def run_checks(env: AgiEnv, *, timeout: float = 2.0) -> list[Check]:
         ("settings", lambda: check_settings(env)),
         ("args", lambda: check_args(env)),
         ("scheduler", lambda: check_scheduler(env, timeout)),
-        ("worker hosts", lambda: check_worker_hosts(env, timeout)),
+        (WORKER_HOSTS, lambda: check_worker_hosts(env, timeout)),
         ("worker environment", lambda: check_worker_environment(env)),
         ("install record", lambda: check_install_record(env)),
         ("compiled worker", lambda: check_compiled_worker(env)),
@@ -161,24 +162,39 @@ def check_scheduler(env: AgiEnv, timeout: float) -> Check:
 
 
 def check_worker_hosts(env: AgiEnv, timeout: float) -> Check:
-    from .cluster import is_loopback
+    """Worker hosts (SSH): every CHECK HOSTS item of every host beyond this machine must be fine.
+
+    Built on :func:`~agi_jupyter.core.deploy.check.check_app_hosts` (reachable, SSH login,
+    Python, uv, disk, install state, Dask workers connected). Hosts of this machine need no SSH
+    and are not judged here; when every worker host is one, nothing is contacted at all.
+    """
+    from .deploy.check import check_app_hosts
+    from .deploy.control import is_this_machine
 
     hosts = list(_cluster(env).workers)
-    remote = [host for host in hosts if not is_loopback(host)]
-    problems = [problem for problem in (probe_host(host, SSH_PORT, timeout) for host in remote) if problem]
-    if problems:
-        return Check(
-            "worker hosts",
-            False,
-            f"SSH not reachable: {'; '.join(problems)} ([cluster] workers in {env.settings_path})",
-            "check each named host is up and reachable over SSH with keys (ssh HOST true), "
-            "or remove it from [cluster] workers",
-        )
-    local = [host for host in hosts if host not in remote]
-    parts = ([f"{', '.join(local)} on this machine"] if local else []) + (
-        [f"{', '.join(remote)} answer on SSH port {SSH_PORT}"] if remote else []
+    local = [host for host in hosts if is_this_machine(host)]
+    remote = [host for host in hosts if host not in local]
+    here = [f"{', '.join(local)} on this machine"] if local else []
+    if not remote:
+        return Check(WORKER_HOSTS, True, "; ".join(here))
+    checks = [check for check in check_app_hosts(env, timeout) if check.host in remote]
+    failing = [check for check in checks if not check.ok]
+    if not failing:
+        return Check(WORKER_HOSTS, True, "; ".join([*here, f"{', '.join(remote)}: every item of CHECK HOSTS ok"]))
+    seen = [check for check in failing if not check.detail.startswith("not checked")]
+    unseen: dict[str, list[str]] = {}
+    for check in failing:
+        if check not in seen:
+            unseen.setdefault(check.host, []).append(check.item)
+    details = [f"{check.host} {check.item}: {check.detail}" for check in seen]
+    details += [f"{host} {', '.join(items)}: not checked (no SSH connection)" for host, items in unseen.items()]
+    fixes = dict.fromkeys(f"{check.host} {check.item}: {check.fix}" for check in seen if check.fix)
+    return Check(
+        WORKER_HOSTS,
+        False,
+        f"{'; '.join(details)} ([cluster] in {env.settings_path})",
+        "; ".join(fixes) or "correct the items named above, then check again (CHECK HOSTS in the Settings tab)",
     )
-    return Check("worker hosts", True, "; ".join(parts))
 
 
 # ----- installation -----------------------------------------------------------------------------
