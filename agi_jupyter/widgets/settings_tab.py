@@ -365,7 +365,7 @@ class SshSection(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: 
             for check in checks
         )
         self.results.value = (
-            '<table style="border-collapse:collapse" cellpadding="3"><tr><th>host</th><th>item</th><th></th>'
+            '<table style="border-collapse:collapse" cellpadding="3"><tr><th>host</th><th>item</th><th>ok</th>'
             f"<th>detail</th><th>fix</th></tr>{rows}</table>"
         )
 

@@ -1,5 +1,6 @@
 """End to end in a real browser: the Orchestrator in JupyterLab, its buttons, "Insert as cell",
-the launcher command, and a screenshot of every tab."""
+the launcher command, a screenshot of every tab, and one of the Settings tab's SSH and worker
+hosts section after CHECK HOSTS (``settings-ssh.png``)."""
 
 from __future__ import annotations
 
@@ -126,6 +127,18 @@ def test_orchestrator_buttons_insert_as_cell_and_screenshots(lab: dict, page, ar
         page.wait_for_timeout(300)
         orchestrator.screenshot(path=str(artifacts / f"tab-{title.lower()}.png"))
     assert all((artifacts / f"tab-{title.lower()}.png").stat().st_size > 1000 for title in TABS)
+
+    # the Settings tab's SSH and worker hosts section, after CHECK HOSTS (127.0.0.1 only: no SSH)
+    settings = widget_tab(orchestrator, "Settings")
+    section = settings.locator(".agi-ssh-hosts")
+    section.scroll_into_view_if_needed()
+    assert section.get_by_text("ssh_port", exact=True).first.is_visible()
+    button(section, "CHECK HOSTS").click()
+    section.get_by_text("this machine: no SSH needed").wait_for(timeout=60_000)
+    section.scroll_into_view_if_needed()
+    page.wait_for_timeout(300)
+    section.screenshot(path=str(artifacts / "settings-ssh.png"))
+    assert (artifacts / "settings-ssh.png").stat().st_size > 1000
 
 
 def test_a_burst_of_inserts_keeps_its_order(lab: dict, page) -> None:  # noqa: ANN001
