@@ -174,3 +174,11 @@ def test_the_cluster_snippet_renders_the_action_and_where() -> None:
     snippet = make_snippet(env, "cluster", ClusterRequest(action="start", scheduler="127.0.0.1:8786"))
     assert 'request = ClusterRequest(scheduler="127.0.0.1:8786", action="start")' in snippet.code
     assert "report = await AGI.cluster(env, request)" in snippet.code
+
+
+def test_a_scheduler_address_without_a_port_means_the_dask_default_port() -> None:
+    from agi_jupyter.core.deploy import Target
+    from agi_jupyter.core.settings import ClusterSettings
+
+    target = Target("127.0.0.1", {"127.0.0.1": 2}, "flight_project", ClusterSettings())
+    assert (target.host, target.port, target.address) == ("127.0.0.1", 8786, "tcp://127.0.0.1:8786")

@@ -266,3 +266,27 @@ def test_a_remote_worker_killed_mid_run_ends_the_run_naming_its_host_and_slot(
         (folder / ".gate").write_text("")
         cluster.close_clients()
         asyncio.run(AGI.cluster(env, "stop"))
+
+
+def test_a_scheduler_on_a_remote_host_is_started_there_over_ssh(
+    remote_hosts: RemoteLab, shared_share: Path, apps_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AGI_SHARE_DIR", str(shared_share))
+    env = AgiEnv("flight", apps_path=apps_path)
+    use_lab(env, remote_hosts, slots=(1, 1))
+    first = remote_hosts.hosts[0]
+    scheduler = f"{first.address}:{free_port()}"
+    save_settings(env.settings_path, {"cluster.scheduler": scheduler})
+    try:
+        report = asyncio.run(AGI.cluster(env, "start"))
+        assert report.answers and report.scheduler == f"tcp://{scheduler}"
+        (started,) = [row for row in report.processes if row.role == "scheduler"]
+        assert started.host == first.address and started.running
+        on_host = remote_hosts.ssh(first, f"ps -o user:40=,args= -p {started.pid}")
+        assert on_host.stdout.startswith(first.user) and "dask_scheduler" in on_host.stdout
+        workers = {row.name for row in report.processes if row.role == "worker"}
+        assert workers == {f"{host.address}#0" for host in remote_hosts.hosts}
+    finally:
+        cluster.close_clients()
+        stopped = asyncio.run(AGI.cluster(env, "stop"))
+    assert len(stopped.stopped) == 3 and not stopped.answers
