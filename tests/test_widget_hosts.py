@@ -139,8 +139,9 @@ def test_check_hosts_on_a_loopback_app_shows_reachable_and_workers_rows(context:
     context.actions.wait()
     assert not ssh.check.disabled
     rows = [(check.host, check.item, check.ok) for check in ssh.last_host_checks]
-    assert rows == [("127.0.0.1", "reachable", True), ("127.0.0.1", "workers", False)]  # no scheduler configured
-    assert "this machine: no SSH needed" in ssh.results.value and "no scheduler answers" in ssh.results.value
+    assert rows == [("127.0.0.1", "reachable", True), ("127.0.0.1", "workers", True)]  # no scheduler configured
+    assert "this machine: no SSH needed" in ssh.results.value
+    assert "no scheduler configured: dask mode uses the engine&#x27;s local cluster" in ssh.results.value
     assert "<th>fix</th>" in ssh.results.value and "✓" in ssh.results.value and "✗" in ssh.results.value
     assert "check_app_hosts(env)" in ssh.code.value
 

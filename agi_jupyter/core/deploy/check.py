@@ -52,24 +52,29 @@ def check_hosts(
     (None: no scheduler answered), ``expected_digest`` is what INSTALL would ship now."""
     from .control import is_this_machine
 
+    configured = bool(settings.scheduler)
+
     async def every_host() -> list[list[HostCheck]]:
         jobs = []
         for host, slots in workers.items():
             if is_this_machine(host):
-                jobs.append(_local(host, slots, connected))
+                jobs.append(_local(host, slots, connected, configured))
             else:
-                jobs.append(_remote(access_for(settings, host), slots, connected, expected_digest))
+                jobs.append(_remote(access_for(settings, host), slots, connected, expected_digest, configured))
         return await asyncio.gather(*jobs)
 
     return [check for host in run_sync(every_host()) for check in host]
 
 
-async def _local(host: str, slots: int, connected: Mapping[str, int] | None) -> list[HostCheck]:
-    return [HostCheck(host, "reachable", True, "this machine: no SSH needed"), _workers(host, slots, connected)]
+async def _local(host: str, slots: int, connected: Mapping[str, int] | None, configured: bool) -> list[HostCheck]:
+    if not configured:  # no scheduler configured: dask mode runs on the engine's own local cluster
+        workers = HostCheck(host, "workers", True, "no scheduler configured: dask mode uses the engine's local cluster")
+        return [HostCheck(host, "reachable", True, "this machine: no SSH needed"), workers]
+    return [HostCheck(host, "reachable", True, "this machine: no SSH needed"), _workers(host, slots, connected, True)]
 
 
 async def _remote(
-    access: HostAccess, slots: int, connected: Mapping[str, int] | None, expected: str | None
+    access: HostAccess, slots: int, connected: Mapping[str, int] | None, expected: str | None, configured: bool
 ) -> list[HostCheck]:
     host = access.host
     try:
@@ -86,8 +91,8 @@ async def _remote(
             checks.append(await _disk(connection, access, base))
             checks.append(await _install(connection, access, root, expected))
     except ClusterError as error:
-        return [*_unreachable(access, str(error)), _workers(host, slots, connected)]
-    checks.append(_workers(host, slots, connected))
+        return [*_unreachable(access, str(error)), _workers(host, slots, connected, configured)]
+    checks.append(_workers(host, slots, connected, configured))
     return checks
 
 
@@ -163,7 +168,10 @@ async def _install(connection: SSHClientConnection, access: HostAccess, root: st
     return HostCheck(access.host, "install", True, f"worker environment in {root} is up to date")
 
 
-def _workers(host: str, slots: int, connected: Mapping[str, int] | None) -> HostCheck:
+def _workers(host: str, slots: int, connected: Mapping[str, int] | None, configured: bool) -> HostCheck:
+    if connected is None and not configured:
+        fix = "set [cluster] scheduler to an address of this machine the hosts reach: the engine starts it"
+        return HostCheck(host, "workers", False, "no scheduler configured for a host beyond this machine", fix)
     if connected is None:
         return HostCheck(
             host, "workers", False, "no scheduler answers", "RUN, INSTALL or `agi-jupyter cluster start` starts it"
