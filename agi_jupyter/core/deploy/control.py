@@ -112,17 +112,18 @@ def probe(host: str, port: int, timeout: float = 3.0) -> Answer:
     except Exception:  # noqa: BLE001 - any failure to speak Dask's protocol means "not a scheduler"
         logger.debug("%s:%d does not speak Dask", host, port, exc_info=True)
         return "other"
-    return "dask" if identity.get("type") == "Scheduler" else "other"
+    return "dask" if identity == "Scheduler" else "other"
 
 
-async def _identity(address: str, timeout: float) -> dict[str, Any]:
+async def _identity(address: str, timeout: float) -> str:
+    """The ``type`` a Dask server at ``address`` says it is (``"Scheduler"`` for a scheduler)."""
     from distributed.comm.core import connect as dask_connect
 
     comm = await dask_connect(address, timeout=timeout)
     try:
         await comm.write({"op": "identity", "reply": True})
-        answer: dict[str, Any] = await asyncio.wait_for(comm.read(), timeout)
-        return answer
+        answer = await asyncio.wait_for(comm.read(), timeout)
+        return str(answer.get("type", "")) if isinstance(answer, dict) else ""
     finally:
         comm.abort()
 
