@@ -10,6 +10,7 @@ from engine_helpers import SMALL
 
 from agi_jupyter import AGI, AgiEnv, Mode
 from agi_jupyter.core import cluster
+from agi_jupyter.core.deploy.factory import close_factory_clusters
 from agi_jupyter.core.errors import ClusterError, SettingsError
 from agi_jupyter.core.requests import RunRequest
 from agi_jupyter.core.settings import AppSettings, save_settings
@@ -20,7 +21,7 @@ LOCAL = {"n_workers": 2, "threads_per_worker": 1, "host": "127.0.0.1", "dashboar
 @pytest.fixture(autouse=True)
 def close_factories():
     yield
-    cluster.close_factory_clusters()
+    close_factory_clusters()
 
 
 def test_a_factory_cluster_runs_the_app_and_is_made_once(apps_path: Path) -> None:

@@ -148,6 +148,8 @@ def client_for(
     workers = request.workers or settings.workers
     explicit = request.scheduler is not None
     if settings.factory and not explicit and _kernel_client(lambda line: None) is None:
+        from .deploy.factory import factory_cluster, running_factory
+
         return factory_cluster(settings.factory, settings.factory_kwargs, say) if start else running_factory()
     if start and scheduler and launches(scheduler, workers, explicit=explicit, launch=settings.launch):
         deploy_cluster(env, settings, scheduler, workers, say)
@@ -354,69 +356,6 @@ def _cached_client(address: str, host: str, port: int, timeout: float) -> Client
         return client
 
 
-# ----- clusters made by a Dask cluster manager of the user's choice ----------------------
-_factories: dict[str, tuple[object, Client]] = {}
-
-
-def factory_cluster(factory: str, kwargs: Mapping[str, object], say: LineCallback | None = None) -> ClusterHandle:
-    """The cluster ``[cluster] factory`` makes (one per factory and arguments, kept for the interpreter).
-
-    Any Dask cluster manager works the same way: ``dask_jobqueue.SLURMCluster``/``PBSCluster``,
-    ``dask_kubernetes``' ``KubeCluster``, ``dask_gateway.GatewayCluster``, ``distributed.LocalCluster``;
-    the engine calls ``Class(**factory_kwargs)`` and connects a client to it, as dask-labextension's
-    factory setting does.
-    """
-    from distributed import Client
-
-    key = json.dumps([factory, dict(kwargs)], sort_keys=True, default=str)
-    with _lock:
-        found = _factories.get(key)
-        if found is not None and found[1].status == "running":
-            return _handle(found[1], "factory", owned=True)
-        module_name, _, class_name = factory.rpartition(".")
-        try:
-            manager = getattr(importlib.import_module(module_name), class_name)
-        except (ImportError, AttributeError) as error:
-            raise ClusterError(
-                f"[cluster] factory {factory!r} cannot be imported ({error}): install the package that provides it"
-            ) from None
-        (say or (lambda line: None))(f"starting a Dask cluster with {factory}({_shown(kwargs)})")
-        try:
-            made = manager(**kwargs)
-            client = Client(made, set_as_default=False)
-        except Exception as error:  # noqa: BLE001 - a cluster manager raises whatever its backend raises
-            raise ClusterError(
-                f"[cluster] factory {factory}({_shown(kwargs)}) failed: {type(error).__name__}: {error}"
-            ) from None
-        _factories[key] = (made, client)
-        _register_atexit()
-        return _handle(client, "factory", owned=True)
-
-
-def running_factory() -> ClusterHandle | None:
-    """A running factory-made cluster, if there is one (never starts one)."""
-    with _lock:
-        for _, client in _factories.values():
-            if client.status == "running":
-                return _handle(client, "factory", owned=True)
-    return None
-
-
-def close_factory_clusters() -> int:
-    """Close the clusters the factory made; how many."""
-    with _lock:
-        made = list(_factories.values())
-        _factories.clear()
-    for manager, client in made:
-        _close_quietly(client)
-        _close_quietly(manager)  # type: ignore[arg-type]
-    return len(made)
-
-
-def _shown(kwargs: Mapping[str, object]) -> str:
-    return ", ".join(f"{key}={value!r}" for key, value in kwargs.items())
-
-
 # ----- clusters listed by dask-labextension ---------------------------------------------
 def _labextension_client(say: LineCallback) -> Client | None:
     """Best effort: the first cluster a local Jupyter server's Dask sidebar lists."""
@@ -500,6 +439,8 @@ def _register_atexit() -> None:
 
 
 def _close_everything() -> None:
+    from .deploy.factory import close_factory_clusters
+
     close_clients()
     close_factory_clusters()
     close_local_cluster()

@@ -170,7 +170,8 @@ class AGI:
         Schedulers and workers started detached (``AGI.cluster``) are not closed here: they outlive
         the kernel on purpose; ``AGI.cluster(env, "stop")`` stops them.
         """
-        from .cluster import close_factory_clusters, close_local_cluster
+        from .cluster import close_local_cluster
+        from .deploy.factory import close_factory_clusters
 
         return bool(close_factory_clusters()) | close_local_cluster()
 
