@@ -9,6 +9,12 @@ The file is read and written through :class:`BenchmarkTable` and :class:`Benchma
 is a RunError naming the file and the field; recording a run over one starts a new table and
 logs why. :func:`load_table` and :func:`record` give the table's JSON object, which the Run tab
 shows and ``AGI.run(benchmark=True)`` returns, once it is read or written.
+
+Each benchmark (not a single RUN) is also appended to ``benchmark_history.json``
+(:class:`BenchmarkHistory`, the last :data:`HISTORY_LIMIT` benchmarks, oldest first), so the Run
+tab can chart how each mode's time moves across benchmarks. A malformed history is never
+overwritten: :func:`read_history` is a RunError naming the file, and the next benchmark moves the
+file aside (``benchmark_history.json.malformed-<time>``, said in the run log) and starts anew.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from pydantic import ConfigDict, Field, NonNegativeFloat, NonNegativeInt, model_
 
 from .env import AgiEnv
 from .errors import RunError
-from .logs import moment
+from .logs import moment, timestamp
 from .modes import Capabilities, Mode, available_modes
 from .records import FileRecord, read_record, write_record
 from .run import RunResult
@@ -32,6 +38,17 @@ logger = logging.getLogger(__name__)
 
 BENCHMARK_SCHEMA = "agi.benchmark.v1"
 REWRITE_HINT = "the next RUN or benchmark writes a new table (delete the file to start over now)"
+HISTORY_SCHEMA = "agi.benchmark.history.v1"
+HISTORY_LIMIT = 20
+HISTORY_HINT = "it is kept as it is: the next benchmark moves it aside and starts a new history (fix or delete it now)"
+TOKEN_LETTERS = (
+    ("r", "rapids: dataframes use cudf on GPU workers"),
+    ("d", "dask: one task per worker slot on the Dask cluster"),
+    ("c", "cython: the Cython-compiled worker"),
+    ("p", "pool: a process pool inside each worker"),
+    ("_", "that bit is off (____ = 0: plain python, one item after another)"),
+)
+"""What each position of a mode token means (``rdcp`` order, see :mod:`.modes`), for legends."""
 
 
 class BenchmarkRow(FileRecord):
@@ -78,6 +95,90 @@ class BenchmarkTable(FileRecord):
     host: str
     python: str
     rows: list[BenchmarkRow]
+
+
+class BenchmarkEntry(FileRecord):
+    """One benchmark in the history: when and where it ran, the modes asked, and its ranked rows."""
+
+    model_config = ConfigDict(extra="allow")
+
+    when: str
+    host: str
+    python: str
+    modes: list[NonNegativeInt]
+    rows: list[BenchmarkRow]
+
+    def seconds(self) -> dict[int, float]:
+        """Seconds per mode of the modes that succeeded."""
+        return {row.mode: row.seconds for row in self.rows if row.status == "ok" and row.seconds is not None}
+
+
+class BenchmarkHistory(FileRecord):
+    """``benchmark_history.json``: the app's last benchmarks, oldest first, at most :data:`HISTORY_LIMIT`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    schema_name: Literal["agi.benchmark.history.v1"] = Field("agi.benchmark.history.v1", alias="schema")
+    app: str
+    target: str
+    entries: list[BenchmarkEntry]
+
+    def series(self) -> dict[int, list[tuple[int, float]]]:
+        """Per mode (ascending), its ``(entry number from 1, seconds)`` points over the history.
+
+        A mode a benchmark did not run, or that failed in it, has no point for that entry.
+        """
+        points: dict[int, list[tuple[int, float]]] = {}
+        for number, entry in enumerate(self.entries, start=1):
+            for mode, seconds in entry.seconds().items():
+                points.setdefault(mode, []).append((number, seconds))
+        return dict(sorted(points.items()))
+
+
+def read_history(env: AgiEnv) -> BenchmarkHistory | None:
+    """The app's benchmark history, None when there is none; RunError naming the file and field if malformed."""
+    return read_record(env.benchmark_history_path, BenchmarkHistory, RunError, HISTORY_HINT)
+
+
+def append_history(
+    env: AgiEnv,
+    rows: list[BenchmarkRow],
+    modes: list[Mode],
+    *,
+    limit: int = HISTORY_LIMIT,
+    on_line: Callable[[str], None] | None = None,
+) -> BenchmarkHistory:
+    """Add one benchmark (its ``rows``, ranked among themselves) to the history, keep the last ``limit``.
+
+    A malformed history is moved aside, not overwritten: the new history starts with this entry
+    and ``on_line`` (and the log) say where the old file went.
+    """
+    path = env.benchmark_history_path
+    try:
+        previous = read_history(env)
+    except RunError as error:
+        aside = path.with_name(f"{path.name}.malformed-{timestamp()}")
+        path.replace(aside)
+        message = f"benchmark history: {error}; moved to {aside}, a new history starts with this benchmark"
+        logger.warning("%s", message)
+        if on_line:
+            on_line(message)
+        previous = None
+    entry = BenchmarkEntry(
+        when=moment(),
+        host=platform.node(),
+        python=platform.python_version(),
+        modes=[int(mode) for mode in modes],
+        rows=rank(rows),
+    )
+    entries = [*(previous.entries if previous else []), entry][-max(limit, 1) :]
+    history = (
+        previous.model_copy(update={"entries": entries})  # keys a newer version wrote are kept
+        if previous
+        else BenchmarkHistory(app=env.app, target=env.target, entries=entries)
+    )
+    write_record(path, history, indent=1)
+    return history
 
 
 def allowed_modes(env: AgiEnv, capabilities: Capabilities | None = None) -> list[Mode]:
@@ -226,4 +327,12 @@ def benchmark(
             rows.append(failed_row(mode, error, "cluster" if mode & Mode.DASK else "local"))
             if on_line:
                 on_line(f"mode {mode.label} failed: {error}")
-    return record_table(env, rows)
+    table = record_table(env, rows)
+    if rows:
+        try:
+            append_history(env, rows, modes, on_line=on_line)
+        except OSError as error:  # the benchmark itself is recorded; a history it cannot write is only said
+            logger.warning("benchmark history not written: %s", error)
+            if on_line:
+                on_line(f"benchmark history not written: {error}")
+    return table

@@ -336,6 +336,11 @@ class AgiEnv:
         """``benchmark.json``: the latest timing of every mode that ran."""
         return self.log_dir / "benchmark.json"
 
+    @property
+    def benchmark_history_path(self) -> Path:
+        """``benchmark_history.json``: the last benchmarks, one entry each, for the trend chart."""
+        return self.log_dir / "benchmark_history.json"
+
     def script_path(self, action: str) -> Path:
         """Runnable snippet file ``AGI_<action>_<target>.py``."""
         return self.log_dir / f"AGI_{action}_{self.target}.py"
