@@ -1,5 +1,10 @@
-"""Distribute: the ``<module> args`` editor, CHECK DISTRIBUTE, the distribution tree (or DAG), the
-workload chart and the Workplan editor (move chunks between slots, then SAVE)."""
+"""Distribute: the ``<module> args`` editor, CHECK DISTRIBUTE, the DAG drawn as a graph (DAG apps),
+the distribution tree with each slot's share, a warning naming idle slots, the workload chart
+stacked by chunk, and the Workplan editor (move chunks between slots, then SAVE).
+
+What is drawn is computed in :mod:`.plan_views` as plain data; this module only hands it to
+bqplot and ipytree.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from ..core.requests import DistribRequest
 from ..core.snippets import make_snippet
 from .args_form import ArgsEditor
 from .common import Context, Message, SnippetView, error_text
+from .plan_views import STACK_LIMIT, DagGraph, dag_graph, idle_warning, load_shares, slot_color, stack_rows, stacks
 from .state import plan_stamp
 
 logger = logging.getLogger(__name__)
@@ -35,7 +41,9 @@ class DistributeTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
         self.check.on_click(lambda _: self.start())
         self.message = Message()
         self.stale = Message()
+        self.graph_box = widgets.VBox(layout=widgets.Layout(display="none"))  # DAG apps only
         self.tree_box = widgets.VBox()
+        self.idle = Message()
         self.chart_box = widgets.Box()
         self.source = widgets.Dropdown(description="from slot")
         self.chunk = widgets.Dropdown(description="chunk", layout=widgets.Layout(width="30em"))
@@ -70,7 +78,9 @@ class DistributeTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
                 self.check,
                 self.message,
                 self.stale,
+                self.graph_box,
                 self.tree_box,
+                self.idle,
                 self.chart_box,
                 editor,
             ]
@@ -153,7 +163,18 @@ class DistributeTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
         plan = self.plan
         assert plan is not None
         names = self.slot_names()
-        self.tree_box.children = [dag_view(plan) if plan.dag else plan_tree(plan, names)]
+        if plan.dag is not None:
+            self.graph_box.children = [dag_figure(dag_graph(plan, names), plan.weights_unit)]
+            self.graph_box.layout.display = ""
+        else:
+            self.graph_box.children = []
+            self.graph_box.layout.display = "none"
+        self.tree_box.children = [plan_tree(plan, names)]
+        warning = idle_warning(plan, names)
+        if warning:
+            self.idle.show(warning, "warn")
+        else:
+            self.idle.clear()
         self.chart_box.children = [load_chart(plan, names)]
         options = [
             (f"{name} ({len(chunks)} chunks, {weight:.1f} {plan.weights_unit})", number)
@@ -217,19 +238,25 @@ class DistributeTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
 
 
 def plan_tree(plan: WorkPlan, names: list[str]) -> widgets.Widget:
-    """host -> worker slot -> chunk -> items, with loads; chunks and items load when opened."""
+    """host -> worker slot (chunks, share of the load) -> chunk -> items; chunks load when a slot opens."""
     from ipytree import Node, Tree
 
     hosts: dict[str, Any] = {}
-    for name, chunks, weight in zip(names, plan.slots, plan.loads):
+    for name, chunks, weight, share in zip(names, plan.slots, plan.loads, load_shares(plan)):
         host = name.rsplit("#", 1)[0]
         if host not in hosts:
             hosts[host] = Node(host, opened=True, icon="server")
-        slot = Node(f"{name}: {len(chunks)} chunks, {weight:.1f} {plan.weights_unit}", opened=False, icon="cogs")
+        count = f"{len(chunks)} chunk{'' if len(chunks) == 1 else 's'}"
+        slot = Node(
+            f"{name} — {count}, {share:.1f} % ({weight:.1f} {plan.weights_unit})".replace(" )", ")"),
+            opened=False,
+            icon="cogs" if chunks else "exclamation-triangle",
+        )
         slot.add_node(Node("...", icon="ellipsis-h"))
         slot.observe(lambda change, slot=slot, chunks=chunks: _open_slot(slot, chunks, plan), names="opened")
         hosts[host].add_node(slot)
     tree = Tree(multiple_selection=False)
+    tree.tooltip = "worker slots per host with their share of the load; open a slot to list its chunks"
     for node in hosts.values():
         tree.add_node(node)
     return tree
@@ -254,34 +281,103 @@ def _open_slot(slot: Any, chunks: list[Any], plan: WorkPlan) -> None:
     slot.nodes = nodes
 
 
-def dag_view(plan: WorkPlan) -> widgets.Widget:
-    """The steps of a DAG app in dependency order, with their slot and what they need."""
-    order = plan.step_order()  # PlanError when the plan has no DAG
-    needs = plan.dag or {}  # not None here: step_order raised otherwise
-    slot_of = {chunk.label: number for number, chunks in enumerate(plan.slots) for chunk in chunks}
-    rows = "".join(
-        f"<tr><td>{position + 1}</td><td><b>{html.escape(step)}</b></td><td>{slot_of.get(step, '')}</td>"
-        f"<td>{html.escape(', '.join(needs[step])) or '—'}</td></tr>"
-        for position, step in enumerate(order)
-    )
-    return widgets.HTML("<table><tr><th>#</th><th>step</th><th>slot</th><th>needs</th></tr>" + rows + "</table>")
-
-
-def load_chart(plan: WorkPlan, names: list[str]) -> widgets.Widget:
-    """Workload per worker slot (bqplot bars)."""
+def dag_figure(graph: DagGraph, weights_unit: str = "") -> widgets.Widget:
+    """The steps as a bqplot Graph: depth across, row down, coloured by slot, with a legend of slots."""
     import bqplot as bq
 
-    x_scale, y_scale = bq.OrdinalScale(), bq.LinearScale(min=0)
+    x_scale = bq.LinearScale(min=-0.5, max=graph.depths - 0.5)
+    y_scale = bq.LinearScale(min=-0.5, max=graph.widest - 0.5, reverse=True)
+    column_sizes = {node.depth: node.row + 1 for node in graph.nodes}  # rows grow, so the last one wins
+    node_data = [
+        {
+            "label": node.name,
+            "shape": "rect",
+            "shape_attrs": {"width": 12 + 7 * len(node.name), "height": 24, "rx": 5, "ry": 5},
+            "slot": node.slot_name or "none",
+            "weight": f"{node.weight:g} {weights_unit}".strip(),
+            "needs": ", ".join(node.needs) or "nothing",
+        }
+        for node in graph.nodes
+    ]
+    mark = bq.Graph(
+        node_data=node_data,
+        link_data=[{"source": source, "target": target} for source, target in graph.links],
+        x=[node.depth for node in graph.nodes],
+        # each column centred on the widest one
+        y=[node.row + (graph.widest - column_sizes[node.depth]) / 2 for node in graph.nodes],
+        scales={"x": x_scale, "y": y_scale},
+        colors=[node.color for node in graph.nodes],  # a node's fill is colors[its index]
+        link_type="line",
+        directed=True,
+        static=True,
+        tooltip=bq.Tooltip(fields=["label", "slot", "weight", "needs"], labels=["step", "slot", "cost", "needs"]),
+    )
+    figure = bq.Figure(
+        marks=[mark],
+        title="steps by dependency depth, coloured by worker slot",
+        fig_margin={"top": 40, "bottom": 10, "left": 20, "right": 20},
+        layout=widgets.Layout(
+            width=f"{max(24, 11 * graph.depths)}em", height=f"{max(10, 3 + 2.6 * graph.widest):.0f}em"
+        ),
+    )
+    figure.tooltip = "the DAG: a step starts when the steps pointing to it are done; hover a step for its slot"
+    steps = {name: 0 for name in graph.slot_names}
+    for node in graph.nodes:
+        if node.slot_name:
+            steps[node.slot_name] += 1
+    legend = widgets.HTML(
+        "&emsp;".join(
+            f'<span style="display:inline-block;width:1em;height:1em;vertical-align:middle;'
+            f'border:1px solid #888;background:{slot_color(number)}"></span> {html.escape(name)} ({count} steps)'
+            for number, (name, count) in enumerate(steps.items())
+        )
+    )
+    legend.tooltip = "worker slots: the colour of the steps each one runs"
+    return widgets.VBox([figure, legend])
+
+
+def load_chart(plan: WorkPlan, names: list[str], limit: int = STACK_LIMIT) -> widgets.Widget:
+    """Workload per worker slot: one bar per slot stacked by chunk (heaviest at the bottom), its total on top."""
+    import bqplot as bq
+
+    bars_data = stacks(plan, names, limit)
+    rows = stack_rows(bars_data, limit)
+    unit = plan.weights_unit or "load"
+    x_scale, y_scale = bq.OrdinalScale(domain=list(names)), bq.LinearScale(min=0)
+    other = any(segment.other for bar in bars_data for segment in bar.segments)
     bars = bq.Bars(
         x=names,
-        y=plan.loads,
+        y=rows or [[0.0] * len(names)],
+        type="stacked",
         scales={"x": x_scale, "y": y_scale},
-        tooltip=bq.Tooltip(fields=["x", "y"], labels=["slot", plan.weights_unit or "load"]),
+        colors=[slot_color(number) for number in range(len(names))],
+        color_mode="group",  # a bar has its slot's colour, as in the DAG; segments are outlined
+        opacities=[1.0] * (len(rows) - 1) + [0.45 if other else 1.0],  # the merged "other" level is paler
+        opacity_mode="element",
+        stroke="white",
+        stroke_width=1,
+        padding=0.25,
+        tooltip=bq.Tooltip(fields=["x", "y"], labels=["slot", f"chunk {plan.weights_key} ({unit})"]),
     )
+    top = max(plan.loads, default=0.0)
+    totals = bq.Label(
+        x=names,
+        y=[load + top * 0.02 for load in plan.loads],
+        text=[f"{bar.total:.1f} ({bar.share:.0f} %)" for bar in bars_data],
+        scales={"x": x_scale, "y": y_scale},
+        align="middle",
+        default_size=12,
+        font_weight="normal",
+        colors=["#333333"],
+    )
+    y_scale.max = top * 1.15 if top > 0 else 1.0
     axes = [
         bq.Axis(scale=x_scale, label="worker slot"),
-        bq.Axis(scale=y_scale, side="left", label=f"{plan.weights_key} ({plan.weights_unit})"),
+        bq.Axis(scale=y_scale, side="left", label=f"{plan.weights_key} ({unit})"),
     ]
-    return bq.Figure(
-        marks=[bars], axes=axes, title="workload per slot", layout=widgets.Layout(width="36em", height="16em")
-    )
+    title = "workload per slot, stacked by chunk"
+    if other:
+        title += f" (beyond {limit} chunks a slot's lighter ones are one paler segment)"
+    figure = bq.Figure(marks=[bars, totals], axes=axes, title=title, layout=widgets.Layout(width="40em", height="18em"))
+    figure.tooltip = "each bar is a worker slot, each segment one of its chunks; the total and share are on top"
+    return figure
