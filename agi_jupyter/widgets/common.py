@@ -8,8 +8,10 @@ the notebook stays responsive, refuses a second click while it runs, and reports
 from __future__ import annotations
 
 import asyncio
+import base64
 import html
 import logging
+import re
 import threading
 import time
 from collections import deque
@@ -141,22 +143,88 @@ class Message(widgets.HTML):  # type: ignore[misc]  # ipywidgets is untyped: its
         self.value, self.text, self.kind = "", "", "info"
 
 
+LEVELS = ("info", "warning", "error")
+"""Log line levels, least severe first; the log view's filter shows a level and the ones after it."""
+LEVEL_CHOICES = (("all lines", "info"), ("warnings and errors", "warning"), ("errors only", "error"))
+_ERROR_LINE = re.compile(
+    r"^Traceback \(most recent call last\)|\b\w*(Error|Exception)\b|\b(error|errors|failed|fatal|critical)\b",
+    re.IGNORECASE,
+)
+_WARNING_LINE = re.compile(r"\w*Warning\b|\b(warn|warning|warnings|ignored|ignoring|cancelled|cancel)\b", re.IGNORECASE)
+
+
+def line_level(line: str, previous: str = "info") -> str:
+    """The level of a log line: ``"error"``, ``"warning"`` or ``"info"``.
+
+    The engine's lines carry no level of their own (they are the worker's prints and the
+    engine's progress sentences), so a line is classified by the words the engine and Python
+    use: a traceback, an ``...Error``/``...Exception`` name, "error", "failed", "fatal",
+    "critical" make an error ("mode 3: cython and pool failed: ..."); a ``...Warning`` name,
+    "warning", "ignored", "cancelled" make a warning ("ignored an event from a Dask worker");
+    anything else is info. An indented line (a traceback's frames, a wrapped message) keeps the
+    level of the line it continues, ``previous``.
+    """
+    if line[:1].isspace() and line.strip() and previous != "info":
+        return previous
+    if _ERROR_LINE.search(line):
+        return "error"
+    if _WARNING_LINE.search(line):
+        return "warning"
+    return "info"
+
+
+def download_link(text: str, file_name: str, label: str) -> str:
+    """An ``<a download>`` link whose ``data:`` URL holds ``text``: saved by the browser, no server round trip."""
+    encoded = base64.b64encode(text.encode("utf-8")).decode("ascii")
+    return (
+        f'<a download="{html.escape(file_name, quote=True)}" href="data:text/plain;charset=utf-8;base64,{encoded}" '
+        f'title="save these lines as {html.escape(file_name, quote=True)}">{html.escape(label)}</a>'
+    )
+
+
 class LogView(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: its classes are Any
-    """Bounded log lines, newest visible, updated at most every ``interval`` seconds."""
+    """Bounded log lines, newest visible, updated at most every ``interval`` seconds.
+
+    Tools above the lines: a level filter (see :func:`line_level` for how a line gets its level),
+    CLEAR (this view only; log files keep every line), a download link of the lines as a text
+    file (regenerated on each refresh, a ``data:`` URL), and the log files the action wrote
+    (:meth:`show_files`).
+    """
 
     def __init__(self, title: str, interval: float = 0.25, max_lines: int = MAX_LOG_LINES) -> None:
         self.lines: deque[str] = deque(maxlen=max_lines)
+        self.levels: deque[str] = deque(maxlen=max_lines)  # the level of each line, same order
         self.interval = interval
+        self.file_name = re.sub(r"[^A-Za-z0-9]+", "_", title).strip("_").lower() + ".txt"
         self._pending = False
         self._lock = threading.Lock()
         self.view = widgets.HTML()
-        self.box = widgets.Accordion(children=[self.view], titles=(title,))
+        self.level = widgets.Dropdown(
+            options=LEVEL_CHOICES,
+            value="info",
+            description="show",
+            tooltip="hide lines below this level (levels are read from the lines' words: error, failed, warning...)",
+            layout=widgets.Layout(width="16em"),
+        )
+        self.clear_button = widgets.Button(
+            description="CLEAR", icon="eraser", tooltip="empty this view (the log files keep every line)"
+        )
+        self.download = widgets.HTML(tooltip="the lines of this view, every level, as a text file")
+        self.files = widgets.HTML()
+        self.level.observe(lambda _: self.flush(), names="value")
+        self.clear_button.on_click(lambda _: self.clear())
+        tools = widgets.HBox(
+            [self.level, self.clear_button, self.download], layout=widgets.Layout(align_items="center")
+        )
+        self.box = widgets.Accordion(children=[widgets.VBox([tools, self.files, self.view])], titles=(title,))
         self.box.selected_index = None
         super().__init__([self.box])
+        self.flush()
 
     def append(self, line: str) -> None:
         """Add a line (thread-safe); the view refreshes shortly after."""
         with self._lock:
+            self.levels.append(line_level(line, self.levels[-1] if self.levels else "info"))
             self.lines.append(line)
             if self._pending:
                 return
@@ -165,19 +233,41 @@ class LogView(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: its
         timer.daemon = True
         timer.start()
 
+    def shown_lines(self) -> list[str]:
+        """The lines the level filter lets through, oldest first."""
+        least = LEVELS.index(self.level.value)
+        with self._lock:
+            return [line for line, level in zip(self.lines, self.levels) if LEVELS.index(level) >= least]
+
     def flush(self) -> None:
         with self._lock:
             self._pending = False
-            text = "\n".join(self.lines)
+            every = "\n".join(self.lines)
+            count = len(self.lines)
+        shown = self.shown_lines()
+        hidden = count - len(shown)
+        note = f'<div style="color:#57606a">{hidden} line(s) below the level shown are hidden</div>' if hidden else ""
         self.view.value = (
+            f"{note}"
             '<div style="display:flex; flex-direction:column-reverse; max-height:18em; overflow:auto">'
-            f'<pre style="margin:0; font-size:90%">{html.escape(text)}</pre></div>'
+            f'<pre style="margin:0; font-size:90%">{html.escape(chr(10).join(shown))}</pre></div>'
         )
+        self.download.value = download_link(every, self.file_name, f"download ({count} lines)") if count else ""
 
     def clear(self) -> None:
         with self._lock:
             self.lines.clear()
+            self.levels.clear()
         self.flush()
+
+    def show_files(self, paths: list[str]) -> None:
+        """Name the log files the action wrote (the whole story, where this view keeps the last lines)."""
+        if not paths:
+            self.files.value = ""
+            return
+        label = "log file" if len(paths) == 1 else "log files"
+        names = ", ".join(f"<code>{html.escape(path)}</code>" for path in paths)
+        self.files.value = f'<span style="font-size:90%">{label}: {names}</span>'
 
     def expand(self) -> None:
         self.box.selected_index = 0
