@@ -77,6 +77,12 @@ def add_commands(commands: Subcommands) -> None:
         help="stdout: the snapshot and verdict as JSON, or Prometheus text exposition",
     )
     health.add_argument(
+        "--operator",
+        action="store_true",
+        help="also print the operator summary (late and missing heartbeats, oldest pending task, tasks per "
+        "minute, restarts) to stderr, and add it to the JSON as 'operator'",
+    )
+    health.add_argument(
         "--textfile",
         metavar="PATH",
         help="also write the Prometheus text there, atomically "
@@ -214,10 +220,19 @@ def _health(options: argparse.Namespace) -> int:
     _log(f"health gate {'passed' if verdict.passed else 'failed'} (exit {verdict.code}): {verdict.reason}")
     snapshot_time = saved.timestamp if saved is not None else None
     _prometheus(options, ServiceHealthCollector(env.app, payload, verdict, snapshot_time))
+    operator: dict[str, Any] = {}
+    if options.operator:
+        from .core.service.operator import operator_summary
+
+        summary = operator_summary(env, payload)
+        for line in summary.lines():
+            _log(f"operator: {line}")
+        operator = {"operator": summary.model_dump(mode="json")}
     if options.format == "json":
         _print_json(
             {
                 **payload,
+                **operator,
                 "snapshot_timestamp": snapshot_time,
                 "gate": {
                     "code": verdict.code,

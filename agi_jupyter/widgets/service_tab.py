@@ -5,6 +5,12 @@ its snippet, and hands that very object to ``AGI.serve``: what the snippet says 
 (``last_request``). The HEALTH gate thresholds are ``[cluster.service_health]`` in
 app_settings.toml, saved as they change and validated first, so a value the gate would reject
 is never written. The last snapshot and verdict stay on the tab as plain attributes.
+
+SUBMIT is off, with the reason beside it, until a service runs (the shared state's
+``service_status``): tasks queued without loops would only wait. Under the health table, the
+operator summary (:func:`~agi_jupyter.core.service.operator.operator_summary`: late and missing
+heartbeats, oldest pending task, tasks per minute, restarts) follows every action; EXPORT writes
+it with the health snapshot to ``operator.json`` beside ``health.json``.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from pydantic import ValidationError
 from ..core.errors import AgiError, SettingsError
 from ..core.requests import ServeRequest, SubmitRequest
 from ..core.service.health import GateResult, gate
+from ..core.service.operator import OperatorSnapshot, OperatorSummary, operator_summary, write_operator_snapshot
 from ..core.settings import ServiceHealthSettings, save_settings
 from ..core.snippets import make_snippet
 from .common import Context, LogView, Message, SnippetView, error_text
@@ -27,6 +34,10 @@ from .common import Context, LogView, Message, SnippetView, error_text
 logger = logging.getLogger(__name__)
 
 ACTION = "service"  # one name for every button: a second click while any of them runs is refused
+EXPORT_ACTION = "service-export"
+SERVING = ("running", "degraded", "error", "unknown")
+"""Statuses with loops to take submitted tasks (``unknown``: another process runs them; ``error``:
+the loops are down, and the next STATUS restarts them)."""
 COLUMNS = ("worker", "healthy", "reason", "future_state", "heartbeat_state", "heartbeat_age_sec")
 REQUEST_FIELDS = {  # ServeRequest field -> label; kinds and defaults come from the model itself
     "heartbeat_timeout": "heartbeat timeout (s)",
@@ -48,6 +59,8 @@ class ServiceTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: 
         self.payload: dict[str, Any] | None = None
         self.verdict: GateResult | None = None
         self.last_request: ServeRequest | SubmitRequest | None = None
+        self.operator: OperatorSummary | None = None
+        self.exported: OperatorSnapshot | None = None
         self.task_ids: list[str] = []
         self.started: list[str] = []  # actions accepted by the runner, in order (refused clicks are not)
         self.fields: dict[str, widgets.ValueWidget] = {}
@@ -66,13 +79,13 @@ class ServiceTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: 
         for name, control in self.thresholds_controls().items():
             control.observe(lambda change, name=name: self._threshold_changed(name, change), names="value")
         self.buttons = {
-            action: widgets.Button(description=label, icon=icon)
-            for action, label, icon in (
-                ("start", "START", "play"),
-                ("status", "STATUS", "sync"),
-                ("health", "HEALTH gate", "heartbeat"),
-                ("stop", "STOP", "stop"),
-                ("submit", "SUBMIT", "paper-plane"),
+            action: widgets.Button(description=label, icon=icon, tooltip=tooltip)
+            for action, label, icon, tooltip in (
+                ("start", "START", "play", "start one service loop per Dask worker slot"),
+                ("status", "STATUS", "sync", "check every loop, restart the unhealthy ones, write health.json"),
+                ("health", "HEALTH gate", "heartbeat", "check the loops, then judge the snapshot by the gate"),
+                ("stop", "STOP", "stop", "stop the loops (the task in hand finishes first)"),
+                ("submit", "SUBMIT", "paper-plane", SUBMIT_TOOLTIP),
             )
         }
         for action, button in self.buttons.items():
@@ -81,11 +94,22 @@ class ServiceTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: 
         self.snippet = SnippetView(context)
         self.message = Message()
         self.verdict_view = Message()
+        self.submit_note = Message()
         self.summary = widgets.HTML()
         self.table = widgets.HTML()
+        self.operator_view = widgets.HTML()
+        self.export = widgets.Button(
+            description="EXPORT",
+            icon="file-export",
+            tooltip="write the operator summary and the health snapshot to operator.json beside health.json",
+        )
+        self.export.on_click(lambda _: self.export_operator())
+        self.export_message = Message()
         self.logs = LogView("Service logs")  # not ``log``: that is the widget's logger trait
         self._show_request_snippet("status")
+        context.state.observe(lambda change: self._sync_submit(), names="service_status")
         self._restore()
+        self._sync_submit()
         super().__init__(
             [
                 widgets.HTML("<b>Service</b> (persistent worker loops; tasks queue as files)"),
@@ -96,11 +120,14 @@ class ServiceTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: 
                 widgets.HBox([self.allow_idle, self.max_unhealthy, self.max_restart_rate]),
                 self.settings_message,
                 self.snippet,
-                widgets.HBox(list(self.buttons.values())),
+                widgets.HBox([*self.buttons.values(), self.submit_note]),
                 self.message,
                 self.verdict_view,
                 self.summary,
                 self.table,
+                widgets.HTML("<b>Operator summary</b>"),
+                self.operator_view,
+                widgets.HBox([self.export, self.export_message]),
                 self.logs,
             ]
         )
@@ -175,6 +202,9 @@ class ServiceTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: 
         work: Callable[[], Coroutine[Any, Any, list[str] | dict[str, Any]]]  # task ids, or the health snapshot
         try:
             if action == "submit":
+                blocked = submit_blocked(self.context.state.service_status)
+                if blocked:
+                    raise AgiError(f"SUBMIT not started: {blocked}")
                 submit = request = SubmitRequest()
                 snippet = make_snippet(env, "submit", submit)
                 work = lambda: AGI.submit(env, submit, on_line=self.logs.append)  # noqa: E731
@@ -207,12 +237,15 @@ class ServiceTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: 
     def _failed(self, error: BaseException) -> None:
         self.logs.flush()
         self.message.show(error_text(error), "error")
+        self._sync_submit()  # the runner gave every button back
 
     def _done(self, action: str, value: Any) -> None:
         self.logs.flush()
+        self._sync_submit()
         if action == "submit":
             self.task_ids = list(value)
             self.message.show(f"queued {len(value)} task(s); STATUS shows the queue", "ok")
+            self.show_operator(None)
             return
         self.payload = value
         if action == "health":
@@ -224,6 +257,7 @@ class ServiceTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: 
                 self.verdict_view.show(f"FAIL code {verdict.code}: {verdict.reason}", "error")
         self.message.show(f"{action.upper()} done: service is {value.get('status')}", "ok")
         self.show_payload(value)
+        self.show_operator(value)
         self.context.state.service_status = str(value.get("status") or "unknown")
 
     def _restore(self) -> None:
@@ -238,9 +272,58 @@ class ServiceTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: 
 
             snapshot = read_health(self.context.env)
             self.show_payload(snapshot)
+            self.show_operator(snapshot)
             self.context.state.service_status = str(snapshot.get("status") or "unknown")
         except (AgiError, OSError, KeyError, ValueError) as error:
             self.message.show(f"last health snapshot unreadable: {error_text(error)}", "warn")
+
+    # ----- SUBMIT only with loops to take the tasks --------------------------------------------------
+    def _sync_submit(self) -> None:
+        """SUBMIT follows the service status: off, with the reason beside it, while no service runs.
+
+        Called when the status changes and after every action (the runner turns every button back
+        on when an action ends, before its callback).
+        """
+        status = self.context.state.service_status
+        blocked = submit_blocked(status)
+        self.submit.disabled = bool(blocked)
+        self.submit.tooltip = f"SUBMIT is off: {blocked}" if blocked else SUBMIT_TOOLTIP
+        if blocked:
+            self.submit_note.show(blocked, "warn")
+        elif status == "error":
+            self.submit_note.show("no loop is healthy: tasks wait in pending/ until STATUS restarts one", "warn")
+        else:
+            self.submit_note.clear()
+
+    # ----- the operator summary ---------------------------------------------------------------------
+    def show_operator(self, payload: dict[str, Any] | None) -> None:
+        """The operator summary of the snapshot ``payload`` (None: the recorded one), computed by the engine."""
+        try:
+            summary = operator_summary(self.context.env, payload)
+        except (AgiError, OSError, ValueError) as error:  # pydantic's ValidationError is a ValueError
+            logger.debug("no operator summary for %s", self.context.env.app, exc_info=True)
+            self.operator_view.value = f"<i>no operator summary: {html.escape(error_text(error))}</i>"
+            return
+        self.operator = summary
+        self.operator_view.value = operator_html(summary)
+
+    def export_operator(self) -> bool:
+        """EXPORT in the background: operator.json (summary + health snapshot) beside health.json."""
+        env = self.context.env
+        self.export_message.show("writing the operator snapshot...")
+        return self.context.actions.start(
+            EXPORT_ACTION,
+            lambda: write_operator_snapshot(env),
+            on_done=self._exported,
+            on_error=lambda error: self.export_message.show(f"not exported: {error_text(error)}", "error"),
+            controls=[self.export],
+        )
+
+    def _exported(self, record: OperatorSnapshot) -> None:
+        self.exported = record
+        self.operator = record.summary
+        self.operator_view.value = operator_html(record.summary)
+        self.export_message.show(f"wrote {record.path} (from a cell: write_operator_snapshot(env))", "ok")
 
     # ----- the snapshot -------------------------------------------------------------------------
     def show_payload(self, payload: dict[str, Any]) -> None:
@@ -262,6 +345,32 @@ class ServiceTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: 
             lines.append(f"snapshot: <code>{html.escape(str(payload['path']))}</code>")
         self.summary.value = "<br>".join(lines)
         self.table.value = health_table(payload.get("worker_health") or [])
+
+
+SUBMIT_TOOLTIP = "queue one task per plan chunk for the running loops"
+
+
+def submit_blocked(status: str) -> str:
+    """Why SUBMIT is off while the service has this status; ``""`` when it is on."""
+    if status in SERVING:
+        return ""
+    if status == "stopped":
+        return "the service is stopped: START it, then SUBMIT"
+    return "no service is running: START it first (tasks need a loop to do them)"
+
+
+def operator_html(summary: OperatorSummary) -> str:
+    """The summary's sentences, one per line; what needs a look (late, missing, restarted) in red."""
+    alarming = {
+        0: summary.late_heartbeat_count,
+        1: summary.missing_heartbeat_count,
+        4: summary.restart_count,
+    }
+    lines = []
+    for number, line in enumerate(summary.lines()):
+        text = html.escape(line)
+        lines.append(f'<span style="color:#cf222e">{text}</span>' if alarming.get(number) else text)
+    return "<br>".join(lines)
 
 
 def health_table(rows: list[dict[str, Any]]) -> str:
