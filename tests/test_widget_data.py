@@ -52,35 +52,40 @@ def test_no_output_yet_says_where_it_looked_and_to_run_first(apps_path: Path) ->
     assert tab.message.kind == "error" and "LOAD DATA first" in tab.message.text
 
 
-def test_load_data_previews_the_newest_output(apps_path: Path) -> None:
+def test_load_data_reads_every_output_file_of_the_last_run(apps_path: Path) -> None:
     context = context_for(apps_path)
     tab = DataTab(context)  # made before the run: nothing to show yet
+    assert tab.current is None and [key for _, key in tab.run_choice.options] == [""]
     run_flight(context.env)
     click(tab, tab.load)
-    files = sorted(output_folder(context.env).glob("*.parquet"), key=lambda path: path.stat().st_mtime)
-    newest = pd.read_parquet(files[-1])
+    files = sorted(output_folder(context.env).glob("*.parquet"))
+    whole = pd.concat([pd.read_parquet(path) for path in files], ignore_index=True)
     assert tab.message.kind == "ok", tab.message.text
-    assert tab.current.path == files[-1] and tab.current.shape == newest.shape
-    assert list(tab.columns.options) == list(newest.columns) == tab.current.columns
+    assert len(files) == 6 and tab.message.text == f"loaded 6 files: {len(whole):,} rows, {whole.shape[1] + 1} columns"
+    assert tab.current.shape == (len(whole), whole.shape[1] + 1) and tab.current.total_rows == len(whole)
+    assert tab.current.frame["source_file"].tolist() == [path.name for path in files for _ in range(len(whole) // 6)]
+    assert list(tab.columns.options) == ["source_file", *whole.columns] == tab.current.columns
     assert tab.current.dtypes["samples"] == "int64" and tab.current.dtypes["flight"] in ("object", "str")
-    assert f"{newest.shape[0]} rows × {newest.shape[1]} columns" in tab.summary.value
-    assert str(files[-1]) in tab.summary.value
-    assert all(f"<th>{name}</th>" in tab.preview.value for name in newest.columns)
-    assert str(newest["flight"].iat[0]) in tab.preview.value
+    assert "6 files" in tab.summary.value and f"{len(whole):,} rows" in tab.summary.value
+    assert str(output_folder(context.env)) in tab.summary.value and tab.limit_note.value == ""
+    assert all(f"<th>{name}</th>" in tab.preview.value for name in whole.columns)
+    assert str(whole["flight"].iat[0]) in tab.preview.value
+    assert [key for _, key in tab.run_choice.options][1].startswith("run_")  # the run, by its log
 
 
-def test_preview_survives_recreating_the_tab_without_a_click(ran: Context) -> None:
+def test_the_loaded_run_survives_recreating_the_tab_without_a_click(ran: Context) -> None:
     first = DataTab(ran)
     click(first, first.load)
-    loaded = first.current.path
+    loaded = first.current
     later = output_folder(ran.env) / "later.csv"  # a newer output appears after the user loaded
     pd.DataFrame({"x": [1]}).to_csv(later, index=False)
     again = DataTab(Context(AgiEnv("flight", apps_path=ran.env.apps_path), cell_id=None))
-    assert again.current is not None and again.current.path == loaded
+    assert again.current is loaded  # shown at once, nothing read again
     assert again.preview.value == first.preview.value and again.summary.value == first.summary.value
     assert list(again.columns.options) == first.current.columns
-    click(again, again.load)  # LOAD DATA takes the newest one
-    assert again.current.path == later
+    click(again, again.load)  # LOAD DATA takes the latest outputs: the file no run log accounts for
+    assert again.current.path == later and again.current.shape == (1, 1)
+    assert "files without a RUN log" in again.current.run.label
 
 
 def test_export_writes_exactly_the_selected_columns(ran: Context) -> None:
@@ -90,7 +95,7 @@ def test_export_writes_exactly_the_selected_columns(ran: Context) -> None:
     assert tab.select_all.value is False
     click(tab, tab.export)
     written = pd.read_csv(ran.env.export_path)
-    source = pd.read_parquet(tab.current.path)
+    source = tab.current.frame
     assert list(written.columns) == ["flight", "distance_km"] and len(written) == len(source)
     assert written["distance_km"].tolist() == pytest.approx(source["distance_km"].tolist())
     assert tab.message.kind == "ok"
