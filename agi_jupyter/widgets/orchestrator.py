@@ -1,4 +1,5 @@
-"""The Orchestrator: one app's life in six tabs — Settings, Install, Distribute, Run, Service, Data."""
+"""The Orchestrator: one app's life in six tabs — Settings, Install, Distribute, Run, Service, Data —
+under a status line that shows the app at a glance."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from ..core.errors import AgiError
 from ..core.logs import apply_verbosity
 from .common import Context, Message, error_text
 from .state import OrchestratorState, read_settings_digest
+from .status_line import StatusLine
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +49,9 @@ class Orchestrator(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         )
         self.picker.observe(lambda change: self.show_app(change["new"]), names="value")
         self.tabs = widgets.Tab()
+        self.status = widgets.Box()  # the status line of the app shown (see show_app)
         self.context: Context | None = None
-        super().__init__([widgets.HBox([self.picker, self.message]), self.tabs])
+        super().__init__([widgets.HBox([self.picker, self.message]), self.status, self.tabs])
         if app is not None and self.picker.value is None:
             self.show_app(app)
         elif self.picker.value:
@@ -80,6 +83,7 @@ class Orchestrator(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
             self.message.show(f"{env.app} cannot be shown: {error_text(error)}", "error")
             return
         self.tabs.titles = TABS
+        self.status.children = [StatusLine(env, self.context.state, self.open_tab)]
         self.context.state.observe(lambda _: self.report_digest(), names="settings_digest")
         self.report_digest()
 
@@ -100,6 +104,10 @@ class Orchestrator(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
     @property
     def env(self) -> AgiEnv | None:
         return self.context.env if self.context else None
+
+    def open_tab(self, title: str) -> None:
+        """Select the tab called ``title`` (the status line's links)."""
+        self.tabs.selected_index = TABS.index(title)
 
     def tab(self, title: str) -> widgets.Widget:
         """The tab called ``title`` (for scripts and tests)."""
