@@ -31,8 +31,8 @@ def test_each_part_says_its_fact_and_how_it_stands() -> None:
     assert install_part(InstallState())[:2] == ("missing", "not installed")
     assert plan_part("")[:2] == ("none", "no plan saved")
     assert plan_part("2026-12-01T18:02:03+0000 0123456789ab")[:2] == ("ok", "plan saved 12-01 18:02")
-    last = LastRun(mode=0, label="python", seconds=0.25, when="2026-12-01T18:03:00+0000", outputs=6)
-    assert run_part(last, None)[1] == "last run: mode 0 python, 0.25 s, 12-01 18:03"
+    last = LastRun(mode=0, label="0: python", seconds=0.25, when="2026-12-01T18:03:00+0000", outputs=6)
+    assert run_part(last, None)[1] == "last run: mode 0: python, 0.25 s, 12-01 18:03"
     assert (
         run_part(None, ("dask", 1.5, "2026-11-30T09:00:00+0000"))[1] == "last recorded run: dask, 1.50 s, 11-30 09:00"
     )

@@ -40,7 +40,7 @@ def plan_part(stamp: str) -> tuple[str, str, str]:
 
 def run_part(last: LastRun | None, recorded: tuple[str, float, str] | None) -> tuple[str, str, str]:
     if last is not None:
-        what = "benchmark" if last.mode is None else f"mode {last.mode} {last.label}"
+        what = "benchmark" if last.mode is None else f"mode {last.label}"
         return "ok", f"last run: {what}, {last.seconds:.2f} s, {_short(last.when)}", f"finished {last.when}"
     if recorded is not None:
         label, seconds, when = recorded
