@@ -142,11 +142,11 @@ def test_choosing_an_earlier_run_loads_the_files_it_still_owns(env: AgiEnv) -> N
         load_run(env, "run_19990101-000000.log")
 
 
-def test_a_single_file_loads_as_it_is_and_an_unreadable_one_is_skipped_and_named(env: AgiEnv) -> None:
+def test_a_single_file_run_has_the_source_column_too_and_an_unreadable_file_is_skipped_and_named(env: AgiEnv) -> None:
     forge_run(env, 300, {"only.csv": frame(3)})
     single = load_run(env)
-    assert single.columns == ["n", "value"] and single.shape == (3, 2)  # no source column for one file
-    assert load_run(env, source_column=True).columns == ["source_file", "n", "value"]
+    assert single.columns == ["source_file", "n", "value"] and single.shape == (3, 3)  # the same columns as many files
+    assert load_run(env, source_column=False).columns == ["n", "value"]
     log = forge_run(env, 100, {"good.csv": frame(2), "bad.parquet": frame(1)})
     bad = output_folder(env) / "bad.parquet"
     bad.write_text("not parquet")

@@ -84,7 +84,7 @@ def test_the_loaded_run_survives_recreating_the_tab_without_a_click(ran: Context
     assert again.preview.value == first.preview.value and again.summary.value == first.summary.value
     assert list(again.columns.options) == first.current.columns
     click(again, again.load)  # LOAD DATA takes the latest outputs: the file no run log accounts for
-    assert again.current.path == later and again.current.shape == (1, 1)
+    assert again.current.path == later and again.current.shape == (1, 2)  # source_file + its one column
     assert "files without a RUN log" in again.current.run.label
 
 

@@ -165,4 +165,4 @@ def test_a_run_that_wrote_files_is_previewed_by_the_data_tab(apps_path: Path) ->
     assert tab.current is None  # a run without outputs leaves the preview alone
     context.state.last_run = LastRun(mode=0, label="plain python", seconds=0.2, when="later", outputs=1)
     context.actions.wait(60)
-    assert tab.current is not None and tab.current.path.name == "summary.csv" and tab.current.shape == (2, 2)
+    assert tab.current is not None and tab.current.path.name == "summary.csv" and tab.current.shape == (2, 3)

@@ -371,15 +371,15 @@ def load_run(
     run: OutputRun | str | None = None,
     *,
     limit: int | None = ROW_LIMIT,
-    source_column: bool | None = None,
+    source_column: bool = True,
     args: BaseModel | Mapping[str, Any] | None = None,
 ) -> LoadedRun:
     """Every output file of one run as one frame: the latest run, or ``run`` (a run or its key).
 
     At most ``limit`` rows are kept (``None``: all), but every file is counted, so the result
     says how many rows the run has. ``source_column`` adds ``source_file`` (the file's path
-    under the output folder); by default only when the run has several files, so a run of one
-    file loads exactly as that file. A file that cannot be read is skipped and named in
+    under the output folder), always by default, so a frame has the same columns whether the
+    run wrote one file or many. A file that cannot be read is skipped and named in
     ``skipped``; when none can be read, :class:`DataError` names them.
     """
     chosen = run if isinstance(run, OutputRun) else find_run(env, run, args)
@@ -389,7 +389,7 @@ def load_run(
         run=chosen,
         folder=folder,
         limit=limit,
-        source_column=len(chosen.files) > 1 if source_column is None else source_column,
+        source_column=source_column,
     )
 
 
