@@ -19,7 +19,17 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, NonNegativeInt, PositiveInt, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
 
 from .errors import RunError
 from .records import field_problems
@@ -55,8 +65,10 @@ class WorkerSpec(JobModel):
     """What a worker process needs to build the app's worker (runs and service loops alike).
 
     ``pool`` is the kind of pool of the pool bit (None: no pool); ``dag`` says the plan is a
-    DAG, whose steps wait for the steps they depend on. The fields keep the order of the keys
-    the spec always had (not a subclass of :class:`WorkerSource`, whose fields would come first).
+    DAG, whose steps wait for the steps they depend on; ``item_timeout`` fails the chunk of a
+    work item that runs longer (see :mod:`agi_jupyter.core.runner`). The fields keep the order
+    of the keys the spec always had (not a subclass of :class:`WorkerSource`, whose fields
+    would come first).
     """
 
     worker_module: str
@@ -72,6 +84,15 @@ class WorkerSpec(JobModel):
     pool: Literal["process", "thread"] | None = None
     pool_width: PositiveInt | None = None
     dag: bool = False
+    item_timeout: PositiveFloat | None = None  # seconds one work item may run; None: no limit
+
+    @model_serializer(mode="wrap")
+    def _no_timeout_no_key(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """Without a timeout the spec keeps exactly the keys it always had (older runners read it)."""
+        data = handler(self)
+        if isinstance(data, dict) and data.get("item_timeout") is None:
+            data.pop("item_timeout", None)
+        return data
 
     def source(self) -> WorkerSource:
         """Where this spec's worker class lives."""

@@ -2,17 +2,24 @@
 
 A widget button builds one of these, the snippet module renders it as code, and the engine
 executes that same object: the button and its snippet cannot drift apart. Fields left as
-``None`` mean "take it from the app's settings".
+``None`` mean "take it from the app's settings"; :func:`resolve` fills them in from the
+settings, so the rendered request says what runs instead of where it will be looked up.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import logging
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
 from .modes import Mode
-from .settings import check_workers, split_address
+from .settings import AppSettings, ClusterSettings, check_workers, split_address
+
+if TYPE_CHECKING:
+    from .env import AgiEnv
+
+logger = logging.getLogger(__name__)
 
 
 class Request(BaseModel):
@@ -77,8 +84,19 @@ class RunRequest(Request):
     params: dict[str, Any] = Field(default_factory=dict, description="argument overrides for this run")
     benchmark: bool = False
     modes: list[Mode] | None = Field(None, description="modes to benchmark; None -> all the settings allow")
-    pool: Literal["process", "thread"] = Field("process", description="kind of pool for the pool bit")
-    pool_width: int | None = Field(None, ge=1, le=512, description="pool size; None -> CPU count")
+    pool: Literal["process", "thread"] | None = Field(
+        None, description="kind of pool for the pool bit; None -> [cluster] pool_executor"
+    )
+    pool_width: int | None = Field(
+        None, ge=1, le=512, description="pool size; None -> [cluster] pool_width, else the CPU count"
+    )
+    item_timeout: float | None = Field(
+        None,
+        gt=0,
+        le=7 * 24 * 3600,
+        description="seconds one work item may run before its chunk fails; None -> [cluster] item_timeout, "
+        "else no limit",
+    )
 
     _mode_in = field_validator("mode", mode="before")(lambda cls, v: _mode(v))
 
@@ -145,3 +163,95 @@ class ClusterRequest(Request):
     """
 
     action: Literal["start", "status", "stop"] = "status"
+
+
+# ----- the effective request -------------------------------------------------------------------
+AnyRequest = TypeVar("AnyRequest", bound=Request)
+
+
+def resolve(env: AgiEnv, request: AnyRequest) -> AnyRequest:
+    """``request`` with what it would read from the app's settings at run time filled in.
+
+    A copy of the same class whose rendering says what runs: the worker hosts; the scheduler
+    (see below); for :class:`InstallRequest` the ``modes_enabled`` of the toggles; for
+    :class:`RunRequest` the mode (a benchmark: the modes the settings allow), the pool's
+    executor and width when a mode has the pool bit, and the per-item timeout; and for requests
+    with ``params`` every argument whose effective value (``[args]`` then ``params``) differs
+    from the args model's default, plus every key ``params`` names. Executed now, the copy does
+    exactly what ``request`` would; executed later, it no longer follows the settings.
+
+    The scheduler is filled in only when naming it does not change which cluster is used: a
+    scheduler in the request is *required* and always started when nothing answers, while one
+    that only comes from the settings may fall back to a local cluster (a loopback address with
+    ``launch = false``) or give way to the ``[cluster] factory``. In those cases, and when the
+    settings name no scheduler, it stays ``None``.
+
+    Arguments whose saved values do not validate are left as given (the action reports them
+    when it runs); arguments at their default are not rendered, so a value saved for one of them
+    later does show through: the snippet's digest marks such a cell stale.
+    """
+    cluster = AppSettings.load(env.settings_path).cluster
+    workers = dict(request.workers or cluster.workers)
+    update: dict[str, Any] = {"workers": workers}
+    if request.scheduler is None:
+        update["scheduler"] = _settings_scheduler(cluster, workers)
+    if isinstance(request, InstallRequest) and request.modes_enabled is None:
+        update["modes_enabled"] = cluster.mode
+    if isinstance(request, RunRequest):
+        update.update(_run_fields(env, request, cluster))
+    if "params" in type(request).model_fields:
+        update["params"] = _effective_params(env, request.params)  # type: ignore[attr-defined]
+    return request.model_validate({**_fields(request), **update})
+
+
+def _fields(request: Request) -> dict[str, Any]:
+    """The request's field values as objects (not dumped: modes stay Modes)."""
+    return {name: getattr(request, name) for name in type(request).model_fields}
+
+
+def _settings_scheduler(cluster: ClusterSettings, workers: dict[str, int]) -> str | None:
+    """The settings' scheduler when a request naming it picks the same cluster, else None."""
+    from .cluster import is_loopback
+
+    if not cluster.scheduler or cluster.factory:
+        return None
+    host, _ = split_address(cluster.scheduler)
+    started_anyway = cluster.launch or not is_loopback(host) or not all(is_loopback(name) for name in workers)
+    return cluster.scheduler if started_anyway else None
+
+
+def _run_fields(env: AgiEnv, request: RunRequest, cluster: ClusterSettings) -> dict[str, Any]:
+    update: dict[str, Any] = {}
+    modes: list[Mode] = []
+    if request.benchmark or request.modes:
+        if request.modes is None:
+            from .benchmark import allowed_modes
+
+            update["modes"] = allowed_modes(env)
+        modes = list(update.get("modes", request.modes or []))
+    else:
+        mode = request.mode if request.mode is not None else cluster.mode
+        update["mode"] = mode
+        modes = [mode]
+    if any(mode & Mode.POOL for mode in modes):
+        update["pool"] = request.pool or cluster.pool_executor
+        update["pool_width"] = request.pool_width or cluster.pool_width
+    update["item_timeout"] = request.item_timeout or cluster.item_timeout
+    return update
+
+
+def _effective_params(env: AgiEnv, params: dict[str, Any]) -> dict[str, Any]:
+    from .args import load_args
+    from .errors import AgiError
+
+    try:
+        args = load_args(env, params)
+    except AgiError:
+        logger.debug("%s: arguments do not validate; params left as given", env.app, exc_info=True)
+        return dict(params)
+    dumped = args.model_dump(mode="json")
+    effective = {}
+    for name, field in type(args).model_fields.items():
+        if name in params or field.is_required() or getattr(args, name) != field.get_default(call_default_factory=True):
+            effective[name] = dumped[name]
+    return effective

@@ -28,7 +28,7 @@ from .logs import LineCallback, LogSink, timestamp
 from .modes import Mode
 from .plan import worker_slots
 from .requests import RunRequest
-from .settings import AppSettings
+from .settings import AppSettings, ClusterSettings
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +112,7 @@ def run_mode(
     started = time.perf_counter()
     settings = AppSettings.load(env.settings_path)
     workers = request.workers or settings.cluster.workers
+    request = with_pool_settings(request, settings.cluster)
     log_path = _log_path(env)
     with LogSink(log_path, on_line) as sink:
         sink(f"RUN {env.app} in mode {mode.label} ({mode.token})")
@@ -162,6 +163,18 @@ def run_mode(
         return result
 
 
+def with_pool_settings(request: RunRequest, cluster: ClusterSettings) -> RunRequest:
+    """``request`` with its pool executor, pool width and item timeout taken from ``[cluster]``
+    where it leaves them out (``None``)."""
+    return request.model_copy(
+        update={
+            "pool": request.pool or cluster.pool_executor,
+            "pool_width": request.pool_width or cluster.pool_width,
+            "item_timeout": request.item_timeout or cluster.item_timeout,
+        }
+    )
+
+
 def every_output(slot_results: list[SlotResult], slots: list[Any]) -> list[str]:
     """Every file the slots wrote, sorted; a file two slots both wrote is a RunError naming them.
 
@@ -209,6 +222,7 @@ def build_worker_spec(
     pool: Literal["process", "thread"] | None = None,
     pool_width: int | None = None,
     dag: bool = False,
+    item_timeout: float | None = None,
 ) -> WorkerSpec:
     """What a worker process needs to build the app's worker (runs, service loops)."""
     return WorkerSpec(
@@ -225,6 +239,7 @@ def build_worker_spec(
         pool=pool,
         pool_width=pool_width,
         dag=dag,
+        item_timeout=item_timeout,
     )
 
 
@@ -239,6 +254,7 @@ def slot_spec(context: _Context, args: dict[str, Any], paths: list[str]) -> Work
         pool=context.request.pool if context.mode & Mode.POOL else None,
         pool_width=context.request.pool_width,
         dag=context.distribution.plan.dag is not None,
+        item_timeout=context.request.item_timeout,
     )
 
 
@@ -273,6 +289,7 @@ def _chunk_done(context: _Context, event: ChunkEvent) -> None:
 # ----- local -----------------------------------------------------------------------------------
 def _run_local(context: _Context, args: dict[str, Any]) -> list[SlotResult]:
     from . import local
+    from .runner import TIMED_OUT
 
     env = context.env
     paths = ([str(env.cython_dir)] if context.mode & Mode.CYTHON else []) + [str(env.src_path)]
@@ -303,15 +320,19 @@ def _run_local(context: _Context, args: dict[str, Any]) -> list[SlotResult]:
         status = worker.run(job, on_event, context.sink)
         finished = True
     finally:  # a job left mid-stream (an error here) leaves its events behind: never reuse that process
-        if not finished and worker.alive:
-            worker.kill()
+        timed_out = any(TIMED_OUT in message for message in errors)
+        if (not finished or timed_out) and worker.alive:
+            worker.kill()  # a timed-out item may still run in an abandoned thread: never reuse that process
         if context.control.cancelled or not worker.alive:
             local.discard(worker)
         local.release(worker, shared)
     if context.control.cancelled:
         raise RunError("run cancelled: the local worker process was stopped")
     if errors or status != 0:
-        raise RunError(f"local worker process failed (exit {status}): {errors[0] if errors else 'see the run log'}")
+        stopped = " (the local worker process was then stopped: nothing of it runs on)" if timed_out else ""
+        raise RunError(
+            f"local worker process failed (exit {status}): {errors[0] if errors else 'see the run log'}{stopped}"
+        )
     return results
 
 

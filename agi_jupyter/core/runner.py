@@ -14,6 +14,13 @@ worker, its pools or C code, can neither hide an event nor pass for one. Prints 
 runner process become ``log`` events. Before the ``done`` event the runner writes the job's
 ``end_mark`` (a random string the engine chose) on stdout, so the engine knows the job's last
 output line has arrived.
+
+Item timeouts. With ``item_timeout`` in the spec, a work item that runs longer fails its chunk
+with an :class:`ItemTimeout` naming the slot, chunk, item and limit, in every mode. In a process
+pool the late item's pool is terminated (its members are killed). A thread cannot be killed: an
+item running in a thread pool, or alone (without a pool the item runs in a helper thread so
+that the slot can stop waiting for it), is abandoned and may go on until it ends; the engine
+then kills the local worker process that holds it, while on Dask it stays in the Dask worker.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from importlib.machinery import EXTENSION_SUFFIXES
 from types import SimpleNamespace
 from typing import Any
@@ -61,6 +68,18 @@ class WorkItemError(RuntimeError):
 
 class Cancelled(RuntimeError):
     """The run was cancelled between two work items."""
+
+
+TIMED_OUT = "ran over item_timeout"
+"""In the message of every :class:`ItemTimeout`: the engine retires a local process that says it."""
+
+
+class ItemTimeout(RunError):
+    """A work item ran over ``item_timeout``: says which slot, chunk, item and limit, and what became of it."""
+
+    @classmethod
+    def of(cls, slot: int, label: str, item: Any, limit: float, fate: str) -> ItemTimeout:
+        return cls(f"slot {slot}: chunk {label}: work item {_short(item)} {TIMED_OUT} = {limit:g} s; {fate}")
 
 
 def load_worker_class(source: WorkerSource | WorkerSpec | Mapping[str, Any]) -> type:
@@ -158,6 +177,68 @@ def _thread_item(item: Any) -> Any:
     return _call_item(_thread_workers.worker, item)
 
 
+def _item_in_thread(worker: Any, item: Any, label: str, limit: float) -> Any:
+    """One item without a pool, in a helper thread the slot waits for at most ``limit`` seconds."""
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = _call_item(worker, item)
+        except BaseException as error:  # noqa: BLE001 - handed to the waiting slot
+            outcome["error"] = error
+
+    thread = threading.Thread(target=target, name=f"agi-item-{label}", daemon=True)
+    thread.start()
+    thread.join(limit)
+    if thread.is_alive():
+        fate = "the thread running it is abandoned (a thread cannot be killed) and may go on until the item ends"
+        raise ItemTimeout.of(worker.worker_id, label, item, limit, fate)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def _timed_map(
+    executor: Executor, call: Callable[[Any], Any], items: list[Any], width: int, limit: float, where: tuple[int, str]
+) -> list[Any]:
+    """``executor.map(call, items)`` where an item running over ``limit`` seconds raises ItemTimeout.
+
+    An item's time counts from when it is seen running among the first ``width`` unfinished
+    items (the pool takes items in order; a process pool marks one more as running while it
+    waits in the queue). The first failure raises, as ``map`` would.
+    """
+    futures: list[Future[Any]] = [executor.submit(call, item) for item in items]
+    started: dict[int, float] = {}
+    tick = min(0.1, limit / 10)
+    while True:
+        now = time.monotonic()
+        unfinished = [index for index, future in enumerate(futures) if not future.done()]
+        for index in unfinished[:width]:
+            if index not in started and futures[index].running():
+                started[index] = now
+        failed = next((future for future in futures if future.done() and future.exception()), None)
+        if failed is not None:
+            return [failed.result()]  # raises the item's error
+        late = [index for index in unfinished if index in started and now - started[index] > limit]
+        if late:
+            raise ItemTimeout.of(where[0], where[1], items[late[0]], limit, _abandon(executor))
+        if not unfinished:
+            return [future.result() for future in futures]
+        wait([futures[index] for index in unfinished], timeout=tick, return_when=FIRST_COMPLETED)
+
+
+def _abandon(executor: Executor) -> str:
+    """Stop waiting for ``executor``: kill a process pool's members; say what became of the item."""
+    if isinstance(executor, ProcessPoolExecutor):
+        members = dict(getattr(executor, "_processes", None) or {})  # no public way to kill them before 3.14
+        for process in members.values():
+            process.terminate()
+        executor.shutdown(wait=False, cancel_futures=True)
+        return f"its process pool was terminated ({len(members)} member process(es) killed)"
+    executor.shutdown(wait=False, cancel_futures=True)
+    return "the pool thread running it is abandoned (a thread cannot be killed) and may go on until the item ends"
+
+
 def _is_daemon() -> bool:
     import multiprocessing
 
@@ -172,6 +253,7 @@ class SlotRun:
         self.spec, self.slot, self.slot_count = spec_of(spec), slot, slot_count
         self.worker = make_worker(self.spec, slot, slot_count)
         self.executor: Executor | None = None
+        self.abandoned = False  # a timed-out item left the pool to itself: close must not wait for it
         self.seconds = 0.0
         self.labels: list[str] = []
 
@@ -189,10 +271,21 @@ class SlotRun:
         executor = self.executor
         call = _thread_item if isinstance(executor, ThreadPoolExecutor) else _pool_item
 
+        limit = self.spec.item_timeout
+
         def map_items(items: list[Any]) -> list[Any]:
             if executor is None:
-                return [_call_item(self.worker, item) for item in items]
-            return list(executor.map(call, items))
+                if limit is None:
+                    return [_call_item(self.worker, item) for item in items]
+                return [_item_in_thread(self.worker, item, chunk.label, limit) for item in items]
+            if limit is None:
+                return list(executor.map(call, items))
+            width = self.spec.pool_width or os.cpu_count() or 1
+            try:
+                return _timed_map(executor, call, items, width, limit, (self.slot, chunk.label))
+            except ItemTimeout:
+                self.abandoned = True
+                raise
 
         self.worker.process_chunk(chunk.items, chunk.label, map_items=map_items)
         elapsed = time.perf_counter() - started
@@ -204,7 +297,7 @@ class SlotRun:
         started = time.perf_counter()
         try:
             if self.executor is not None:
-                self.executor.shutdown(wait=True, cancel_futures=True)
+                self.executor.shutdown(wait=not self.abandoned, cancel_futures=True)
         finally:
             self.worker.stop()
             self.seconds += time.perf_counter() - started

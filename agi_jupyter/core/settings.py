@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import tomlkit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -137,8 +137,9 @@ class HostSettings(BaseModel):
 
 
 class ClusterSettings(BaseModel):
-    """``[cluster]``: mode toggles, scheduler address, worker hosts and slots, verbosity, and how
-    the engine reaches worker hosts over SSH to set them up and start their Dask workers."""
+    """``[cluster]``: mode toggles, scheduler address, worker hosts and slots, verbosity, how
+    the engine reaches worker hosts over SSH to set them up and start their Dask workers, and
+    the pool parameters of runs (width, executor, per-item timeout)."""
 
     model_config = ConfigDict(strict=True, extra="allow")
     pool: bool = False
@@ -167,6 +168,22 @@ class ClusterSettings(BaseModel):
     ``dask_jobqueue.SLURMCluster``, ``dask_kubernetes.operator.KubeCluster``,
     ``dask_gateway.GatewayCluster``, ``distributed.LocalCluster``), called with ``factory_kwargs``."""
     factory_kwargs: dict[str, Any] = Field(default_factory=dict)
+    pool_width: int | None = Field(None, ge=1, le=512)
+    """Most members a pool of the pool bit starts per worker slot; None (or ``""``): the CPU count."""
+    item_timeout: float | None = Field(None, gt=0, le=7 * 24 * 3600)
+    """Seconds one work item may run before its chunk fails; None (or ``""``): no limit."""
+    pool_executor: Literal["process", "thread"] = "process"
+    """What the pool bit runs work items in: processes (killed on a timeout) or threads."""
+
+    @field_validator("pool_width", "item_timeout", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @field_validator("item_timeout", mode="before")
+    @classmethod
+    def _int_is_a_timeout(cls, value: Any) -> Any:
+        return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
     @field_validator("factory")
     @classmethod
