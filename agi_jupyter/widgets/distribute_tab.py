@@ -16,11 +16,21 @@ import ipywidgets as widgets
 
 from ..core.distrib import Distribution, load, stale_reason
 from ..core.plan import WorkPlan, worker_slots
-from ..core.requests import DistribRequest
+from ..core.requests import DistribRequest, resolve
 from ..core.snippets import make_snippet
 from .args_form import ArgsEditor
 from .common import Context, Message, SnippetView, error_text
-from .plan_views import STACK_LIMIT, DagGraph, dag_graph, idle_warning, load_shares, slot_color, stack_rows, stacks
+from .plan_views import (
+    STACK_LIMIT,
+    DagGraph,
+    dag_graph,
+    idle_warning,
+    load_shares,
+    slot_bar_color,
+    slot_color,
+    stack_rows,
+    stacks,
+)
 from .state import plan_stamp
 
 logger = logging.getLogger(__name__)
@@ -42,7 +52,15 @@ class DistributeTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
         self.message = Message()
         self.stale = Message()
         self.graph_box = widgets.VBox(layout=widgets.Layout(display="none"))  # DAG apps only
+        self.graph_box.add_class("agi-dag-graph")
         self.tree_box = widgets.VBox()
+        # a Tree or a Figure with a ``tooltip`` fails to render (ipywidgets 8 reads their missing
+        # ``description``): their explanations live on captions and titles instead
+        self.tree_caption = widgets.HTML(
+            "<b>Distribution tree</b>",
+            tooltip="worker slots per host, their chunks and share of the load; open a slot to list its chunks",
+            layout=widgets.Layout(display="none"),
+        )
         self.idle = Message()
         self.chart_box = widgets.Box()
         self.source = widgets.Dropdown(description="from slot")
@@ -79,6 +97,7 @@ class DistributeTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
                 self.message,
                 self.stale,
                 self.graph_box,
+                self.tree_caption,
                 self.tree_box,
                 self.idle,
                 self.chart_box,
@@ -92,7 +111,7 @@ class DistributeTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
 
     def refresh(self) -> None:
         """New snippet; and say whether the saved plan still matches the args and workers."""
-        self.request = DistribRequest()
+        self.request = resolve(self.context.env, DistribRequest())
         self.snippet.show(make_snippet(self.context.env, "get_distrib", self.request))
         self.show_staleness()
 
@@ -170,6 +189,7 @@ class DistributeTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
             self.graph_box.children = []
             self.graph_box.layout.display = "none"
         self.tree_box.children = [plan_tree(plan, names)]
+        self.tree_caption.layout.display = ""
         warning = idle_warning(plan, names)
         if warning:
             self.idle.show(warning, "warn")
@@ -256,7 +276,6 @@ def plan_tree(plan: WorkPlan, names: list[str]) -> widgets.Widget:
         slot.observe(lambda change, slot=slot, chunks=chunks: _open_slot(slot, chunks, plan), names="opened")
         hosts[host].add_node(slot)
     tree = Tree(multiple_selection=False)
-    tree.tooltip = "worker slots per host with their share of the load; open a slot to list its chunks"
     for node in hosts.values():
         tree.add_node(node)
     return tree
@@ -320,7 +339,6 @@ def dag_figure(graph: DagGraph, weights_unit: str = "") -> widgets.Widget:
             width=f"{max(24, 11 * graph.depths)}em", height=f"{max(10, 3 + 2.6 * graph.widest):.0f}em"
         ),
     )
-    figure.tooltip = "the DAG: a step starts when the steps pointing to it are done; hover a step for its slot"
     steps = {name: 0 for name in graph.slot_names}
     for node in graph.nodes:
         if node.slot_name:
@@ -337,25 +355,31 @@ def dag_figure(graph: DagGraph, weights_unit: str = "") -> widgets.Widget:
 
 
 def load_chart(plan: WorkPlan, names: list[str], limit: int = STACK_LIMIT) -> widgets.Widget:
-    """Workload per worker slot: one bar per slot stacked by chunk (heaviest at the bottom), its total on top."""
+    """Workload per worker slot: one bar per slot stacked by chunk (heaviest at the bottom), its total on top.
+
+    A figure and a caption below it, which says when lighter chunks were merged into one segment.
+    """
     import bqplot as bq
 
     bars_data = stacks(plan, names, limit)
     rows = stack_rows(bars_data, limit)
     unit = plan.weights_unit or "load"
     x_scale, y_scale = bq.OrdinalScale(domain=list(names)), bq.LinearScale(min=0)
-    other = any(segment.other for bar in bars_data for segment in bar.segments)
+    merged = [segment for bar in bars_data for segment in bar.segments if segment.other]
+    levels = len(rows) - (1 if merged else 0)
+    # neighbouring chunks alternate in strength; the merged "other" level is the palest
+    opacities = [1.0 if level % 2 == 0 else 0.7 for level in range(levels)] + ([0.35] if merged else [])
     bars = bq.Bars(
         x=names,
         y=rows or [[0.0] * len(names)],
         type="stacked",
         scales={"x": x_scale, "y": y_scale},
-        colors=[slot_color(number) for number in range(len(names))],
-        color_mode="group",  # a bar has its slot's colour, as in the DAG; segments are outlined
-        opacities=[1.0] * (len(rows) - 1) + [0.45 if other else 1.0],  # the merged "other" level is paler
+        colors=[slot_bar_color(number) for number in range(len(names))],
+        color_mode="group",  # a bar has its slot's colour, as in the DAG
+        opacities=opacities or [1.0],
         opacity_mode="element",
         stroke="white",
-        stroke_width=1,
+        stroke_width=1 if levels <= 12 else 0,  # outlines would hide thin segments
         padding=0.25,
         tooltip=bq.Tooltip(fields=["x", "y"], labels=["slot", f"chunk {plan.weights_key} ({unit})"]),
     )
@@ -375,9 +399,22 @@ def load_chart(plan: WorkPlan, names: list[str], limit: int = STACK_LIMIT) -> wi
         bq.Axis(scale=x_scale, label="worker slot"),
         bq.Axis(scale=y_scale, side="left", label=f"{plan.weights_key} ({unit})"),
     ]
-    title = "workload per slot, stacked by chunk"
-    if other:
-        title += f" (beyond {limit} chunks a slot's lighter ones are one paler segment)"
-    figure = bq.Figure(marks=[bars, totals], axes=axes, title=title, layout=widgets.Layout(width="40em", height="18em"))
-    figure.tooltip = "each bar is a worker slot, each segment one of its chunks; the total and share are on top"
-    return figure
+    figure = bq.Figure(
+        marks=[bars, totals],
+        axes=axes,
+        title="workload per slot, stacked by chunk",
+        layout=widgets.Layout(width="40em", height="18em"),
+    )
+    note = ""
+    if merged:
+        ends = [(bar.slot, bar.segments[-1]) for bar in bars_data if bar.segments]
+        where = [f"{slot}: {segment.label}" for slot, segment in ends if segment.other]
+        note = (
+            f"a slot's {limit} heaviest chunks are drawn one by one; "
+            f"the palest segment on top merges the rest ({', '.join(where)})"
+        )
+    caption = widgets.HTML(
+        f'<span style="font-size:small">{html.escape(note)}</span>',
+        tooltip="each bar is a worker slot, each segment one of its chunks; the slot's total and share are on top",
+    )
+    return widgets.VBox([figure, caption])

@@ -27,10 +27,29 @@ SLOT_COLORS = (
     "#c7c7c7",
 )
 
+# the same hues at full strength (category10) for the bars, which carry no text
+SLOT_BAR_COLORS = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#bcbd22",
+    "#17becf",
+    "#7f7f7f",
+)
+
 
 def slot_color(slot: int | None) -> str:
-    """The colour of worker slot ``slot`` in every picture of the tab (white for a step no slot runs)."""
+    """The colour of worker slot ``slot`` in the DAG and its legend (white for a step no slot runs)."""
     return "#ffffff" if slot is None else SLOT_COLORS[slot % len(SLOT_COLORS)]
+
+
+def slot_bar_color(slot: int) -> str:
+    """The colour of worker slot ``slot``'s bar: the hue of :func:`slot_color`, stronger."""
+    return SLOT_BAR_COLORS[slot % len(SLOT_BAR_COLORS)]
 
 
 # ----- the DAG ------------------------------------------------------------------------------
