@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from agi_jupyter import AGI, AgiEnv
-from agi_jupyter.core.data import ROW_LIMIT, DataError, list_runs, load_run, output_folder
+from agi_jupyter.core.data import ROW_LIMIT, load_run
+from agi_jupyter.core.outputs import DataError, list_runs, output_folder
 from agi_jupyter.widgets.common import Context
 from agi_jupyter.widgets.data_tab import DataTab
 

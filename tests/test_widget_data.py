@@ -13,7 +13,8 @@ import pytest
 from engine_helpers import SMALL
 
 from agi_jupyter import AGI, AgiEnv
-from agi_jupyter.core.data import DataError, export, newest_output, output_folder, preview
+from agi_jupyter.core.data import export, preview
+from agi_jupyter.core.outputs import DataError, newest_output, output_folder
 from agi_jupyter.widgets.common import Context
 from agi_jupyter.widgets.data_tab import DataTab
 

@@ -151,7 +151,7 @@ def test_a_plan_saved_elsewhere_is_shown_by_the_distribute_tab(apps_path: Path) 
 
 
 def test_a_run_that_wrote_files_is_previewed_by_the_data_tab(apps_path: Path) -> None:
-    from agi_jupyter.core.data import output_folder
+    from agi_jupyter.core.outputs import output_folder
     from agi_jupyter.widgets.data_tab import DataTab
 
     context = context_for(apps_path)

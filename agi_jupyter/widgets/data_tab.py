@@ -25,17 +25,8 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from ..core.data import (
-    ROW_LIMIT,
-    DataError,
-    ExportResult,
-    LoadedRun,
-    OutputRun,
-    export,
-    export_target,
-    list_runs,
-    load_run,
-)
+from ..core.data import ROW_LIMIT, ExportResult, LoadedRun, export, export_target, load_run
+from ..core.outputs import DataError, OutputRun, list_runs
 from .common import Context, Message, error_text
 from .state import LastRun
 

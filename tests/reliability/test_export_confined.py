@@ -13,7 +13,8 @@ import pytest
 
 from agi_jupyter import AgiEnv
 from agi_jupyter.core.args import save_args
-from agi_jupyter.core.data import DataError, export, export_target, output_folder
+from agi_jupyter.core.data import export, export_target
+from agi_jupyter.core.outputs import DataError, output_folder
 from agi_jupyter.widgets.common import Context
 from agi_jupyter.widgets.data_tab import DataTab
 
