@@ -1,5 +1,6 @@
-"""Settings: mode toggles with the live mode hint, scheduler, workers editor, verbosity, the SSH
-and worker hosts section with CHECK HOSTS, and DIAGNOSE.
+"""Settings: mode toggles with the live mode hint, the pool parameters (width, per-item timeout,
+executor), scheduler, workers editor, verbosity, the SSH and worker hosts section with CHECK
+HOSTS, and DIAGNOSE.
 
 Each valid change is written to ``app_settings.toml`` at once (only that key, formatting kept);
 an invalid host, slot count, scheduler address or SSH setting is shown next to the field, naming
@@ -370,6 +371,87 @@ class SshSection(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: 
         )
 
 
+# ----- pool ----------------------------------------------------------------------------------------
+def _parse_pool_width(text: str) -> Parsed:
+    if not text.isdigit() or not 1 <= int(text) <= 512:
+        raise ValueError(f"{text!r} must be a whole number from 1 to 512 (empty: the CPU count)")
+    return Parsed(int(text))
+
+
+def _parse_item_timeout(text: str) -> Parsed:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise ValueError(f"{text!r} must be a number of seconds, more than 0 (empty: no limit)") from None
+    if not 0 < seconds <= 7 * 24 * 3600:
+        raise ValueError(f"{text!r} must be more than 0 and at most 604800 seconds (a week)")
+    return Parsed(seconds)
+
+
+def pool_fields() -> tuple[SshField, ...]:
+    import os
+
+    return (
+        SshField(
+            "pool_width",
+            _parse_pool_width,
+            f"the CPU count ({os.cpu_count() or 1} here)",
+            "most members of the pool of the pool bit, per worker slot (1-512)",
+        ),
+        SshField(
+            "item_timeout",
+            _parse_item_timeout,
+            "no limit",
+            "seconds one work item may run before its chunk fails, in every mode",
+        ),
+    )
+
+
+class PoolSection(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: its classes are Any
+    """``[cluster]`` pool_width, item_timeout and pool_executor: how runs size their pools and bound their items."""
+
+    def __init__(self, cluster: ClusterSettings, save: Callable[[dict[Any, Any]], bool]) -> None:
+        self._save = save
+        self.rows = {field.key: SshRow(field, field_text(cluster, field.key), self._changed) for field in pool_fields()}
+        self.executor = widgets.ToggleButtons(
+            options=["process", "thread"],
+            value=cluster.pool_executor,
+            description="pool_executor",
+            tooltip="what the pool bit runs work items in: processes (a late item's pool is killed) or threads",
+            style={"description_width": "9em", "button_width": "6em"},
+        )
+        self.executor_status = Message()
+        self.executor.observe(lambda change: self._executor(change["new"]), names="value")
+        super().__init__(
+            [
+                widgets.HTML("<b>Pool</b> (an empty field takes the default shown in grey)"),
+                *self.rows.values(),
+                widgets.HBox([self.executor, self.executor_status]),
+            ]
+        )
+        self.add_class("agi-pool")
+
+    def _changed(self, row: SshRow) -> None:
+        row.error.clear()
+        key, text = row.field.key, row.text.value.strip()
+        try:
+            parsed = row.field.parse(text) if text else Parsed(DELETE)
+        except ValueError as error:
+            row.error.show(f"not saved: {key}: {error}", "error")
+            return
+        if self._save({f"cluster.{key}": parsed.value}):
+            row.error.show(f"saved {key}" if text else f"saved {key}: default ({row.field.default})", "ok")
+
+    def _executor(self, value: str) -> None:
+        self.executor_status.clear()
+        if self._save({"cluster.pool_executor": value}):
+            self.executor_status.show("saved pool_executor", "ok")
+
+    def errors(self) -> dict[str, str]:
+        """The fields whose value was refused, with the message shown next to each."""
+        return {key: row.error.text for key, row in self.rows.items() if getattr(row.error, "kind", "") == "error"}
+
+
 class SettingsTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: its classes are Any
     """The ``[cluster]`` settings of one app."""
 
@@ -403,6 +485,7 @@ class SettingsTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped:
         self.checks = widgets.HTML()
         self.message = Message()
         self.ssh = SshSection(context, self._save)
+        self.pool = PoolSection(cluster, self._save)
         self._update_hint()
         threading.Thread(target=self._describe_client, daemon=True).start()
         super().__init__(
@@ -410,6 +493,7 @@ class SettingsTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped:
                 widgets.HTML("<b>Modes</b>"),
                 widgets.HBox(list(self.toggles.values())),
                 self.hint,
+                self.pool,
                 widgets.HTML("<b>Dask</b>"),
                 widgets.HBox([self.scheduler, self.scheduler_error]),
                 self.client,
