@@ -10,7 +10,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from ..core.install import InstallRecord
-from ..core.requests import InstallRequest
+from ..core.requests import InstallRequest, resolve
 from ..core.snippets import make_snippet
 from .common import Context, LogView, Message, SnippetView, error_text
 from .state import read_install_state
@@ -38,8 +38,8 @@ class InstallTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: 
         super().__init__([self.snippet, widgets.HBox([self.button, self.elapsed]), self.outcome, self.logs])
 
     def refresh(self) -> None:
-        """The request follows the settings toggles (``modes_enabled=None``); show its snippet."""
-        self.request = InstallRequest()
+        """The request of the settings toggles, resolved (it says the modes it installs); show its snippet."""
+        self.request = resolve(self.context.env, InstallRequest())
         self.snippet.show(make_snippet(self.context.env, "install", self.request))
 
     def start(self) -> None:

@@ -22,7 +22,7 @@ from ..core.benchmark import TOKEN_LETTERS, BenchmarkHistory, load_table, read_h
 from ..core.errors import AgiError
 from ..core.install import check_install
 from ..core.modes import ALL_MODES, Capabilities, Mode, available_modes
-from ..core.requests import RunRequest
+from ..core.requests import RunRequest, resolve
 from ..core.run import RunControl, RunResult
 from ..core.snippets import make_snippet
 from .common import Context, LogView, Message, SnippetView, error_text
@@ -209,6 +209,7 @@ class RunTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: its 
             )
         else:
             self.request = RunRequest(mode=Mode(self.mode.value))
+        self.request = resolve(self.context.env, self.request)  # what runs, literally: mode, workers, args
         self.snippet.show(make_snippet(self.context.env, "benchmark" if benchmark else "run", self.request))
         self.mode.disabled = benchmark
         self._show_choices()

@@ -24,7 +24,7 @@ import ipywidgets as widgets
 from pydantic import ValidationError
 
 from ..core.errors import AgiError, SettingsError
-from ..core.requests import ServeRequest, SubmitRequest
+from ..core.requests import ServeRequest, SubmitRequest, resolve
 from ..core.service.health import GateResult, gate
 from ..core.service.operator import OperatorSnapshot, OperatorSummary, operator_summary, write_operator_snapshot
 from ..core.settings import ServiceHealthSettings, save_settings
@@ -205,7 +205,7 @@ class ServiceTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: 
                 blocked = submit_blocked(self.context.state.service_status)
                 if blocked:
                     raise AgiError(f"SUBMIT not started: {blocked}")
-                submit = request = SubmitRequest()
+                submit = request = resolve(env, SubmitRequest())
                 snippet = make_snippet(env, "submit", submit)
                 work = lambda: AGI.submit(env, submit, on_line=self.logs.append)  # noqa: E731
             else:
