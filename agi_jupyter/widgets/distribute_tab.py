@@ -306,17 +306,24 @@ def dag_figure(graph: DagGraph, weights_unit: str = "") -> widgets.Widget:
 
     x_scale = bq.LinearScale(min=-0.5, max=graph.depths - 0.5)
     y_scale = bq.LinearScale(min=-0.5, max=graph.widest - 0.5, reverse=True)
+    widths = [12 + 7 * len(node.name) for node in graph.nodes]  # about 7 px a character
+    # bqplot pads both axes by half the widest node (Graph.compute_view_padding), so the figure is
+    # sized in pixels around that padding: else a few long names squeeze the rows together
+    padding = 2 * (max(widths, default=0) // 2 + 1)
+    margin = {"top": 40, "bottom": 10, "left": 20, "right": 20}
+    width = margin["left"] + margin["right"] + padding + graph.depths * (max(widths, default=0) + 50)
+    height = margin["top"] + margin["bottom"] + padding + graph.widest * 40
     column_sizes = {node.depth: node.row + 1 for node in graph.nodes}  # rows grow, so the last one wins
     node_data = [
         {
             "label": node.name,
             "shape": "rect",
-            "shape_attrs": {"width": 12 + 7 * len(node.name), "height": 24, "rx": 5, "ry": 5},
+            "shape_attrs": {"width": node_width, "height": 24, "rx": 5, "ry": 5},
             "slot": node.slot_name or "none",
             "weight": f"{node.weight:g} {weights_unit}".strip(),
             "needs": ", ".join(node.needs) or "nothing",
         }
-        for node in graph.nodes
+        for node, node_width in zip(graph.nodes, widths)
     ]
     mark = bq.Graph(
         node_data=node_data,
@@ -328,16 +335,14 @@ def dag_figure(graph: DagGraph, weights_unit: str = "") -> widgets.Widget:
         colors=[node.color for node in graph.nodes],  # a node's fill is colors[its index]
         link_type="line",
         directed=True,
-        static=True,
+        static=False,  # positions come from the x and y scales; static=True would run the forces 100 ticks
         tooltip=bq.Tooltip(fields=["label", "slot", "weight", "needs"], labels=["step", "slot", "cost", "needs"]),
     )
     figure = bq.Figure(
         marks=[mark],
         title="steps by dependency depth, coloured by worker slot",
-        fig_margin={"top": 40, "bottom": 10, "left": 20, "right": 20},
-        layout=widgets.Layout(
-            width=f"{max(24, 11 * graph.depths)}em", height=f"{max(10, 3 + 2.6 * graph.widest):.0f}em"
-        ),
+        fig_margin=margin,
+        layout=widgets.Layout(width=f"{max(width, 420)}px", height=f"{height}px"),
     )
     steps = {name: 0 for name in graph.slot_names}
     for node in graph.nodes:
@@ -346,7 +351,8 @@ def dag_figure(graph: DagGraph, weights_unit: str = "") -> widgets.Widget:
     legend = widgets.HTML(
         "&emsp;".join(
             f'<span style="display:inline-block;width:1em;height:1em;vertical-align:middle;'
-            f'border:1px solid #888;background:{slot_color(number)}"></span> {html.escape(name)} ({count} steps)'
+            f'border:1px solid #888;background:{slot_color(number)}"></span> '
+            f"{html.escape(name)} ({count} step{'' if count == 1 else 's'})"
             for number, (name, count) in enumerate(steps.items())
         )
     )

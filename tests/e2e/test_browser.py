@@ -163,3 +163,33 @@ def test_launcher_command_opens_an_orchestrator_notebook(lab: dict, page) -> Non
     notebook = visible_notebook(page)
     notebook.locator(".jp-Cell").first.wait_for()
     assert "Orchestrator()" in cell_texts(notebook)[0]
+
+
+def test_distribute_draws_the_sensors_dag_screenshots(lab: dict, page, artifacts: Path) -> None:  # noqa: ANN001
+    """CHECK DISTRIBUTE for the sensors app draws its DAG: one node per step (``distribute-dag.png``)."""
+    cells = [new_code_cell("from agi_jupyter import Orchestrator\n\nOrchestrator('sensors_project')")]
+    notebook_file = new_notebook(
+        cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    )
+    nbformat.write(notebook_file, lab["root"] / "dag.ipynb")
+    page.goto(f"{lab['url']}/lab/tree/dag.ipynb?reset")
+    notebook = visible_notebook(page)
+    notebook.locator(".jp-Cell").first.wait_for()
+    wait_idle(page)
+    run_cell(page, notebook, 0)
+    orchestrator = notebook.locator(".jp-Cell").first.locator(".widget-tab").first
+    orchestrator.wait_for(timeout=60_000)
+    distribute = widget_tab(orchestrator, "Distribute")
+    button(distribute, "CHECK DISTRIBUTE").click()
+    page.get_by_text(re.compile(r"no saved plan: built a new one|saved plan reused")).first.wait_for()
+    graph = distribute.locator(".agi-dag-graph")
+    graph.get_by_text("report", exact=True).first.wait_for(timeout=60_000)
+    graph.scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
+    steps = graph.locator(".network .node .label").all_text_contents()  # SVG text has no innerText
+    assert sorted(steps) == sorted(
+        [f"{kind}_{station}" for station in ("north", "south", "east", "west") for kind in ("ingest", "clean")]
+        + ["merge", "daily", "anomalies", "report"]
+    ), steps
+    graph.screenshot(path=str(artifacts / "distribute-dag.png"))
+    assert (artifacts / "distribute-dag.png").stat().st_size > 1000
