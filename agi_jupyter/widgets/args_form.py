@@ -125,6 +125,8 @@ class ArgsEditor(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: 
         self.toggle = widgets.ToggleButtons(
             options=["generated form", "app's form"],
             value="generated form",
+            tooltip="edit the arguments in the form made from the app's argument model, or in the app's own form",
+            tooltips=["the form made from the app's argument model", "the form the app ships (app_args_form.py)"],
             layout=widgets.Layout(display="" if self.custom else "none"),
         )
         self.toggle.observe(lambda change: self._switch(change["new"]), names="value")

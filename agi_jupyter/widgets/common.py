@@ -131,16 +131,29 @@ def error_text(error: BaseException) -> str:
 
 
 class Message(widgets.HTML):  # type: ignore[misc]  # ipywidgets is untyped: its classes are Any
-    """A one-line status: neutral, success or error (red), escaped."""
+    """A one-line status: neutral, success, warning or error, escaped.
+
+    The kind shows as a mark before the text (✓, ⚠, ✗), not by colour alone, and the colours are
+    JupyterLab's theme variables, so the line stays readable in the dark theme. ``text`` is the
+    message without its mark.
+    """
 
     def show(self, text: str, kind: str = "info") -> None:
-        color = {"info": "inherit", "ok": "#1a7f37", "error": "#cf222e", "warn": "#9a6700"}[kind]
-        self.value = f'<span style="color:{color}; white-space:pre-wrap">{html.escape(text)}</span>'
+        color, mark = MESSAGE_KINDS[kind]
+        self.value = f'<span style="color:{color}; white-space:pre-wrap">{mark}{html.escape(text)}</span>'
         self.text = text
         self.kind = kind
 
     def clear(self) -> None:
         self.value, self.text, self.kind = "", "", "info"
+
+
+MESSAGE_KINDS = {  # kind -> (CSS colour, mark before the text)
+    "info": ("inherit", ""),
+    "ok": ("var(--jp-success-color1)", "✓ "),
+    "warn": ("var(--jp-warn-color1)", "⚠ "),
+    "error": ("var(--jp-error-color1)", "✗ "),
+}
 
 
 LEVELS = ("info", "warning", "error")
@@ -246,7 +259,11 @@ class LogView(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: its
             count = len(self.lines)
         shown = self.shown_lines()
         hidden = count - len(shown)
-        note = f'<div style="color:#57606a">{hidden} line(s) below the level shown are hidden</div>' if hidden else ""
+        note = (
+            f'<div style="color:var(--jp-ui-font-color2)">{hidden} line(s) below the level shown are hidden</div>'
+            if hidden
+            else ""
+        )
         self.view.value = (
             f"{note}"
             '<div style="display:flex; flex-direction:column-reverse; max-height:18em; overflow:auto">'
@@ -291,7 +308,10 @@ class SnippetView(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped:
             tooltip="insert this code as a new cell below the Orchestrator's cell",
         )
         self.status = Message()
-        self.copy = widgets.Textarea(layout=widgets.Layout(width="100%", height="10em", display="none"))
+        self.copy = widgets.Textarea(
+            tooltip="the code this action runs: select it and copy it into a cell",
+            layout=widgets.Layout(width="100%", height="10em", display="none"),
+        )
         self.insert.on_click(lambda _: self.insert_cell())
         super().__init__([self.code, widgets.HBox([self.insert, self.status]), self.copy])
 

@@ -46,7 +46,11 @@ class DistributeTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
         self.args = ArgsEditor(context, on_saved=lambda _: context.settings_saved())
         self.snippet = SnippetView(context)
         self.check = widgets.Button(
-            description="CHECK DISTRIBUTE", icon="sitemap", button_style="primary", layout=widgets.Layout(width="auto")
+            description="CHECK DISTRIBUTE",
+            icon="sitemap",
+            button_style="primary",
+            tooltip="split the work into chunks per worker slot with these args, save the plan and draw it below",
+            layout=widgets.Layout(width="auto"),
         )
         self.check.on_click(lambda _: self.start())
         self.message = Message()
@@ -63,11 +67,20 @@ class DistributeTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
         )
         self.idle = Message()
         self.chart_box = widgets.Box()
-        self.source = widgets.Dropdown(description="from slot")
-        self.chunk = widgets.Dropdown(description="chunk", layout=widgets.Layout(width="30em"))
-        self.target = widgets.Dropdown(description="to slot")
-        self.move = widgets.Button(description="MOVE", icon="arrow-right")
-        self.save = widgets.Button(description="SAVE", icon="save", disabled=True)
+        self.source = widgets.Dropdown(description="from slot", tooltip="the worker slot that holds the chunk to move")
+        self.chunk = widgets.Dropdown(
+            description="chunk", tooltip="the chunk to move", layout=widgets.Layout(width="30em", max_width="100%")
+        )
+        self.target = widgets.Dropdown(description="to slot", tooltip="the worker slot that receives the chunk")
+        self.move = widgets.Button(
+            description="MOVE", icon="arrow-right", tooltip="move the chosen chunk to the target slot (not saved yet)"
+        )
+        self.save = widgets.Button(
+            description="SAVE",
+            icon="save",
+            disabled=True,
+            tooltip="save the moved plan: the next RUN dispatches it as shown",
+        )
         self.editor_message = Message()
         self.source.observe(lambda _: self._fill_chunks(), names="value")
         self.move.on_click(lambda _: self.move_chunk())
@@ -398,7 +411,7 @@ def load_chart(plan: WorkPlan, names: list[str], limit: int = STACK_LIMIT) -> wi
         align="middle",
         default_size=12,
         font_weight="normal",
-        colors=["#333333"],
+        colors=["var(--jp-ui-font-color1)"],  # the theme's text colour: readable in the dark theme too
     )
     y_scale.max = top * 1.15 if top > 0 else 1.0
     axes = [

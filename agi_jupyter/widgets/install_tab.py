@@ -24,7 +24,12 @@ class InstallTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: 
     def __init__(self, context: Context) -> None:
         self.context = context
         self.snippet = SnippetView(context)
-        self.button = widgets.Button(description="INSTALL", icon="download", button_style="primary")
+        self.button = widgets.Button(
+            description="INSTALL",
+            icon="download",
+            button_style="primary",
+            tooltip="build the worker environment for the modes the settings enable (the code above)",
+        )
         self.button.on_click(lambda _: self.start())
         self.elapsed = widgets.Label()
         self.outcome = Message()

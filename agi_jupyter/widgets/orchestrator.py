@@ -45,7 +45,11 @@ class Orchestrator(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         self.message = Message()
         names = list_apps(apps_path)
         self.picker = widgets.Dropdown(
-            options=names, description="app", value=self._initial(app, names), layout=widgets.Layout(width="24em")
+            options=names,
+            description="app",
+            tooltip="the app to show: its settings, install, plan, runs, service and data",
+            value=self._initial(app, names),
+            layout=widgets.Layout(width="24em", max_width="100%"),
         )
         self.picker.observe(lambda change: self.show_app(change["new"]), names="value")
         self.tabs = widgets.Tab()

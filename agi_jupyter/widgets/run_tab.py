@@ -30,6 +30,8 @@ from .state import last_run_of, read_plan_stamp
 
 logger = logging.getLogger(__name__)
 
+RUN_TOOLTIP = "run the plan in the chosen mode, or benchmark the chosen modes (the code above)"
+
 
 class RunTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: its classes are Any
     """Run one mode, or benchmark the chosen modes (by default every mode the settings allow)."""
@@ -70,8 +72,14 @@ class RunTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: its 
             icon="check-square",
             tooltip="benchmark every mode the settings allow again (and follow the settings' changes)",
         )
-        self.run = widgets.Button(description="RUN", icon="play", button_style="success")
-        self.cancel = widgets.Button(description="CANCEL", icon="stop", button_style="danger", disabled=True)
+        self.run = widgets.Button(description="RUN", icon="play", button_style="success", tooltip=RUN_TOOLTIP)
+        self.cancel = widgets.Button(
+            description="CANCEL",
+            icon="stop",
+            button_style="danger",
+            disabled=True,
+            tooltip="stop the running run, on every worker, and say whether the stop was confirmed",
+        )
         self.progress = widgets.IntProgress(value=0, min=0, max=1, layout=widgets.Layout(width="20em"))
         self.progress_text = widgets.Label()
         self.why = Message()
@@ -225,7 +233,7 @@ class RunTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: its 
             return
         if not self.context.actions.busy("run"):
             self.run.disabled = False
-        self.run.tooltip = ""
+        self.run.tooltip = RUN_TOOLTIP
         self.why.clear()
 
     # ----- running ----------------------------------------------------------------------------------
@@ -333,7 +341,11 @@ class RunTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: its 
         cells = []
         for row in table["rows"]:
             seconds = "failed" if row["seconds"] is None else f"{row['seconds']:.3f}"
-            fastest = ' style="font-weight:bold; background:#dafbe1"' if row.get("order") == 1 else ""
+            fastest = (
+                ' style="font-weight:bold; background:color-mix(in srgb, var(--jp-success-color1) 22%, transparent)"'
+                if row.get("order") == 1
+                else ""
+            )
             delta = "" if row.get("delta") is None else f"{row['delta']:.3f}"
             percent = "" if row.get("delta_percent") is None else f"{row['delta_percent']:.1f} %"
             note = html.escape(row.get("error", "")) or ("single run" if row.get("single_run") else "")
@@ -393,7 +405,8 @@ def token_legend(modes: list[Mode]) -> str:
     letters = "; ".join(f"<code>{letter}</code> {html.escape(meaning)}" for letter, meaning in TOKEN_LETTERS)
     tokens = ", ".join(f"<code>{mode.token}</code> = {html.escape(mode.label)}" for mode in modes)
     return (
-        '<div style="font-size:90%; color:#57606a">tokens list the mode bits in <code>rdcp</code> order: '
+        '<div style="font-size:90%; color:var(--jp-ui-font-color2)">'
+        "tokens list the mode bits in <code>rdcp</code> order: "
         f"{letters}.<br>here: {tokens}</div>"
     )
 

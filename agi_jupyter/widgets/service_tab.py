@@ -48,6 +48,15 @@ REQUEST_FIELDS = {  # ServeRequest field -> label; kinds and defaults come from 
     "failed_max_files": "failed max files",
     "heartbeat_max_files": "heartbeat max files",
 }
+FIELD_TOOLTIPS = {
+    "heartbeat_timeout": "seconds without a heartbeat after which a loop counts as unhealthy",
+    "done_ttl_hours": "hours a finished task's file is kept in done/",
+    "failed_ttl_hours": "hours a failed task's file is kept in failed/",
+    "heartbeat_ttl_hours": "hours an old heartbeat file is kept",
+    "done_max_files": "most task files kept in done/ (the oldest go first)",
+    "failed_max_files": "most task files kept in failed/ (the oldest go first)",
+    "heartbeat_max_files": "most heartbeat files kept (the oldest go first)",
+}
 _STYLE = {"description_width": "12em"}
 
 
@@ -67,13 +76,26 @@ class ServiceTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: 
         for name, label in REQUEST_FIELDS.items():
             default = ServeRequest.model_fields[name].default
             kind = widgets.IntText if isinstance(default, int) else widgets.FloatText
-            self.fields[name] = kind(value=default, description=label, style=_STYLE)
+            self.fields[name] = kind(value=default, description=label, tooltip=FIELD_TOOLTIPS[name], style=_STYLE)
         self.settings_message = Message()
         saved = self._saved_thresholds()
-        self.allow_idle = widgets.Checkbox(value=saved.allow_idle, description="allow idle", style=_STYLE)
-        self.max_unhealthy = widgets.IntText(value=saved.max_unhealthy, description="max unhealthy", style=_STYLE)
+        self.allow_idle = widgets.Checkbox(
+            value=saved.allow_idle,
+            description="allow idle",
+            tooltip="the HEALTH gate passes a service with no loop running",
+            style=_STYLE,
+        )
+        self.max_unhealthy = widgets.IntText(
+            value=saved.max_unhealthy,
+            description="max unhealthy",
+            tooltip="the most unhealthy loops the HEALTH gate passes",
+            style=_STYLE,
+        )
         self.max_restart_rate = widgets.FloatText(
-            value=saved.max_restart_rate, description="max restart rate", style=_STYLE
+            value=saved.max_restart_rate,
+            description="max restart rate",
+            tooltip="the highest share of restarted loops (0 to 1) the HEALTH gate passes",
+            style=_STYLE,
         )
         self._resetting = False
         for name, control in self.thresholds_controls().items():
@@ -348,6 +370,7 @@ class ServiceTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: 
 
 
 SUBMIT_TOOLTIP = "queue one task per plan chunk for the running loops"
+UNHEALTHY_ROW = ' class="agi-unhealthy" style="background:color-mix(in srgb, var(--jp-error-color1) 20%, transparent)"'
 
 
 def submit_blocked(status: str) -> str:
@@ -360,7 +383,7 @@ def submit_blocked(status: str) -> str:
 
 
 def operator_html(summary: OperatorSummary) -> str:
-    """The summary's sentences, one per line; what needs a look (late, missing, restarted) in red."""
+    """The summary's sentences, one per line; what needs a look (late, missing, restarted) marked ⚠, in red."""
     alarming = {
         0: summary.late_heartbeat_count,
         1: summary.missing_heartbeat_count,
@@ -369,18 +392,19 @@ def operator_html(summary: OperatorSummary) -> str:
     lines = []
     for number, line in enumerate(summary.lines()):
         text = html.escape(line)
-        lines.append(f'<span style="color:#cf222e">{text}</span>' if alarming.get(number) else text)
+        lines.append(f'<span style="color:var(--jp-error-color1)">⚠ {text}</span>' if alarming.get(number) else text)
     return "<br>".join(lines)
 
 
 def health_table(rows: list[dict[str, Any]]) -> str:
-    """The worker rows as an HTML table; unhealthy rows carry ``agi-unhealthy`` and a red background."""
+    """The worker rows as an HTML table; unhealthy rows carry ``agi-unhealthy`` and a red tint (their
+    ``healthy`` cell says False: the tint is not the only sign)."""
     if not rows:
         return "<i>no worker loops</i>"
     head = "".join(f"<th>{name}</th>" for name in COLUMNS)
     body = []
     for row in rows:
-        marked = ' class="agi-unhealthy" style="background:#ffebe9"' if not row.get("healthy") else ""
+        marked = UNHEALTHY_ROW if not row.get("healthy") else ""
         cells = "".join(
             f"<td>{html.escape('' if row.get(name) is None else str(row.get(name)))}</td>" for name in COLUMNS
         )

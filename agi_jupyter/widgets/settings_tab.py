@@ -38,14 +38,30 @@ from .common import Context, Message, error_text
 logger = logging.getLogger(__name__)
 
 TOGGLES = (("pool", "pool"), ("cython", "cython"), ("rapids", "rapids"), ("cluster_enabled", "Dask"))
+TOGGLE_TOOLTIPS = {
+    "pool": "pool mode: run each worker's items in a process pool",
+    "cython": "cython mode: run the Cython-compiled worker (INSTALL compiles it)",
+    "rapids": "rapids mode: use the GPU libraries where the app supports them",
+    "cluster_enabled": "Dask mode: run on the Dask cluster, one task per worker slot",
+}
 
 
 class WorkerRow(widgets.HBox):  # type: ignore[misc]  # ipywidgets is untyped: its classes are Any
     def __init__(self, host: str, slots: int, on_change: Any, on_remove: Any) -> None:
         self.host = widgets.Text(
-            value=host, placeholder="host or IP", continuous_update=False, layout=widgets.Layout(width="16em")
+            value=host,
+            placeholder="host or IP",
+            tooltip="a worker host: its name or IP address (127.0.0.1 is this machine)",
+            continuous_update=False,
+            layout=widgets.Layout(width="16em"),
         )
-        self.slots = widgets.BoundedIntText(value=slots, min=0, max=4096, layout=widgets.Layout(width="7em"))
+        self.slots = widgets.BoundedIntText(
+            value=slots,
+            min=0,
+            max=4096,
+            tooltip="worker slots on this host: how many workers run there at once",
+            layout=widgets.Layout(width="7em"),
+        )
         self.remove = widgets.Button(icon="trash", tooltip="remove this host", layout=widgets.Layout(width="3em"))
         self.error = Message()
         self.host.observe(lambda _: on_change(), names="value")
@@ -56,6 +72,7 @@ class WorkerRow(widgets.HBox):  # type: ignore[misc]  # ipywidgets is untyped: i
 
 # ----- SSH and worker hosts ---------------------------------------------------------------------
 _USER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+CHECK_MARKS = {True: ("var(--jp-success-color1)", "✓"), False: ("var(--jp-error-color1)", "✗")}
 CHECK_HOSTS_CODE = "from agi_jupyter.core.deploy.check import check_app_hosts\n\ncheck_app_hosts(env)"
 
 
@@ -361,7 +378,7 @@ class SshSection(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: 
             self.status.show(f"all {len(checks)} items fine on {hosts} host(s)", "ok")
         rows = "".join(
             f"<tr><td>{html.escape(check.host)}</td><td>{html.escape(check.item)}</td>"
-            f'<td style="color:{"#1a7f37" if check.ok else "#cf222e"}">{"✓" if check.ok else "✗"}</td>'
+            f'<td style="color:{CHECK_MARKS[check.ok][0]}">{CHECK_MARKS[check.ok][1]}</td>'
             f"<td>{html.escape(check.detail)}</td><td>{html.escape(check.fix)}</td></tr>"
             for check in checks
         )
@@ -460,13 +477,18 @@ class SettingsTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped:
         cluster = context.settings().cluster
         self.capabilities = Capabilities.detect()
         self.toggles = {
-            key: widgets.ToggleButton(value=getattr(cluster, key), description=label) for key, label in TOGGLES
+            key: widgets.ToggleButton(value=getattr(cluster, key), description=label, tooltip=TOGGLE_TOOLTIPS[key])
+            for key, label in TOGGLES
         }
         for key, toggle in self.toggles.items():
             toggle.observe(lambda change, key=key: self._save({f"cluster.{key}": change["new"]}), names="value")
         self.hint = widgets.HTML()
         self.scheduler = widgets.Text(
-            value=cluster.scheduler or "", description="scheduler", continuous_update=False, placeholder="host:port"
+            value=cluster.scheduler or "",
+            description="scheduler",
+            tooltip="address of the Dask scheduler to use (host:port); empty: a local cluster on this machine",
+            continuous_update=False,
+            placeholder="host:port",
         )
         self.scheduler.observe(lambda change: self._scheduler(change["new"]), names="value")
         self.scheduler_error = Message()
@@ -474,13 +496,23 @@ class SettingsTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped:
         self.rows_box = widgets.VBox()
         for host, slots in cluster.workers.items():
             self._add_row(host, slots)
-        self.add = widgets.Button(description="add host", icon="plus")
+        self.add = widgets.Button(description="add host", icon="plus", tooltip="add a worker host row to fill in")
         self.add.on_click(lambda _: self._add_row("", 1))
         self.workers_error = Message()
-        self.verbose = widgets.IntSlider(value=cluster.verbose, min=0, max=3, description="verbosity")
+        self.verbose = widgets.IntSlider(
+            value=cluster.verbose,
+            min=0,
+            max=3,
+            description="verbosity",
+            tooltip="how much the engine and the workers log: 0 warnings only, 1 progress, 2 and 3 details",
+        )
         self.verbose.observe(lambda change: self._verbosity(change["new"]), names="value")
         self.client = widgets.HTML("<i>Dask client: checking...</i>")
-        self.diagnose = widgets.Button(description="DIAGNOSE", icon="stethoscope")
+        self.diagnose = widgets.Button(
+            description="DIAGNOSE",
+            icon="stethoscope",
+            tooltip="check this app's setup (settings, Python, Dask, install, folders) and say what to fix",
+        )
         self.diagnose.on_click(lambda _: self._diagnose())
         self.checks = widgets.HTML()
         self.message = Message()
