@@ -136,7 +136,7 @@ def test_submit_runs_the_resolved_request_its_snippet_shows(tmp_path: Path, monk
 
 
 # ----- a cell executed later, in a fresh process, after the settings changed ------------------
-def test_an_inserted_run_cell_reproduces_the_buttons_run_in_a_fresh_process(apps_path: Path) -> None:
+def test_an_inserted_run_cell_reproduces_the_buttons_run_in_a_fresh_process_and_kernel(apps_path: Path) -> None:
     env = flight(apps_path, **{"args.flights": 6, "args.output_format": "csv", "args.data_out": "flight/clicked"})
     asyncio.run(AGI.install(env, modes_enabled=Mode(0)))
     tab = RunTab(Context(env, cell_id=None))
@@ -175,3 +175,25 @@ def test_an_inserted_run_cell_reproduces_the_buttons_run_in_a_fresh_process(apps
     assert fresh.dispatched == clicked.dispatched  # the same worker slots ran the same chunks
     assert fresh.outputs == clicked.outputs and snapshot(folder) == outputs  # the same arguments
     assert not env.data_path("flight/changed").exists()
+    # and the cell itself (top-level await) in a fresh Jupyter kernel, as a notebook runs it
+    for path in folder.iterdir():
+        path.unlink()
+    in_kernel = eval(run_in_fresh_kernel(snippet.code), {"RunResult": RunResult})  # noqa: S307
+    assert (in_kernel.mode, in_kernel.dispatched, in_kernel.outputs) == (
+        clicked.mode,
+        clicked.dispatched,
+        clicked.outputs,
+    )
+    assert snapshot(folder) == outputs and not env.data_path("flight/changed").exists()
+
+
+def run_in_fresh_kernel(code: str) -> str:
+    """Execute one notebook cell in a new ipykernel; the text of its result."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    NotebookClient(notebook, kernel_name="python3", timeout=300).execute()
+    results = [output for output in notebook.cells[0].outputs if output.get("output_type") == "execute_result"]
+    assert results, notebook.cells[0].outputs
+    return str(results[-1]["data"]["text/plain"])
