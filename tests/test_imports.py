@@ -17,6 +17,23 @@ def test_import_and_env_do_not_load_heavy_libraries() -> None:
     assert result.stdout.strip() == ""
 
 
+def test_public_engine_names_load_no_heavy_or_settings_library() -> None:
+    """``from agi_jupyter import AGI, AgiEnv, RunRequest`` loads pydantic and the request models only.
+
+    The engine's work (asyncio's thread hand-off, the settings file in tomlkit, the run and
+    install machinery, Dask) loads when a method runs; building a plain request does not load it.
+    """
+    late = (*HEAVY, "tomlkit", "asyncio", "agi_jupyter.core.settings", "agi_jupyter.core.run")
+    code = (
+        "import sys\n"
+        "from agi_jupyter import AGI, AgiEnv, RunRequest\n"
+        "RunRequest(mode=4, params={'nfile': 1})\n"
+        f"print(','.join(m for m in {late!r} if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == ""
+
+
 def test_pandas_is_really_detected_when_loaded() -> None:
     """The check above can fail: loading the worker API does bring pandas in."""
     code = "import sys, agi_jupyter.worker, pandas; print('pandas' in sys.modules)"

@@ -7,20 +7,14 @@ left out come from the app's ``app_settings.toml``.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import ValidationError
 
-from .benchmark import allowed_modes, benchmark, record_table, row_of
-from .distrib import Distribution, reassign, reuse_or_build
 from .env import AgiEnv
 from .errors import AgiError
-from .install import InstallRecord, install
-from .logs import LineCallback
-from .modes import Mode
 from .requests import (
     ClusterRequest,
     DistribRequest,
@@ -30,16 +24,27 @@ from .requests import (
     ServeRequest,
     SubmitRequest,
 )
-from .run import Progress, RunControl, RunResult, run_mode
-from .settings import AppSettings
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the signatures' types; the modules that do the work load when a method runs (rule 7)
     from .cluster import ClusterHandle
     from .deploy.actions import ClusterReport
+    from .distrib import Distribution
+    from .install import InstallRecord
+    from .logs import LineCallback
+    from .modes import Mode
+    from .run import Progress, RunControl, RunResult
 
 logger = logging.getLogger(__name__)
 
 RequestType = TypeVar("RequestType", bound=Request)
+Value = TypeVar("Value")
+
+
+async def _in_thread(function: Callable[..., Value], *args: Any) -> Value:
+    """``function(*args)`` in a worker thread, awaited: the kernel's event loop stays free (rule 3)."""
+    import asyncio  # a kernel has it already; a plain ``import agi_jupyter`` need not pay for it
+
+    return await asyncio.to_thread(function, *args)
 
 
 def make_request(kind: type[RequestType], request: RequestType | None, fields: dict[str, Any]) -> RequestType:
@@ -81,8 +86,10 @@ class AGI:
         env: AgiEnv, request: InstallRequest | None = None, *, on_line: LineCallback | None = None, **fields: Any
     ) -> InstallRecord:
         """Provision the worker environment (see :mod:`agi_jupyter.core.install`)."""
+        from .install import install
+
         request = make_request(InstallRequest, request, fields)
-        return await asyncio.to_thread(install, env, request, on_line, cluster_for(env, request, on_line))
+        return await _in_thread(install, env, request, on_line, cluster_for(env, request, on_line))
 
     @staticmethod
     async def get_distrib(
@@ -90,7 +97,7 @@ class AGI:
     ) -> Distribution:
         """Build the work plan (or reuse the saved one while its inputs are unchanged) and save it."""
         request = make_request(DistribRequest, request, fields)
-        return await asyncio.to_thread(_distribute, env, request, on_line)
+        return await _in_thread(_distribute, env, request, on_line)
 
     @staticmethod
     async def reassign(
@@ -113,7 +120,9 @@ class AGI:
             moves = [(from_slot, chunk_index, to_slot)]
         # each move as a tuple (a notebook may pass lists); a move of the wrong length fails to unpack here
         triples = [(source, index, target) for source, index, target in moves]
-        return await asyncio.to_thread(reassign, env, triples, built)
+        from .distrib import reassign
+
+        return await _in_thread(reassign, env, triples, built)
 
     @staticmethod
     async def run(
@@ -127,7 +136,7 @@ class AGI:
     ) -> RunResult | dict[str, Any]:
         """Run one mode (a RunResult) or, with ``benchmark=True``, every allowed mode (the table)."""
         request = make_request(RunRequest, request, fields)
-        return await asyncio.to_thread(_run, env, request, on_line, on_progress, control)
+        return await _in_thread(_run, env, request, on_line, on_progress, control)
 
     @staticmethod
     async def serve(
@@ -139,7 +148,7 @@ class AGI:
         if isinstance(request, str):  # AGI.serve(env, "start")
             request, fields = None, {**fields, "action": request}
         request = make_request(ServeRequest, request, fields)
-        return await asyncio.to_thread(serve, env, request, on_line)
+        return await _in_thread(serve, env, request, on_line)
 
     @staticmethod
     async def submit(
@@ -149,7 +158,7 @@ class AGI:
         from .service import submit
 
         request = make_request(SubmitRequest, request, fields)
-        return await asyncio.to_thread(submit, env, request, on_line)
+        return await _in_thread(submit, env, request, on_line)
 
     @staticmethod
     async def cluster(
@@ -161,7 +170,7 @@ class AGI:
         if isinstance(request, str):  # AGI.cluster(env, "start")
             request, fields = None, {**fields, "action": request}
         request = make_request(ClusterRequest, request, fields)
-        return await asyncio.to_thread(cluster_action, env, request, on_line)
+        return await _in_thread(cluster_action, env, request, on_line)
 
     @staticmethod
     def close() -> bool:
@@ -178,6 +187,8 @@ class AGI:
 
 def _distribute(env: AgiEnv, request: DistribRequest, on_line: LineCallback | None) -> Distribution:
     from .args import load_args
+    from .distrib import reuse_or_build
+    from .settings import AppSettings
 
     settings = AppSettings.load(env.settings_path)
     distribution = reuse_or_build(env, load_args(env, request.params), request.workers or settings.cluster.workers)
@@ -196,6 +207,10 @@ def _run(
     on_progress: Progress | None,
     control: RunControl | None,
 ) -> RunResult | dict[str, Any]:
+    from .benchmark import allowed_modes, benchmark, record_table, row_of
+    from .run import run_mode
+    from .settings import AppSettings
+
     cluster = cluster_for(env, request, on_line)
     handle: list[Any] = []
 

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
 from .modes import Mode
-from .settings import AppSettings, ClusterSettings, check_workers, split_address
 
 if TYPE_CHECKING:
     from .env import AgiEnv
+    from .settings import ClusterSettings
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 class Request(BaseModel):
     """Common fields: where to run. ``None`` -> ``[cluster]`` in app_settings.toml."""
 
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, validate_assignment=True, defer_build=True)
 
     scheduler: str | None = Field(None, description="Dask scheduler address host[:port]")
     workers: dict[str, int] | None = Field(None, description="host -> worker slots")
@@ -35,6 +35,8 @@ class Request(BaseModel):
     @classmethod
     def _scheduler(cls, value: str | None) -> str | None:
         if value:
+            from .settings import split_address  # tomlkit and the settings models load when first needed
+
             try:
                 split_address(value)
             except ValueError as error:
@@ -45,6 +47,8 @@ class Request(BaseModel):
     @classmethod
     def _workers(cls, value: dict[str, int] | None) -> dict[str, int] | None:
         if value is not None:
+            from .settings import check_workers
+
             check_workers(value)
         return value
 
@@ -190,6 +194,8 @@ def resolve(env: AgiEnv, request: AnyRequest) -> AnyRequest:
     when it runs); arguments at their default are not rendered, so a value saved for one of them
     later does show through: the snippet's digest marks such a cell stale.
     """
+    from .settings import AppSettings
+
     cluster = AppSettings.load(env.settings_path).cluster
     workers = dict(request.workers or cluster.workers)
     update: dict[str, Any] = {"workers": workers}
@@ -212,6 +218,7 @@ def _fields(request: Request) -> dict[str, Any]:
 def _settings_scheduler(cluster: ClusterSettings, workers: dict[str, int]) -> str | None:
     """The settings' scheduler when a request naming it picks the same cluster, else None."""
     from .cluster import is_loopback
+    from .settings import split_address
 
     if not cluster.scheduler or cluster.factory:
         return None
