@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from ..core.args import ArgField, describe_args, load_args, save_args
 from ..core.errors import AgiError, ArgsError
-from .common import Context, Message
+from .common import Context, Message, wrap_row
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +26,12 @@ logger = logging.getLogger(__name__)
 def field_widget(field: ArgField, value: Any) -> widgets.Widget:
     """An input widget for one argument, from its kind, bounds and choices."""
     style = {"description_width": "12em"}
-    common = {"description": field.name, "tooltip": field.help, "style": style, "layout": widgets.Layout(width="34em")}
+    common = {
+        "description": field.name,
+        "tooltip": field.help,
+        "style": style,
+        "layout": widgets.Layout(width="34em", max_width="100%"),
+    }
     if field.kind == "bool":
         return widgets.Checkbox(value=bool(value), indent=False, **common)
     if field.kind == "choice":
@@ -67,7 +72,7 @@ class GeneratedForm(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
             self.inputs[field.name] = control
             self.errors[field.name] = Message()
             help_text = widgets.HTML(f'<span style="opacity:0.7">{field.help}</span>' if field.help else "")
-            rows.append(widgets.VBox([widgets.HBox([control, help_text]), self.errors[field.name]]))
+            rows.append(widgets.VBox([wrap_row([control, help_text]), self.errors[field.name]]))
         super().__init__(rows)
 
     def _changed(self, field: ArgField, raw: Any) -> None:

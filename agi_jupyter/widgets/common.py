@@ -125,6 +125,11 @@ class Context:
         self.state.settings_digest = read_settings_digest(self.env)
 
 
+def wrap_row(children: list[widgets.Widget], **layout: str) -> widgets.HBox:
+    """A row of widgets that wraps onto more lines in a narrow notebook instead of overflowing it."""
+    return widgets.HBox(children, layout=widgets.Layout(flex_flow="row wrap", **layout))
+
+
 def error_text(error: BaseException) -> str:
     """What the user reads: the product's own message, else the exception's type and text."""
     return str(error) if isinstance(error, AgiError) else f"{type(error).__name__}: {error}"
@@ -226,9 +231,7 @@ class LogView(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: its
         self.files = widgets.HTML()
         self.level.observe(lambda _: self.flush(), names="value")
         self.clear_button.on_click(lambda _: self.clear())
-        tools = widgets.HBox(
-            [self.level, self.clear_button, self.download], layout=widgets.Layout(align_items="center")
-        )
+        tools = wrap_row([self.level, self.clear_button, self.download], align_items="center")
         self.box = widgets.Accordion(children=[widgets.VBox([tools, self.files, self.view])], titles=(title,))
         self.box.selected_index = None
         super().__init__([self.box])
@@ -313,7 +316,7 @@ class SnippetView(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped:
             layout=widgets.Layout(width="100%", height="10em", display="none"),
         )
         self.insert.on_click(lambda _: self.insert_cell())
-        super().__init__([self.code, widgets.HBox([self.insert, self.status]), self.copy])
+        super().__init__([self.code, wrap_row([self.insert, self.status]), self.copy])
 
     def show(self, snippet: Any) -> None:
         """Display a :class:`~agi_jupyter.core.snippets.Snippet`."""

@@ -27,7 +27,7 @@ import ipywidgets as widgets
 
 from ..core.data import ROW_LIMIT, ExportResult, LoadedRun, export, export_target, load_run
 from ..core.outputs import DataError, OutputRun, list_runs
-from .common import Context, Message, error_text
+from .common import Context, Message, error_text, wrap_row
 from .state import LastRun
 
 logger = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ class DataTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: its
             value=LATEST,
             description="run",
             tooltip="the run whose output files to load: the latest, or an earlier one still on disk",
-            layout=widgets.Layout(width="36em"),
+            layout=widgets.Layout(width="36em", max_width="100%"),
         )
         self.run_choice.observe(self._run_chosen, names="value")
         self.limit = widgets.BoundedIntText(
@@ -108,15 +108,15 @@ class DataTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: its
         context.state.observe(self._ran, names="last_run")
         super().__init__(
             [
-                widgets.HBox([self.load, self.run_choice, self.limit]),
+                wrap_row([self.load, self.run_choice, self.limit]),
                 self.limit_note,
                 self.summary,
                 self.dtypes,
                 self.preview,
                 widgets.HTML("<b>Prepare data for export</b>"),
-                widgets.HBox([self.columns, self.select_all]),
+                wrap_row([self.columns, self.select_all]),
                 self.target,
-                widgets.HBox([self.export, self.overwrite]),
+                wrap_row([self.export, self.overwrite]),
                 self.message,
             ]
         )

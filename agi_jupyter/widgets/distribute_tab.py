@@ -19,7 +19,7 @@ from ..core.plan import WorkPlan, worker_slots
 from ..core.requests import DistribRequest, resolve
 from ..core.snippets import make_snippet
 from .args_form import ArgsEditor
-from .common import Context, Message, SnippetView, error_text
+from .common import Context, Message, SnippetView, error_text, wrap_row
 from .plan_views import (
     STACK_LIMIT,
     DagGraph,
@@ -55,7 +55,8 @@ class DistributeTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
         self.check.on_click(lambda _: self.start())
         self.message = Message()
         self.stale = Message()
-        self.graph_box = widgets.VBox(layout=widgets.Layout(display="none"))  # DAG apps only
+        # DAG apps only; a DAG wider than the notebook scrolls in its box (squeezed, its names would overlap)
+        self.graph_box = widgets.VBox(layout=widgets.Layout(display="none", overflow="auto"))
         self.graph_box.add_class("agi-dag-graph")
         self.tree_box = widgets.VBox()
         # a Tree or a Figure with a ``tooltip`` fails to render (ipywidgets 8 reads their missing
@@ -95,8 +96,8 @@ class DistributeTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
         editor = widgets.VBox(
             [
                 widgets.HTML("<b>Workplan</b>"),
-                widgets.HBox([self.source, self.chunk]),
-                widgets.HBox([self.target, self.move, self.save]),
+                wrap_row([self.source, self.chunk]),
+                wrap_row([self.target, self.move, self.save]),
                 self.editor_message,
             ]
         )
@@ -422,7 +423,8 @@ def load_chart(plan: WorkPlan, names: list[str], limit: int = STACK_LIMIT) -> wi
         marks=[bars, totals],
         axes=axes,
         title="workload per slot, stacked by chunk",
-        layout=widgets.Layout(width="40em", height="18em"),
+        fig_margin={"top": 50, "bottom": 50, "left": 70, "right": 20},
+        layout=widgets.Layout(width="40em", max_width="100%", height="20em"),
     )
     note = ""
     if merged:

@@ -12,7 +12,7 @@ import ipywidgets as widgets
 from ..core.install import InstallRecord
 from ..core.requests import InstallRequest, resolve
 from ..core.snippets import make_snippet
-from .common import Context, LogView, Message, SnippetView, error_text
+from .common import Context, LogView, Message, SnippetView, error_text, wrap_row
 from .state import read_install_state
 
 logger = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ class InstallTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: 
         self.refresh()
         state = context.state.install
         self.outcome.show(state.reason, "ok" if state.installed else "warn")
-        super().__init__([self.snippet, widgets.HBox([self.button, self.elapsed]), self.outcome, self.logs])
+        super().__init__([self.snippet, wrap_row([self.button, self.elapsed]), self.outcome, self.logs])
 
     def refresh(self) -> None:
         """The request of the settings toggles, resolved (it says the modes it installs); show its snippet."""

@@ -12,7 +12,7 @@ import ipywidgets as widgets
 from ..core.env import AgiEnv, list_apps
 from ..core.errors import AgiError
 from ..core.logs import apply_verbosity
-from .common import Context, Message, error_text
+from .common import Context, Message, error_text, wrap_row
 from .state import OrchestratorState, read_settings_digest
 from .status_line import StatusLine
 
@@ -55,7 +55,8 @@ class Orchestrator(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         self.tabs = widgets.Tab()
         self.status = widgets.Box()  # the status line of the app shown (see show_app)
         self.context: Context | None = None
-        super().__init__([widgets.HBox([self.picker, self.message]), self.status, self.tabs])
+        super().__init__([wrap_row([self.picker, self.message]), self.status, self.tabs])
+        self.add_class("agi-orchestrator")
         if app is not None and self.picker.value is None:
             self.show_app(app)
         elif self.picker.value:

@@ -25,7 +25,7 @@ from ..core.modes import ALL_MODES, Capabilities, Mode, available_modes
 from ..core.requests import RunRequest, resolve
 from ..core.run import RunControl, RunResult
 from ..core.snippets import make_snippet
-from .common import Context, LogView, Message, SnippetView, error_text
+from .common import Context, LogView, Message, SnippetView, error_text, wrap_row
 from .state import last_run_of, read_plan_stamp
 
 logger = logging.getLogger(__name__)
@@ -109,17 +109,21 @@ class RunTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: its 
         self.cancel.on_click(lambda _: self.stop())
         context.state.observe(lambda _: self.refresh(), names="install")
         context.state.observe(lambda _: self.settings_changed(), names="settings_digest")
-        self.benchmark_row = widgets.HBox([self.benchmark_modes, self.all_modes])
+        self.benchmark_row = wrap_row([self.benchmark_modes, self.all_modes])
+        self.history_section = widgets.VBox(
+            [widgets.HTML("<b>Benchmark history</b>"), self.history_note, self.history_box, self.history_table]
+        )
+        self.history_section.add_class("agi-benchmark-history")
         self.refresh()
         self.show_benchmark(load_table(context.env))
         self.show_history()
         super().__init__(
             [
-                widgets.HBox([self.mode, self.follow, self.benchmark]),
+                wrap_row([self.mode, self.follow, self.benchmark]),
                 self.mode_note,
                 self.benchmark_row,
                 self.snippet,
-                widgets.HBox([self.run, self.cancel, self.progress, self.progress_text]),
+                wrap_row([self.run, self.cancel, self.progress, self.progress_text]),
                 self.why,
                 self.outcome,
                 self.summary,
@@ -128,10 +132,7 @@ class RunTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: its 
                 self.table,
                 self.legend,
                 self.chart_box,
-                widgets.HTML("<b>Benchmark history</b>"),
-                self.history_note,
-                self.history_box,
-                self.history_table,
+                self.history_section,
             ]
         )
 
@@ -448,8 +449,9 @@ def history_chart(history: BenchmarkHistory) -> widgets.Widget:
                 tooltip=bq.Tooltip(fields=["x", "y"], labels=["benchmark", "seconds"]),
             )
         )
-    axes = [
-        bq.Axis(scale=x_scale, label="benchmark (see the table below)", tick_format="d"),
+    numbers = sorted({number for points in history.series().values() for number, _ in points})
+    axes = [  # a tick per benchmark (fractional ticks would repeat the numbers)
+        bq.Axis(scale=x_scale, label="benchmark (see the table below)", tick_format="d", tick_values=numbers),
         bq.Axis(scale=y_scale, side="left", label="seconds"),
     ]
     return bq.Figure(
@@ -457,7 +459,8 @@ def history_chart(history: BenchmarkHistory) -> widgets.Widget:
         axes=axes,
         title=f"seconds per mode over the last {len(history.entries)} benchmark(s)",
         legend_location="top-right",
-        layout=widgets.Layout(width="36em", height="18em"),
+        fig_margin={"top": 50, "bottom": 50, "left": 60, "right": 20},
+        layout=widgets.Layout(width="36em", max_width="100%", height="20em"),
     )
 
 
@@ -478,4 +481,10 @@ def benchmark_chart(rows: list[dict[str, Any]]) -> widgets.Widget:
     axes = [bq.Axis(scale=x_scale, label="mode"), bq.Axis(scale=y_scale, side="left", label="seconds")]
     fastest = next((row for row in done if row.get("order") == 1), None)
     title = f"fastest: {fastest['label']} ({fastest['seconds']:.3f} s)" if fastest else ""
-    return bq.Figure(marks=[bars], axes=axes, title=title, layout=widgets.Layout(width="36em", height="18em"))
+    return bq.Figure(
+        marks=[bars],
+        axes=axes,
+        title=title,
+        fig_margin={"top": 50, "bottom": 50, "left": 60, "right": 20},
+        layout=widgets.Layout(width="36em", max_width="100%", height="20em"),
+    )

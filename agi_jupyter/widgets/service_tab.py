@@ -29,7 +29,7 @@ from ..core.service.health import GateResult, gate
 from ..core.service.operator import OperatorSnapshot, OperatorSummary, operator_summary, write_operator_snapshot
 from ..core.settings import ServiceHealthSettings, save_settings
 from ..core.snippets import make_snippet
-from .common import Context, LogView, Message, SnippetView, error_text
+from .common import Context, LogView, Message, SnippetView, error_text, wrap_row
 
 logger = logging.getLogger(__name__)
 
@@ -135,21 +135,19 @@ class ServiceTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: 
         super().__init__(
             [
                 widgets.HTML("<b>Service</b> (persistent worker loops; tasks queue as files)"),
-                widgets.HBox(
-                    [widgets.VBox(list(self.fields.values())[:4]), widgets.VBox(list(self.fields.values())[4:])]
-                ),
+                wrap_row([widgets.VBox(list(self.fields.values())[:4]), widgets.VBox(list(self.fields.values())[4:])]),
                 widgets.HTML("<b>HEALTH gate</b> <small>([cluster.service_health], saved as you change it)</small>"),
-                widgets.HBox([self.allow_idle, self.max_unhealthy, self.max_restart_rate]),
+                wrap_row([self.allow_idle, self.max_unhealthy, self.max_restart_rate]),
                 self.settings_message,
                 self.snippet,
-                widgets.HBox([*self.buttons.values(), self.submit_note]),
+                wrap_row([*self.buttons.values(), self.submit_note]),
                 self.message,
                 self.verdict_view,
                 self.summary,
                 self.table,
                 widgets.HTML("<b>Operator summary</b>"),
                 self.operator_view,
-                widgets.HBox([self.export, self.export_message]),
+                wrap_row([self.export, self.export_message]),
                 self.logs,
             ]
         )

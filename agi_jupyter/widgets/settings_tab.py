@@ -33,7 +33,7 @@ from ..core.errors import SettingsError
 from ..core.logs import apply_verbosity
 from ..core.modes import Capabilities, mode_hint
 from ..core.settings import DELETE, ClusterSettings, check_host, check_slots, save_settings, split_address
-from .common import Context, Message, error_text
+from .common import Context, Message, error_text, wrap_row
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +67,10 @@ class WorkerRow(widgets.HBox):  # type: ignore[misc]  # ipywidgets is untyped: i
         self.host.observe(lambda _: on_change(), names="value")
         self.slots.observe(lambda _: on_change(), names="value")
         self.remove.on_click(lambda _: on_remove(self))
-        super().__init__([self.host, widgets.Label("slots"), self.slots, self.remove, self.error])
+        super().__init__(
+            [self.host, widgets.Label("slots"), self.slots, self.remove, self.error],
+            layout=widgets.Layout(flex_flow="row wrap"),
+        )
 
 
 # ----- SSH and worker hosts ---------------------------------------------------------------------
@@ -209,11 +212,11 @@ class SshRow(widgets.HBox):  # type: ignore[misc]  # ipywidgets is untyped: its 
             tooltip=field.tooltip,
             continuous_update=False,
             style={"description_width": "9em"},
-            layout=widgets.Layout(width="34em"),
+            layout=widgets.Layout(width="34em", max_width="100%"),
         )
         self.error = Message()
         self.text.observe(lambda _: on_change(self), names="value")
-        super().__init__([self.text, self.error])
+        super().__init__([self.text, self.error], layout=widgets.Layout(flex_flow="row wrap"))
 
 
 class SshSection(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: its classes are Any
@@ -268,11 +271,11 @@ class SshSection(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: 
                     "<b>SSH and worker hosts</b> (how the engine reaches worker hosts beyond this machine; "
                     "an empty field takes the default shown in grey)"
                 ),
-                widgets.HBox([self.launch, self.launch_status]),
+                wrap_row([self.launch, self.launch_status]),
                 *self.rows.values(),
-                widgets.HBox([self.trust, self.trust_status]),
+                wrap_row([self.trust, self.trust_status]),
                 self.hosts,
-                widgets.HBox([self.check, self.elapsed, self.status]),
+                wrap_row([self.check, self.elapsed, self.status]),
                 self.code,
                 self.results,
             ]
@@ -443,7 +446,7 @@ class PoolSection(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped:
             [
                 widgets.HTML("<b>Pool</b> (an empty field takes the default shown in grey)"),
                 *self.rows.values(),
-                widgets.HBox([self.executor, self.executor_status]),
+                wrap_row([self.executor, self.executor_status]),
             ]
         )
         self.add_class("agi-pool")
@@ -523,19 +526,19 @@ class SettingsTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped:
         super().__init__(
             [
                 widgets.HTML("<b>Modes</b>"),
-                widgets.HBox(list(self.toggles.values())),
+                wrap_row(list(self.toggles.values())),
                 self.hint,
                 self.pool,
                 widgets.HTML("<b>Dask</b>"),
-                widgets.HBox([self.scheduler, self.scheduler_error]),
+                wrap_row([self.scheduler, self.scheduler_error]),
                 self.client,
                 widgets.HTML("<b>Workers</b> (host -> slots)"),
                 self.rows_box,
-                widgets.HBox([self.add, self.workers_error]),
+                wrap_row([self.add, self.workers_error]),
                 self.verbose,
                 self.ssh,
                 self.message,
-                widgets.HBox([self.diagnose]),
+                wrap_row([self.diagnose]),
                 self.checks,
             ]
         )

@@ -91,6 +91,7 @@ class StatusLine(widgets.HBox):  # type: ignore[misc]  # ipywidgets is untyped: 
         state.observe(lambda _: self.refresh(), names=["install", "saved_plan", "last_run", "service_status"])
         self.refresh()
         super().__init__(list(self.parts.values()), layout=widgets.Layout(flex_flow="row wrap"))
+        self.add_class("agi-status-line")
 
     def refresh(self) -> None:
         values = {

@@ -90,6 +90,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory, chromium: Path) -> Iterator[di
         f"--ServerApp.root_dir={root}",
         f"--LabApp.user_settings_dir={settings}",
         f"--LabApp.workspaces_dir={base / 'workspaces'}",
+        "--LabApp.expose_app_in_browser=True",  # window.jupyterapp: the dark-theme test runs a lab command
     ]
     log = (base / "lab.log").open("w")
     server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment, start_new_session=True)

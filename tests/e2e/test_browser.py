@@ -193,3 +193,163 @@ def test_distribute_draws_the_sensors_dag_screenshots(lab: dict, page, artifacts
     ), steps
     graph.screenshot(path=str(artifacts / "distribute-dag.png"))
     assert (artifacts / "distribute-dag.png").stat().st_size > 1000
+
+
+# ----- layout at 1024 px, the dark theme, the status line and the benchmark history -------------------
+OVERFLOW = """root => {
+    const limit = window.innerWidth + 2;
+    const wide = [];
+    for (const el of [root, ...root.querySelectorAll('*')]) {
+        const box = el.getBoundingClientRect();
+        if (box.width === 0 || box.height === 0) continue;  // hidden
+        if (box.width > limit || box.right > limit) {
+            wide.push(`${el.tagName.toLowerCase()}.${[...el.classList].join('.')} ${Math.round(box.width)}px`
+                + ` right ${Math.round(box.right)}: ${(el.innerText || '').slice(0, 60)}`);
+        }
+    }
+    return {scroll: root.scrollWidth, client: root.clientWidth, wide: wide.slice(0, 12)};
+}"""
+
+
+def open_notebook(lab: dict, page, name: str, code_cell: int) -> object:  # noqa: ANN001
+    """Open ``name`` from the lab's root, run its cell ``code_cell``; return the Orchestrator's element."""
+    page.goto(f"{lab['url']}/lab/tree/{name}?reset")
+    notebook = visible_notebook(page)
+    notebook.locator(".jp-Cell").first.wait_for()
+    wait_idle(page)
+    run_cell(page, notebook, code_cell)
+    orchestrator = notebook.locator(".jp-Cell").nth(code_cell).locator(".agi-orchestrator").first
+    orchestrator.locator(".widget-tab").first.wait_for(timeout=60_000)
+    return orchestrator
+
+
+TEXT_COLOURS = """root => {
+    const opaque = colour => { const alpha = colour.match(/[\\d.]+/g)[3]; return alpha === undefined || +alpha > 0.5; };
+    const background = el => {
+        for (; el; el = el.parentElement) {
+            const colour = getComputedStyle(el).backgroundColor;
+            if (opaque(colour)) return colour;
+        }
+        return getComputedStyle(document.body).backgroundColor;
+    };
+    return [...root.querySelectorAll('*')]
+        .filter(el => !(el instanceof SVGElement) && el.getBoundingClientRect().width > 0)
+        .filter(el => [...el.childNodes].some(node => node.nodeType === Node.TEXT_NODE && node.textContent.trim()))
+        .map(el => [el.innerText.trim().slice(0, 50), getComputedStyle(el).color, background(el)]);
+}"""
+
+
+def shoot(page, element, path: Path) -> None:  # noqa: ANN001
+    """Screenshot ``element`` whole: the viewport grows in height for it (never in width), then shrinks back."""
+    size = page.viewport_size
+    height = int(element.bounding_box()["height"])
+    page.set_viewport_size({"width": size["width"], "height": max(size["height"], height + 320)})
+    page.wait_for_timeout(300)
+    element.screenshot(path=str(path))
+    page.set_viewport_size(size)
+
+
+def assert_fits(orchestrator, where: str) -> None:  # noqa: ANN001
+    measured = orchestrator.evaluate(OVERFLOW)
+    assert measured["scroll"] <= measured["client"] + 2, f"{where}: the Orchestrator scrolls sideways: {measured}"
+    assert measured["wide"] == [], f"{where}: wider than the 1024 px viewport: {measured['wide']}"
+
+
+def set_theme(page, theme: str) -> None:  # noqa: ANN001
+    page.evaluate("theme => window.jupyterapp.commands.execute('apputils:change-theme', {theme})", theme)
+    light = "true" if "Light" in theme else "false"
+    page.wait_for_function(f"document.body.dataset.jpThemeLight === '{light}'")
+    page.wait_for_timeout(500)
+
+
+def test_quickstart_fits_1024_px_and_reads_in_the_dark_theme_screenshots(lab: dict, page, artifacts: Path) -> None:  # noqa: ANN001
+    """The quick-start notebook's Orchestrator at 1024x768: no tab scrolls sideways (``narrow-<tab>.png``,
+    ``narrow-status.png``); then in JupyterLab Dark (``dark-<tab>.png``), text in the theme's colours."""
+    source = Path(__file__).resolve().parents[2] / "notebooks" / "01_quickstart.ipynb"
+    (lab["root"] / "quickstart.ipynb").write_bytes(source.read_bytes())
+    page.set_viewport_size({"width": 1024, "height": 768})
+    orchestrator = open_notebook(lab, page, "quickstart.ipynb", 1)
+    distribute = widget_tab(orchestrator, "Distribute")
+    button(distribute, "CHECK DISTRIBUTE").click()  # the tree, the chart and the editor filled in
+    page.get_by_text(re.compile(r"no saved plan: built a new one|saved plan reused")).first.wait_for()
+    page.wait_for_timeout(500)
+
+    status = orchestrator.locator(".agi-status-line")
+    status.screenshot(path=str(artifacts / "narrow-status.png"))
+    for title in TABS:
+        widget_tab(orchestrator, title)
+        page.wait_for_timeout(400)
+        assert_fits(orchestrator, title)
+        shoot(page, orchestrator, artifacts / f"narrow-{title.lower()}.png")
+
+    try:
+        set_theme(page, "JupyterLab Dark")
+        assert page.evaluate("document.body.dataset.jpThemeLight") == "false"
+        dark_text: list[str] = []
+        for title in TABS:
+            widget_tab(orchestrator, title)
+            page.wait_for_timeout(400)
+            shoot(page, orchestrator, artifacts / f"dark-{title.lower()}.png")
+            # text follows the theme: light on dark, never the light theme's dark grey (SVG charts aside)
+            texts = orchestrator.evaluate(TEXT_COLOURS)
+            assert texts, title
+            dark_text += [
+                f"{title}: {text!r} {colour} on {ground}"
+                for text, colour, ground in texts
+                if contrast(colour, ground) < 3.0
+            ]
+        assert dark_text == []
+    finally:
+        set_theme(page, "JupyterLab Light")
+    for title in TABS:
+        assert (artifacts / f"narrow-{title.lower()}.png").stat().st_size > 1000
+        assert (artifacts / f"dark-{title.lower()}.png").stat().st_size > 1000
+
+
+def luminance(colour: str) -> float:
+    """The relative luminance (WCAG: 0 black .. 1 white) of a computed ``rgb(...)``/``rgba(...)`` colour."""
+    channels = [float(part) / 255 for part in re.findall(r"[\d.]+", colour)[:3]]
+    red, green, blue = (c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+    return 0.2126 * red + 0.7152 * green + 0.0722 * blue
+
+
+def contrast(colour: str, ground: str) -> float:
+    """WCAG contrast ratio of text ``colour`` on ``ground`` (1 .. 21; 3 is the floor for large text and controls)."""
+    lighter, darker = sorted((luminance(colour), luminance(ground)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def test_status_line_after_install_and_benchmark_history_screenshots(lab: dict, page, artifacts: Path) -> None:  # noqa: ANN001
+    """``status-line.png`` after INSTALL; ``benchmark-history.png`` after two benchmarks of mode 0 (flight)."""
+    cells = [new_code_cell("from agi_jupyter import Orchestrator\n\nOrchestrator('flight_project')")]
+    notebook_file = new_notebook(
+        cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    )
+    nbformat.write(notebook_file, lab["root"] / "history.ipynb")
+    orchestrator = open_notebook(lab, page, "history.ipynb", 0)
+
+    install = widget_tab(orchestrator, "Install")
+    button(install, "INSTALL").click()
+    page.get_by_text(re.compile(r"installed in \d")).wait_for(timeout=180_000)
+    status = orchestrator.locator(".agi-status-line")
+    status.get_by_text(re.compile(r"✓ installed")).wait_for()
+    status.screenshot(path=str(artifacts / "status-line.png"))
+
+    run = widget_tab(orchestrator, "Run")
+    run.locator(".widget-checkbox:visible", has_text="Benchmark").locator("input").check()
+    modes = run.locator(".widget-select-multiple select:visible")
+    modes.select_option(value=[modes.locator("option").first.get_attribute("value")])  # mode 0 only
+    note = run.get_by_text(re.compile(r"benchmark history yet|the last \d+ benchmark\(s\)")).first
+    before = re.search(r"the last (\d+)", note.inner_text())
+    count = int(before.group(1)) if before else 0
+    for number in (count + 1, count + 2):
+        button(run, "RUN").click()
+        run.get_by_text(f"the last {number} benchmark(s), from").wait_for(timeout=180_000)
+        page.wait_for_function("el => !el.disabled", arg=button(run, "RUN").element_handle(), timeout=60_000)
+    history = orchestrator.locator(".agi-benchmark-history")
+    history.scroll_into_view_if_needed()
+    page.wait_for_timeout(800)
+    history.screenshot(path=str(artifacts / "benchmark-history.png"))
+    assert history.locator(".bqplot .line").count() >= 1  # one line per mode
+    assert (artifacts / "status-line.png").stat().st_size > 1000
+    assert (artifacts / "benchmark-history.png").stat().st_size > 1000
