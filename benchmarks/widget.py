@@ -1,11 +1,13 @@
 """How long constructing the Orchestrator takes with warm imports (target < 300 ms).
 
 Run: ``.venv/bin/python benchmarks/widget.py``. Median of 7 constructions of the flight app's
-Orchestrator after one warm-up (imports done, a saved plan and a benchmark table present).
+Orchestrator after one warm-up (imports done, a saved plan and a benchmark table present);
+``--quick``: 2 constructions. The figure is printed on a line starting with (a).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import statistics
@@ -15,6 +17,9 @@ from pathlib import Path
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--quick", action="store_true", help="2 constructions after the warm-up")
+    constructions = 2 if parser.parse_args().quick else 7
     root = Path(tempfile.mkdtemp(prefix="agi-bench-widget-"))
     for name, folder in {
         "AGI_SHARE_DIR": "share",
@@ -34,12 +39,13 @@ def main() -> None:
     asyncio.run(AGI.run(env, mode=0))
     Orchestrator("flight", apps_path=root / "apps")  # warm-up: imports, bqplot, ipytree
     samples = []
-    for _ in range(7):
+    for _ in range(constructions):
         start = time.perf_counter()
         Orchestrator("flight", apps_path=root / "apps")
         samples.append(time.perf_counter() - start)
     print(
-        f"Orchestrator construction (warm imports): median {statistics.median(samples) * 1000:.0f} ms, "
+        f"(a) Orchestrator construction (warm imports), {constructions} times: "
+        f"median {statistics.median(samples) * 1000:.0f} ms, "
         f"min {min(samples) * 1000:.0f} ms, max {max(samples) * 1000:.0f} ms"
     )
     from agi_jupyter.core.local import close_local_workers
