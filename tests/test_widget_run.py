@@ -13,7 +13,7 @@ from engine_helpers import SMALL
 from agi_jupyter import AgiEnv, Mode
 from agi_jupyter.core import benchmark as bench
 from agi_jupyter.core.engine import AGI
-from agi_jupyter.core.requests import RunRequest
+from agi_jupyter.core.requests import RunRequest, resolve
 from agi_jupyter.core.run import RunResult
 from agi_jupyter.core.settings import save_settings
 from agi_jupyter.core.snippets import make_snippet
@@ -50,7 +50,7 @@ def test_the_mode_follows_the_settings_after_a_settings_change(apps_path: Path) 
     tab = RunTab(context)
     assert tab.mode.value == 0 and "follows the settings' mode 0 (python)" in tab.mode_note.text
     save_and_tell(context, pool=True, cluster_enabled=True)
-    assert tab.mode.value == 5 and tab.request == RunRequest(mode=Mode(5))
+    assert tab.mode.value == 5 and tab.request == resolve(tab.context.env, RunRequest(mode=Mode(5)))
     assert "follows the settings' mode 5 (dask and pool)" in tab.mode_note.text and not visible(tab.follow)
     assert 'Mode.from_token("_d_p")' in tab.snippet.snippet.code
     save_and_tell(context, pool=False, cluster_enabled=False)
@@ -95,9 +95,10 @@ def test_the_benchmark_modes_default_to_all_the_settings_allow_and_a_subset_is_i
     assert visible(tab.benchmark_row) and tab.benchmark_modes.tooltip and tab.benchmark.tooltip
     assert tab.benchmark_modes.value == (0, 1, 4, 5)
     assert [int(mode) for mode in tab.allowed()] == [int(mode) for mode in bench.allowed_modes(context.env)]
-    assert tab.request == RunRequest(benchmark=True) and "modes=" not in tab.snippet.snippet.code
+    assert tab.request == resolve(tab.context.env, RunRequest(benchmark=True))
+    assert tab.request.modes and "modes=" in tab.snippet.snippet.code  # the effective modes, written out
     tab.benchmark_modes.value = (0, 1)
-    assert tab.request == RunRequest(benchmark=True, modes=[0, 1])
+    assert tab.request == resolve(tab.context.env, RunRequest(benchmark=True, modes=[0, 1]))
     code = tab.snippet.snippet.code
     assert 'modes=[Mode.from_token("____"), Mode.from_token("___p")]' in code and "benchmark=True" in code
     assert code == make_snippet(context.env, "benchmark", tab.request).code
@@ -106,7 +107,7 @@ def test_the_benchmark_modes_default_to_all_the_settings_allow_and_a_subset_is_i
     tab.benchmark_modes.value = ()
     assert tab.run.disabled and "choose at least one mode" in tab.why.text
     tab.all_modes.click()
-    assert tab.benchmark_modes.value == (0, 1) and tab.request == RunRequest(benchmark=True)
+    assert tab.benchmark_modes.value == (0, 1) and tab.request == resolve(tab.context.env, RunRequest(benchmark=True))
     save_and_tell(context, cluster_enabled=True)  # following the default: the new modes come in
     assert tab.benchmark_modes.value == (0, 1, 4, 5)
 
