@@ -13,7 +13,7 @@ import pytest
 
 from agi_jupyter import AGI, AgiEnv, Mode
 from agi_jupyter.core import cluster
-from agi_jupyter.core.requests import ServeRequest
+from agi_jupyter.core.requests import ServeRequest, resolve
 from agi_jupyter.core.settings import AppSettings, save_settings
 from agi_jupyter.core.snippets import make_snippet
 from agi_jupyter.widgets.common import Context
@@ -77,7 +77,8 @@ def test_start_shows_the_health_of_two_workers_and_runs_the_request_its_snippet_
     assert tab.started == ["start"] and "not started" in tab.message.text
     tab.context.actions.wait(120)
     assert tab.message.kind == "ok", tab.message.text
-    assert tab.last_request == ServeRequest(action="start", heartbeat_timeout=5.0, done_max_files=50)
+    assert tab.last_request == resolve(env, ServeRequest(action="start", heartbeat_timeout=5.0, done_max_files=50))
+    assert tab.last_request.workers == {"127.0.0.1": 2}  # written out in the snippet, not left to the settings
     assert tab.snippet.snippet.code == make_snippet(env, "serve", tab.last_request).code
     assert "heartbeat_timeout=5.0" in tab.snippet.code.value
     payload = poll_status(tab, all_loops_ready)

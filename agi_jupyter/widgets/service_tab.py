@@ -200,7 +200,8 @@ class ServiceTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: 
         """The ServeRequest the fields describe; AgiError naming the bad field when one is invalid."""
         values = {name: control.value for name, control in self.fields.items()}
         try:
-            return ServeRequest(action=action, **values)
+            # resolved: the snippet writes out the workers and arguments the loops start with
+            return resolve(self.context.env, ServeRequest(action=action, **values))
         except ValidationError as error:
             problems = "; ".join(
                 f"{REQUEST_FIELDS.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']}" for e in error.errors()
