@@ -8,11 +8,16 @@ Events come back on a pipe of their own, and stdout and stderr carry only the ap
 and the old install's process is stopped once idle: at once if no run uses it, else when its run
 ends, so a re-install never kills a busy run. Cancel kills the process group, pools included,
 and the next run starts a fresh one.
+
+The process also keeps the pools of the pool modes warm between runs (see
+:mod:`agi_jupyter.core.pools`); a new process, like a new install, starts new pools. At exit the
+idle processes are asked to end (their input closes), so they shut their pools down first.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import logging
 import os
@@ -36,6 +41,7 @@ _lock = threading.Lock()
 _warm: dict[tuple[str, ...], LocalWorker] = {}
 _retiring: set[LocalWorker] = set()  # workers of an older install, still busy with a run
 OUTPUT_WAIT = 30.0  # seconds to wait for a finished job's last output line (normally instant)
+CLOSE_WAIT = 5.0  # seconds an idle worker gets to shut its warm pools down and exit
 
 
 class LocalWorker:
@@ -93,6 +99,32 @@ class LocalWorker:
             return self.process.wait() or -1
         finally:
             self._output.follow(None, "")
+
+    def end_input(self) -> None:
+        """Close the process's input: the runner finishes, shuts its warm pools down and exits."""
+        try:
+            if self.process.stdin is not None:
+                self.process.stdin.close()
+        except OSError:
+            logger.debug("local worker %s: closing its input failed", self.process.pid, exc_info=True)
+
+    def close(self, timeout: float = CLOSE_WAIT) -> bool:
+        """End the process the clean way (:meth:`end_input`); kill its group if it outlives ``timeout``.
+
+        Once the runner has exited, whatever is left of its group (a child the app started,
+        multiprocessing's resource tracker) is killed without waiting to see it reaped.
+        """
+        self.end_input()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            logger.warning(
+                "local worker %s did not exit within %s s of its input's end: killed", self.process.pid, timeout
+            )
+            return self.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        return True
 
     def kill(self) -> bool:
         """Kill the process and its pool children; True once the whole group is gone."""
@@ -219,11 +251,21 @@ def discard(worker: LocalWorker) -> None:
 
 @atexit.register
 def close_local_workers() -> int:
-    """Stop every warm (and retiring) worker process; returns how many there were."""
+    """Stop every warm (and retiring) worker process; returns how many there were.
+
+    An idle worker ends the clean way: its input closes, it shuts its warm pools down (their
+    members exit) and exits; one still running a job, or slow to exit, is killed with its group.
+    """
     with _lock:
         workers = [*_warm.values(), *_retiring]
         _warm.clear()
         _retiring.clear()
+    idle = [worker for worker in workers if worker.busy.acquire(blocking=False)]
+    for worker in idle:
+        worker.end_input()  # all at once: they shut down in parallel
     for worker in workers:
-        worker.kill()
+        if worker in idle:
+            worker.close()
+        else:
+            worker.kill()
     return len(workers)

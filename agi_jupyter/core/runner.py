@@ -4,7 +4,8 @@ The same :func:`run_slot` serves every mode. Locally it runs in a subprocess of 
 environment (``python -m agi_jupyter.core.runner --events-fd N``, one JSON job per stdin line);
 on Dask it runs as one task per worker slot and reports through Dask worker events. With the
 pool bit, work items go to a process (or thread) pool whose members each build their own worker
-and call ``pool_init`` once.
+and call ``pool_init`` once; the pool stays warm for the slot's next run with the same install,
+arguments and pool settings (:mod:`agi_jupyter.core.pools`).
 
 The event channel. A local runner sends its events (chunk done, log line, slot result, error,
 job done: the models of :mod:`agi_jupyter.core.events`) as one JSON object per line on their own
@@ -41,6 +42,7 @@ from importlib.machinery import EXTENSION_SUFFIXES
 from types import SimpleNamespace
 from typing import Any
 
+from . import pools
 from .errors import RunError
 from .events import ChunkEvent, DoneEvent, ErrorEvent, Event, LogEvent, SlotEvent, SlotResult
 from .jobs import (
@@ -129,6 +131,7 @@ _pool_worker: Any = None
 
 def _pool_start(spec: WorkerSpec, slot: int, slot_count: int, variables: dict[str, Any]) -> None:
     global _pool_worker
+    pools.watch_parent()  # a warm pool outlives runs: it must not outlive its process
     _pool_worker = make_worker(spec, slot, slot_count)
     _pool_worker.pool_init(variables)
 
@@ -151,18 +154,30 @@ def _short(item: Any) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def _pool(spec: WorkerSpec, worker: Any, slot: int, slot_count: int) -> Executor | None:
+def _pool(
+    spec: WorkerSpec, worker: Any, slot: int, slot_count: int, owner: str
+) -> tuple[Executor, pools.PoolKey] | None:
+    """The slot's pool: the warm one kept from an earlier run when its key matches, else a new one."""
     if not spec.pool:
         return None
     width = spec.pool_width or os.cpu_count() or 1
-    initargs = (spec, slot, slot_count, worker.pool_vars())
-    if spec.pool == "thread" or _is_daemon():
-        return ThreadPoolExecutor(width, initializer=_thread_start, initargs=initargs)
-    import multiprocessing
+    variables = worker.pool_vars()
+    initargs = (spec, slot, slot_count, variables)
+    executor = "thread" if spec.pool == "thread" or _is_daemon() else "process"
+    key = pools.key_of(owner, spec, type(worker), slot, slot_count, executor, width, variables)
 
-    return ProcessPoolExecutor(
-        width, mp_context=multiprocessing.get_context("spawn"), initializer=_pool_start, initargs=initargs
-    )
+    def start() -> Executor:
+        if executor == "thread":
+            return ThreadPoolExecutor(width, initializer=_thread_start, initargs=initargs)
+        import multiprocessing
+
+        return ProcessPoolExecutor(
+            width, mp_context=multiprocessing.get_context("spawn"), initializer=_pool_start, initargs=initargs
+        )
+
+    pool, warm = pools.lease(key, start)
+    logger.debug("slot %s: %s %s pool of %s", slot, "warm" if warm else "new", executor, width)
+    return pool, key
 
 
 _thread_workers = threading.local()
@@ -247,13 +262,22 @@ def _is_daemon() -> bool:
 
 # ----- one slot ---------------------------------------------------------------------------------
 class SlotRun:
-    """One worker slot's life: open (start, work_init, pool), chunks, close (pool down, stop)."""
+    """One worker slot's life: open (start, work_init, pool), chunks, close (pool back, stop).
 
-    def __init__(self, spec: WorkerSpec | Mapping[str, Any], slot: int, slot_count: int) -> None:
-        self.spec, self.slot, self.slot_count = spec_of(spec), slot, slot_count
+    The pool is leased from :mod:`agi_jupyter.core.pools` and given back warm at close, unless
+    a timed-out item abandoned it or a failed chunk may have left items queued in it: those
+    pools are shut down. ``owner`` says whose pools these are (the Dask worker's address).
+    """
+
+    def __init__(
+        self, spec: WorkerSpec | Mapping[str, Any], slot: int, slot_count: int, owner: str = pools.LOCAL
+    ) -> None:
+        self.spec, self.slot, self.slot_count, self.owner = spec_of(spec), slot, slot_count, owner
         self.worker = make_worker(self.spec, slot, slot_count)
         self.executor: Executor | None = None
+        self.pool_key: pools.PoolKey | None = None
         self.abandoned = False  # a timed-out item left the pool to itself: close must not wait for it
+        self.unfinished = False  # a chunk failed while its items were in the pool: some may still be queued
         self.seconds = 0.0
         self.labels: list[str] = []
 
@@ -261,9 +285,11 @@ class SlotRun:
         started = time.perf_counter()
         self.worker.start()
         self.worker.work_init()
-        self.executor = _pool(self.spec, self.worker, self.slot, self.slot_count)
-        if self.executor is None:
+        leased = _pool(self.spec, self.worker, self.slot, self.slot_count, self.owner)
+        if leased is None:
             self.worker.pool_init(self.worker.pool_vars())
+        else:
+            self.executor, self.pool_key = leased
         self.seconds += time.perf_counter() - started
 
     def chunk(self, chunk: ChunkPart, report: Report) -> None:
@@ -278,13 +304,16 @@ class SlotRun:
                 if limit is None:
                     return [_call_item(self.worker, item) for item in items]
                 return [_item_in_thread(self.worker, item, chunk.label, limit) for item in items]
-            if limit is None:
-                return list(executor.map(call, items))
-            width = self.spec.pool_width or os.cpu_count() or 1
             try:
+                if limit is None:
+                    return list(executor.map(call, items))
+                width = self.spec.pool_width or os.cpu_count() or 1
                 return _timed_map(executor, call, items, width, limit, (self.slot, chunk.label))
             except ItemTimeout:
                 self.abandoned = True
+                raise
+            except BaseException:
+                self.unfinished = True
                 raise
 
         self.worker.process_chunk(chunk.items, chunk.label, map_items=map_items)
@@ -296,8 +325,11 @@ class SlotRun:
     def close(self) -> None:
         started = time.perf_counter()
         try:
-            if self.executor is not None:
-                self.executor.shutdown(wait=not self.abandoned, cancel_futures=True)
+            if self.executor is not None and self.pool_key is not None:
+                if self.abandoned or self.unfinished:
+                    pools.discard(self.executor, wait=not self.abandoned)
+                else:
+                    pools.give_back(self.pool_key, self.executor)
         finally:
             self.worker.stop()
             self.seconds += time.perf_counter() - started
@@ -321,10 +353,14 @@ def run_slot(
     cancelled: Callable[[], bool] = lambda: False,
     before: Callable[[ChunkPart], None] | None = None,
     after: Callable[[ChunkPart], None] | None = None,
+    owner: str = pools.LOCAL,
 ) -> SlotResult:
-    """Run one slot's chunks in order; ``before``/``after`` let DAG steps wait for other slots."""
+    """Run one slot's chunks in order; ``before``/``after`` let DAG steps wait for other slots.
+
+    ``owner`` names whose warm pools the slot uses (see :mod:`agi_jupyter.core.pools`).
+    """
     chunks = chunks_of(chunks)
-    run = SlotRun(spec, slot, slot_count)
+    run = SlotRun(spec, slot, slot_count, owner)
     try:
         run.open()
         for chunk in chunks:
@@ -421,6 +457,8 @@ def dask_slot(
                 step_event(item["step"]).set()
 
     dag = slot_spec.dag
+    if slot_spec.pool:
+        pools.close_with_dask_worker(worker)
     with prints_as_events(report, slot):
         result = run_slot(
             slot_spec,
@@ -431,6 +469,7 @@ def dask_slot(
             cancelled=stop.is_set,
             before=before if dag else None,
             after=after if dag else None,
+            owner=worker.address,
         )
     return result.model_copy(update={"worker": worker.address})
 
@@ -520,6 +559,7 @@ def main(argv: list[str] | None = None) -> int:
             if mark:
                 mark_end_of_output(mark)
             emit(DoneEvent(status=status))
+    pools.close_pools()  # the end of input is this process's end: its warm pools go with it
     return status
 
 

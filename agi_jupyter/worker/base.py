@@ -3,6 +3,10 @@
 For one run, a worker slot calls ``start()`` once, then ``work_init()``, ``pool_init(vars)``
 once per pool process (once in-process without a pool), ``work_pool(item)`` per work item,
 ``work_done(frame)`` per chunk with the concatenated item results, and ``stop()`` once.
+
+A pool is kept warm between runs: its processes (and their workers, as ``pool_init`` left them)
+serve the slot's next runs as long as the install, the arguments, the ``pool_vars`` and the pool
+settings stay the same; any change starts a new pool, whose members call ``pool_init`` again.
 """
 
 from __future__ import annotations
