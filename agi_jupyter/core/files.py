@@ -17,7 +17,7 @@ import json
 import logging
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -59,6 +59,30 @@ def write_json_atomic(
     write_text_atomic(path, json.dumps(data, indent=indent, default=default))
 
 
+def write_texts_atomic(entries: Sequence[tuple[Path, Content]]) -> None:
+    """:func:`write_text_atomic` of several files, with one sync per folder for all of them.
+
+    Every temporary file is written and synced before any is renamed: a failure while writing
+    leaves none of the targets changed. The folders are synced after the last rename and before
+    this returns, so each file is durable when the call returns, as with one call per file; a
+    crash before then may leave some of the new files in place and not others (each one whole).
+    """
+    temporaries: list[tuple[Path, Path]] = []
+    try:
+        for path, content in entries:
+            temporaries.append((_write_temporary(Path(path), content), Path(path)))
+        for temporary, path in temporaries:
+            if path.exists():
+                os.chmod(temporary, path.stat().st_mode & 0o777)
+            os.replace(temporary, path)
+    except BaseException:
+        for temporary, _ in temporaries:
+            _discard(temporary)
+        raise
+    for folder in dict.fromkeys(path.parent for _, path in temporaries):
+        sync_folder(folder)
+
+
 def place_new(path: Path, content: Content) -> bool:
     """Create ``path`` with ``content`` only if no file has that name; False when one had.
 
@@ -84,6 +108,56 @@ def place_new(path: Path, content: Content) -> bool:
         return True
     finally:
         _discard(temporary)
+
+
+def place_new_many(
+    entries: Sequence[tuple[Path, Content]], take: Callable[[int], bool] | None = None
+) -> list[bool | OSError | None]:
+    """:func:`place_new` of several files, with one sync per folder for all of them.
+
+    Every temporary file is written and synced first (a failure there places none). Then, for
+    each entry in turn, ``take(index)`` (when given) decides whether it is placed at all, and the
+    entry is created unless its name exists. The folders are synced once, after the last one and
+    before this returns, so each placed file is durable when the call returns, as after
+    :func:`place_new`. Returns, per entry: True placed, False the name existed, None not taken,
+    or the OSError that placing it raised (the other entries are still placed).
+    """
+    temporaries: list[Path] = []
+    try:
+        for path, content in entries:
+            temporaries.append(_write_temporary(Path(path), content))
+        outcomes: list[bool | OSError | None] = []
+        for index, ((path, _), temporary) in enumerate(zip(entries, temporaries, strict=True)):
+            if take is not None and not take(index):
+                outcomes.append(None)
+                continue
+            try:
+                outcomes.append(_link_new(temporary, Path(path)))
+            except OSError as error:
+                outcomes.append(error)
+        placed = (Path(path).parent for (path, _), outcome in zip(entries, outcomes, strict=True) if outcome is True)
+        for folder in dict.fromkeys(placed):
+            sync_folder(folder)
+        return outcomes
+    finally:
+        for temporary in temporaries:
+            _discard(temporary)
+
+
+def _link_new(temporary: Path, path: Path) -> bool:
+    """Give the synced ``temporary`` the name ``path`` unless it exists (see :func:`place_new`); no folder sync."""
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        return False
+    except OSError as error:
+        if error.errno not in NO_HARD_LINKS:
+            raise
+        logger.debug("no hard links in %s; checking the name, then renaming", path.parent, exc_info=True)
+        if path.exists():
+            return False
+        os.replace(temporary, path)
+    return True
 
 
 def sync_folder(folder: Path) -> None:

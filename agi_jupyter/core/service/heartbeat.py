@@ -40,6 +40,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 ALIVE_STATES = ("running", "processing")
+SETTLE_SECONDS = 0.01  # a loop's new state is written once it has lasted this long (see Heartbeat)
 
 
 def heartbeat_name(worker: str) -> str:
@@ -124,7 +125,19 @@ def claimer_alive(claimer: str, beats: dict[str, HeartbeatRecord], timeout: floa
 
 
 class Heartbeat:
-    """Background writer of one loop's heartbeat; ``state`` may change at any time."""
+    """Background writer of one loop's heartbeat; ``state`` may change at any time.
+
+    The file is written on entry and exit, at least every ``timeout / 3`` (the lease of the
+    loop's claims), and after a change of state once the new state has lasted ``settle``
+    seconds. A burst of tiny tasks (each shorter than ``settle``) thus costs no heartbeat write
+    per task, while a task that takes longer shows in the file (``processing``, its id and start)
+    within ``settle`` of its start. Only what the file says about the task in hand waits: whether
+    the loop is alive is judged by the file's age, which the periodic write keeps fresh.
+
+    ``before_write`` runs in the beat thread before each of its writes: the loop passes the
+    publication of its held results, so a result never waits for long behind a long next task,
+    and a heartbeat showing the next task is only written once the results before it are durable.
+    """
 
     def __init__(
         self,
@@ -134,17 +147,23 @@ class Heartbeat:
         slot: int,
         timeout: float,
         on_overdue: Callable[[str, float], None] | None = None,
+        settle: float = SETTLE_SECONDS,
+        before_write: Callable[[], object] | None = None,
     ) -> None:
         self.folder, self.worker, self.incarnation, self.slot = folder, worker, incarnation, slot
         self.timeout = timeout
         self.on_overdue = on_overdue  # called once, from the beat thread, with the task and its limit
         self.interval = timeout / 3
+        self.settle = settle
+        self.before_write = before_write  # called by the beat thread before each of its writes
         self.state = "running"
         self.task: str | None = None
         self.task_started: float | None = None
         self.time_limit: float | None = None
         self._guard = threading.RLock()  # the loop and the beat thread: one consistent state, one write at a time
         self._stop = threading.Event()
+        self._changed = threading.Event()  # wakes the beat thread for a change it has not scheduled yet
+        self._since: float | None = None  # when the current, not yet written, state began (monotonic)
         self._thread = threading.Thread(target=self._beat, name=f"agi-heartbeat-{slot}", daemon=True)
 
     def __enter__(self) -> Heartbeat:
@@ -154,25 +173,37 @@ class Heartbeat:
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
+        self._changed.set()
         self._thread.join(self.interval + 1)
-        self.state, self.task = "stopped", None
-        self.write()
+        with self._guard:
+            self.state, self.task = "stopped", None
+            self.write()
 
     def set(self, state: str) -> None:
+        """Change the state and write it now."""
         with self._guard:
             self.state = state
             self.write()
 
     def working(self, task: str, time_limit: float | None) -> None:
-        """A task is in hand from now on, for at most ``time_limit`` seconds."""
+        """A task is in hand from now on, for at most ``time_limit`` seconds (written once it lasts ``settle``)."""
         with self._guard:
             self.task, self.task_started, self.time_limit = task, time.time(), time_limit
-            self.set("processing")
+            self.state = "processing"
+            self._note_change()
 
     def idle(self) -> None:
+        """No task in hand any more (written once that lasts ``settle``)."""
         with self._guard:
             self.task = self.task_started = self.time_limit = None
-            self.set("running")
+            self.state = "running"
+            self._note_change()
+
+    def _note_change(self) -> None:
+        first = self._since is None
+        self._since = time.monotonic()
+        if first:  # the beat thread may be in its long wait: bring its next write forward
+            self._changed.set()
 
     def overdue(self) -> bool:
         """The task in hand ran past its limit."""
@@ -185,6 +216,7 @@ class Heartbeat:
 
     def write(self) -> None:
         with self._guard:
+            self._since = None
             self._write()
 
     def _write(self) -> None:
@@ -204,15 +236,34 @@ class Heartbeat:
             logger.debug("heartbeat of %s not written", self.worker, exc_info=True)
 
     def _beat(self) -> None:
-        while not self._stop.wait(self.interval):
+        written = time.monotonic()
+        while not self._stop.is_set():
+            with self._guard:
+                since = self._since
+            now = time.monotonic()
+            due = written + self.interval if since is None else min(written + self.interval, since + self.settle)
+            if now < due:
+                self._changed.wait(due - now)
+                self._changed.clear()
+                continue  # a change only ever moves the next write later, or forward from the long wait
+            self._before_write()
             with self._guard:  # decide on one snapshot: the loop may move to its next task meanwhile
                 overdue = self.state == "processing" and self.overdue()
                 task, limit = self.task, self.time_limit
                 if overdue:
                     self.state = "task-timeout"  # STATUS restarts this loop (and ends the hung code)
                 self.write()
+            written = time.monotonic()
             if overdue and task is not None and limit is not None:
                 self._time_out(task, limit)
+
+    def _before_write(self) -> None:
+        if self.before_write is None:
+            return
+        try:
+            self.before_write()
+        except Exception:  # noqa: BLE001 - the beat must go on; the loop's own call raises it again
+            logger.warning("heartbeat of %s: the call before the write failed", self.worker, exc_info=True)
 
     def _time_out(self, task: str, limit: float) -> None:
         """Fail the overdue task through ``on_overdue`` (it checks the task is still the one in hand)."""

@@ -1,10 +1,15 @@
 """The long-lived service loop: one Dask task per worker slot, taking tasks from the queue.
 
 It sets the app's worker up once (start, work_init, pool_init), then repeatedly claims a task,
-runs its items through ``process_chunk`` and publishes the result. Between tasks it waits on its
+runs its items through ``process_chunk`` and publishes the result: tiny tasks in a burst have
+their results published in batches that share one folder sync (see :meth:`.queue.TaskQueue.flush`;
+a task is done only once its result and its directory entry are durable, and it keeps its claim
+until then). Between tasks it waits on its
 own Dask event, which ``submit`` sets, so a new task starts at once; the wait times out every
 heartbeat interval as the polling fallback. It stops when its incarnation's Dask event is set,
-after the task in hand (STOP never abandons a task half done).
+after the task in hand (STOP never abandons a task half done); a busy loop asks about that
+event every ``STOP_LOOK_SECONDS``, not before every task, and its heartbeat is written when its
+state has lasted a little (see :class:`.heartbeat.Heartbeat`), not twice per task.
 
 Two rules keep results apart and honest:
 
@@ -33,6 +38,15 @@ from .records import ClaimedTask, LoopConfig, LoopSummary, TaskOutcome
 
 logger = logging.getLogger(__name__)
 
+PUBLISH_BATCH = 32
+"""A busy loop publishes its results in batches of at most this many (one folder sync for all);
+it also publishes what it holds before it waits for work, when it stops, and before each
+heartbeat write (so at most ``SETTLE_SECONDS`` into a longer next task)."""
+
+STOP_LOOK_SECONDS = 0.05
+"""How often a busy loop asks the scheduler whether it must stop (a round trip: not once per task).
+An idle loop looks after every wait, so STOP (which also wakes the loops) is seen at once."""
+
 __all__ = ["claimer_name", "incarnation_of", "service_loop"]
 
 
@@ -49,7 +63,7 @@ def service_loop(spec: WorkerSpec, slot: int, slot_count: int, config: LoopConfi
     timeout = config.heartbeat_timeout
     in_hand: dict[str, ClaimedTask] = {}
     workers: dict[str, Any] = {}  # the app's workers, by their params
-    done = failed = 0
+    tally = {"done": 0, "failed": 0}
 
     def time_out(task_id: str, limit: float) -> None:
         task = in_hand.get("task")
@@ -65,24 +79,47 @@ def service_loop(spec: WorkerSpec, slot: int, slot_count: int, config: LoopConfi
                 failed=True,
             )
 
-    with Heartbeat(queue.folder("heartbeats"), address, incarnation, slot, timeout, on_overdue=time_out) as beat:
+    def publish_held() -> None:
+        for _task_id, landed in queue.flush():
+            tally["done" if landed else "failed"] += 1
+
+    with Heartbeat(
+        queue.folder("heartbeats"),
+        address,
+        incarnation,
+        slot,
+        timeout,
+        on_overdue=time_out,
+        before_write=publish_held,
+    ) as beat:
         workers[""] = _ready_worker(spec, slot, slot_count, {})
         try:
-            while not stop.is_set():
+            next_look = 0.0  # when to ask the scheduler about the stop event next (monotonic)
+            while True:
+                if time.monotonic() >= next_look:
+                    if stop.is_set():
+                        break
+                    next_look = time.monotonic() + STOP_LOOK_SECONDS
                 task = queue.claim(claimer)
                 if task is None:
+                    publish_held()
                     _idle(workers[""], wake, timeout / 3)
+                    next_look = 0.0  # STOP wakes the loops: look at once
                     continue
                 in_hand["task"] = task
                 beat.working(task.id, task.time_limit or config.task_timeout)
-                ok = _serve_one(queue, task, spec, slot, slot_count, workers, address, claimer)
+                held = _serve_one(queue, task, spec, slot, slot_count, workers, address, claimer)
                 in_hand.clear()
-                done, failed = done + ok, failed + (not ok)
+                if held >= PUBLISH_BATCH:
+                    publish_held()
                 beat.idle()
         finally:
-            for worker in workers.values():
-                worker.stop()
-    return LoopSummary(worker=address, incarnation=incarnation, done=done, failed=failed)
+            try:
+                publish_held()
+            finally:
+                for worker in workers.values():
+                    worker.stop()
+    return LoopSummary(worker=address, incarnation=incarnation, done=tally["done"], failed=tally["failed"])
 
 
 def _ready_worker(spec: WorkerSpec, slot: int, slot_count: int, params: dict[str, Any]) -> Any:
@@ -117,8 +154,9 @@ def _serve_one(
     workers: dict[str, Any],
     address: str,
     claimer: str,
-) -> bool:
-    """Run one task and publish its result; any error (bad params included) fails only this task."""
+) -> int:
+    """Run one task and hold its result for publication; any error (bad params included) fails only
+    this task. Returns how many results the queue holds now."""
     started = time.time()
     try:
         params = task.params
@@ -128,30 +166,23 @@ def _serve_one(
             worker = workers[key] = _ready_worker(spec, slot, slot_count, params)
         worker.outputs = []
         frame = worker.process_chunk(task.items, f"{task.label or 'task'}-{task.id}")
-        landed = queue.publish(
-            task,
-            TaskOutcome(
-                worker=address,
-                claimer=claimer,
-                started=started,
-                finished=time.time(),
-                seconds=round(time.time() - started, 6),
-                outputs=[str(path) for path in worker.outputs],
-                rows=0 if frame is None else len(frame),
-            ),
+        outcome = TaskOutcome(
+            worker=address,
+            claimer=claimer,
+            started=started,
+            finished=time.time(),
+            seconds=round(time.time() - started, 6),
+            outputs=[str(path) for path in worker.outputs],
+            rows=0 if frame is None else len(frame),
         )
-        return landed is not None  # None: the claim was taken meanwhile (timed out); recorded as a duplicate
+        return queue.publish_later(task, outcome)
     except Exception as error:  # noqa: BLE001 - the task failed, the loop goes on
-        queue.publish(
-            task,
-            TaskOutcome(
-                worker=address,
-                claimer=claimer,
-                started=started,
-                finished=time.time(),
-                error=repr(error),
-                traceback=traceback.format_exc(),
-            ),
-            failed=True,
+        outcome = TaskOutcome(
+            worker=address,
+            claimer=claimer,
+            started=started,
+            finished=time.time(),
+            error=repr(error),
+            traceback=traceback.format_exc(),
         )
-        return False
+        return queue.publish_later(task, outcome, failed=True)

@@ -43,15 +43,17 @@ import logging
 import os
 import re
 import stat
+import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from ..files import place_new, write_json_atomic
+from ..files import place_new, place_new_many, write_json_atomic, write_texts_atomic
 from ..records import field_problems
 from .records import TASK_SCHEMA, ClaimedTask, Record, ResultRecord, TaskOutcome, TaskRecord
 
@@ -220,9 +222,15 @@ class TaskQueue:
         self.root = Path(root)
         for name in FOLDERS:
             (self.root / name).mkdir(parents=True, exist_ok=True)
+        self._folders = {name: self.root / name for name in FOLDERS}
+        self._listed: deque[str] = deque()  # names of pending/ from the last listing, not tried yet
+        self._unpublished: list[tuple[ClaimedTask, TaskOutcome, bool]] = []  # results waiting for flush()
+        self._unpublished_lock = threading.Lock()
+        self._flush_lock = threading.Lock()  # one flush at a time (the loop's thread and its heartbeat's)
 
     def folder(self, name: str) -> Path:
-        return self.root / name
+        known = self._folders.get(name)
+        return self.root / name if known is None else known
 
     # ----- producer side ------------------------------------------------------------------
     def submit(
@@ -236,41 +244,54 @@ class TaskQueue:
 
         The record is checked like a loop will check it, so a bad one is refused here, at once.
         """
-        task_id = new_task_id()
-        values = {
-            "schema": TASK_SCHEMA,
-            "id": task_id,
-            "label": label or task_id,
-            "items": list(items or []),
-            "params": dict(params or {}),
-            "attempts": 0,
-            "submitted": time.time(),
-            "time_limit": time_limit,
-        }
-        text = json.dumps(values)  # refuse what is not JSON before anything is written
-        task = _check_task(json.loads(text), task_id)
-        if len(text.encode()) > MAX_TASK_BYTES:
-            raise ValueError(f"task too large: {len(text.encode())} bytes, a loop reads at most {MAX_TASK_BYTES}")
-        write_json(self.folder("pending") / f"{task_id}.json", task)
-        return task_id
+        task = _new_task(items, params, label, time_limit)
+        write_json(self.folder("pending") / f"{task.id}.json", task)
+        return task.id
+
+    def submit_many(self, tasks: Iterable[Mapping[str, Any]]) -> list[str]:
+        """Queue a burst of tasks, each given as :meth:`submit`'s keyword arguments; their ids.
+
+        Every record is checked before anything is written, each file is synced on its own, and
+        the folder is synced once for the whole burst before the ids are returned: a task is
+        submitted (durable) only when this returns. A failure while the files are written leaves
+        none of them queued; a crash before the folder sync may leave some of them, unreported.
+        """
+        records = [_new_task(**dict(task)) for task in tasks]
+        pending = self.folder("pending")
+        write_texts_atomic([(pending / f"{task.id}.json", json.dumps(task.wire())) for task in records])
+        return [task.id for task in records]
 
     # ----- consumer side ------------------------------------------------------------------
     def claim(self, claimer: str) -> ClaimedTask | None:
-        """Take the oldest pending task for ``claimer``; anything that is not a task goes to failed/."""
+        """Take the oldest pending task for ``claimer``; anything that is not a task goes to failed/.
+
+        The names of one listing of pending/ are kept, in order, and tried one after another by
+        the next calls: a deep queue is listed once per batch instead of once per task. Each name
+        is still taken by its own rename, so a name another loop took first is skipped, and a name
+        listed by a loop that dies is simply left in pending/ for the others. ``None`` only after a
+        fresh listing had nothing this caller could take.
+        """
         if not CLAIMER.fullmatch(claimer) or IN_TRANSIT.fullmatch(claimer):
             raise ValueError(f"{claimer!r} cannot name a claim (letters, digits, . _ ~ + -)")
-        for path in self._visible("pending"):
-            try:
-                task = self._claim_entry(path, claimer)
-            except FileNotFoundError:
-                logger.debug("pending/%s went away: another loop took it", path.name, exc_info=True)
-                continue
-            except (OSError, ValueError) as error:
-                logger.warning("skipping pending/%s for now: %s", path.name, error, exc_info=True)
-                continue
-            if task is not None:
-                return task
-        return None
+        while True:
+            fresh = not self._listed
+            if fresh:
+                self._listed.extend(self._visible_names("pending"))
+            pending = self.folder("pending")
+            while self._listed:
+                name = self._listed.popleft()
+                try:
+                    task = self._claim_entry(pending / name, claimer)
+                except FileNotFoundError:
+                    logger.debug("pending/%s went away: another loop took it", name, exc_info=True)
+                    continue
+                except (OSError, ValueError) as error:
+                    logger.warning("skipping pending/%s for now: %s", name, error, exc_info=True)
+                    continue
+                if task is not None:
+                    return task
+            if fresh:
+                return None
 
     def _claim_entry(self, path: Path, claimer: str) -> ClaimedTask | None:
         name_problem = self._name_problem(path, TASK_NAME)
@@ -367,6 +388,93 @@ class TaskQueue:
             self._duplicate(task_id, claim, task, result, failed, f"{status}/{task_id}.json already existed")
             return None
         return target
+
+    def publish_later(self, task: ClaimedTask, result: TaskOutcome, failed: bool = False) -> int:
+        """Hold a result for the next :meth:`flush`; returns how many are held.
+
+        The task keeps its claim (under this caller's name) until then: while the caller lives
+        nobody else takes it, and if the caller dies first the task is recovered and runs again
+        (the at-least-once window between an item's end and its publication).
+        """
+        self._claim_of(task)  # a forged claim is refused now, not at the flush
+        with self._unpublished_lock:
+            self._unpublished.append((task, result, failed))
+            return len(self._unpublished)
+
+    def flush(self) -> list[tuple[str, bool]]:
+        """Publish the held results as :meth:`publish` would, with one folder sync for all of them.
+
+        Each result file is written and synced; then, one task at a time, its claim is taken by the
+        rename to a ``publishing~`` name and its result created in done/ (or failed/), never over an
+        existing one; then done/ and failed/ are synced once; only then are the claims dropped and
+        the results reported. A task is therefore "done" exactly when its file and its directory
+        entry are durable, as with :meth:`publish`. A result whose claim was gone, or whose name
+        existed, goes to duplicates/. Returns (task id, landed) per held result, in order. A write
+        that fails gives the claims back, keeps those results held, and raises.
+        """
+        with self._flush_lock:
+            with self._unpublished_lock:
+                batch, self._unpublished = self._unpublished, []
+            if not batch:
+                return []
+            running = self.folder("running")
+            entries, moves = [], []
+            for task, result, failed in batch:
+                task_id, claim = self._claim_of(task)
+                status = "failed" if failed else "done"
+                record = ResultRecord.of(task_id, status, task, result)
+                target = _inside(self.folder(status), f"{task_id}.json")
+                entries.append((target, json.dumps(record.wire(), default=str)))
+                moves.append(
+                    (_inside(running, claim), _inside(running, f"{task_id}@{_in_transit_name('publishing')}.json"))
+                )
+
+            def take(index: int) -> bool:
+                try:
+                    os.rename(*moves[index])  # only one publisher can take the claim away
+                except FileNotFoundError:
+                    return False
+                return True
+
+            try:
+                outcomes = place_new_many(entries, take)
+            except OSError:
+                self._hold_again(batch)
+                raise
+            return self._settle(batch, moves, outcomes)
+
+    def _settle(
+        self,
+        batch: list[tuple[ClaimedTask, TaskOutcome, bool]],
+        moves: list[tuple[Path, Path]],
+        outcomes: list[bool | OSError | None],
+    ) -> list[tuple[str, bool]]:
+        """After a flush's folder sync: drop the taken claims, keep duplicates, give back failures."""
+        settled, retry, errors = [], [], []
+        for (task, result, failed), (held, publishing), outcome in zip(batch, moves, outcomes, strict=True):
+            task_id, claim = self._claim_of(task)
+            status = "failed" if failed else "done"
+            if isinstance(outcome, OSError):
+                self._give_back(publishing, held)
+                retry.append((task, result, failed))
+                errors.append(outcome)
+                continue
+            if outcome is not None:
+                self._drop(publishing)
+            if outcome is None:
+                why = f"claim running/{claim} was gone: recovered, or published by another"
+                self._duplicate(task_id, claim, task, result, failed, why)
+            elif outcome is False:
+                self._duplicate(task_id, claim, task, result, failed, f"{status}/{task_id}.json already existed")
+            settled.append((task_id, outcome is True))
+        if errors:
+            self._hold_again(retry)
+            raise errors[0]
+        return settled
+
+    def _hold_again(self, batch: list[tuple[ClaimedTask, TaskOutcome, bool]]) -> None:
+        with self._unpublished_lock:
+            self._unpublished[:0] = batch
 
     def _claim_of(self, task: ClaimedTask) -> tuple[str, str]:
         """The task's id and claim name, refused unless the claim names this task's file."""
@@ -522,16 +630,20 @@ class TaskQueue:
                 logger.warning("could not adopt %s", path, exc_info=True)
 
     def counts(self) -> dict[str, int]:
-        return {name: len(self._visible(name)) for name in ("pending", "running", "done", "failed")}
+        return {name: len(self._visible_names(name)) for name in ("pending", "running", "done", "failed")}
 
     def _visible(self, name: str) -> list[Path]:
         """The folder's entries in name order, without the hidden ones being written."""
+        folder = self.folder(name)
+        return [folder / entry for entry in self._visible_names(name)]
+
+    def _visible_names(self, name: str) -> list[str]:
         try:
             names = os.listdir(self.folder(name))
         except FileNotFoundError:
             logger.debug("queue folder %s is missing", name, exc_info=True)
             return []
-        return [self.folder(name) / entry for entry in sorted(names) if not entry.startswith(".")]
+        return sorted(entry for entry in names if not entry.startswith("."))
 
     def prune(
         self,
@@ -581,6 +693,31 @@ class TaskQueue:
             for mtime, path in _aged_files(self.folder(name), hidden=True)
             if path.name.endswith(".tmp") and mtime < now - STALE_TEMPORARY_SECONDS
         )
+
+
+def _new_task(
+    items: list[Any] | None = None,
+    params: dict[str, Any] | None = None,
+    label: str = "",
+    time_limit: float | None = None,
+) -> TaskRecord:
+    """A new task's record, checked as a loop will check it; refused (ValueError) if it is not."""
+    task_id = new_task_id()
+    values = {
+        "schema": TASK_SCHEMA,
+        "id": task_id,
+        "label": label or task_id,
+        "items": list(items or []),
+        "params": dict(params or {}),
+        "attempts": 0,
+        "submitted": time.time(),
+        "time_limit": time_limit,
+    }
+    text = json.dumps(values)  # refuse what is not JSON before anything is written
+    task = _check_task(json.loads(text), task_id)
+    if len(text.encode()) > MAX_TASK_BYTES:
+        raise ValueError(f"task too large: {len(text.encode())} bytes, a loop reads at most {MAX_TASK_BYTES}")
+    return task
 
 
 def _claimed(task: TaskRecord, claim: str) -> ClaimedTask:
