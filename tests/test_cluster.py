@@ -309,3 +309,18 @@ def test_runs_and_the_service_pick_their_client_from_the_request_else_the_settin
         ("127.0.0.1:9999", {"required": False, "workers": {"127.0.0.1": 3}, "on_line": say, "start": True}),
         ("10.0.0.1:8786", {"required": True, "workers": {"10.0.0.1": 1}, "on_line": say, "start": False}),
     ]
+
+
+def test_server_files_of_dead_or_unreadable_servers_are_skipped(no_jupyter_server: Path) -> None:
+    import subprocess
+    import sys
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    (no_jupyter_server / f"jpserver-{gone.pid}.json").write_text(
+        json.dumps({"url": "http://127.0.0.1:1/", "pid": gone.pid})
+    )
+    (no_jupyter_server / "jpserver-1.json").write_text("{not json")
+    alive = {"url": "http://127.0.0.1:2/", "pid": os.getpid()}
+    (no_jupyter_server / f"jpserver-{os.getpid()}.json").write_text(json.dumps(alive))
+    assert cluster.running_servers() == [alive]
