@@ -223,6 +223,17 @@ def test_a_timed_out_item_drops_its_dask_pool(probe: AgiEnv) -> None:
     wait_until(lambda: not any(alive(pid) for pid in first), "the terminated pool members' exit")
 
 
+def test_warm_pools_can_be_turned_off(probe: AgiEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGI_WARM_POOLS", "0")  # inherited by the local worker process this test starts
+    install(probe, Mode.POOL)
+    view = Probe(probe)
+    view.run(probe, mode=Mode.POOL)
+    first = view.pool_of(2)
+    second = view.run(probe, mode=Mode.POOL)
+    assert not second & first  # every run started its own pool, as before warm pools
+    assert not any(alive(pid) for pid in first)  # and shut it down before it ended
+
+
 def test_the_local_worker_exit_shuts_its_pool_members_down(probe: AgiEnv) -> None:
     install(probe, Mode.POOL)
     view = Probe(probe)

@@ -20,6 +20,11 @@ items possibly still queued. Idle pools are shut down with their process: at the
 end of input and at exit (``atexit``), and on Dask when the worker closes (a worker plugin whose
 ``teardown`` closes that worker's pools). Pool members also exit on their own when their parent
 process disappears, so a killed worker leaves none behind.
+
+``AGI_WARM_POOLS=0`` in the environment of the process that runs the slots (the kernel's, which
+the local worker process and the engine's local Dask workers inherit) turns warm pools off: every
+run starts and shuts down its own pools, as before (for an app whose members must not outlive a
+run, and to measure what warm pools save).
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ LOCAL = "local"
 """The owner of the pools of the engine's local worker process (Dask pools are owned by the worker's address)."""
 
 DASK_PLUGIN = "agi-warm-pools"
+SWITCH = "AGI_WARM_POOLS"
 MEMBER_FIELDS = {
     "worker_module",
     "worker_package",
@@ -138,6 +144,8 @@ def lease(key: PoolKey, start: Callable[[], Executor]) -> tuple[Executor, bool]:
     The caller owns the pool until it calls :func:`give_back` (keep it warm) or :func:`discard`.
     An idle pool of the same place under another key, or a broken one, is shut down.
     """
+    if not enabled():
+        return start(), False
     with _lock:
         entry = _idle.pop(key.place, None)
     if entry is not None:
@@ -151,6 +159,9 @@ def lease(key: PoolKey, start: Callable[[], Executor]) -> tuple[Executor, bool]:
 
 def give_back(key: PoolKey, executor: Executor) -> None:
     """Keep ``executor`` warm for the next run of its place; a broken one is shut down instead."""
+    if not enabled():
+        discard(executor, wait=True)  # what a run did before pools were kept warm
+        return
     if not healthy(executor):
         discard(executor, wait=False)
         return
@@ -159,6 +170,11 @@ def give_back(key: PoolKey, executor: Executor) -> None:
         _idle[key.place] = (key, executor)
     if previous is not None and previous[1] is not executor:  # a concurrent run of the same place
         discard(previous[1], wait=False)
+
+
+def enabled() -> bool:
+    """Whether pools are kept warm here (``AGI_WARM_POOLS=0`` turns them off)."""
+    return os.environ.get(SWITCH, "1").strip() != "0"
 
 
 def discard(executor: Executor, wait: bool = True) -> None:
