@@ -95,6 +95,7 @@ def service_loop(spec: WorkerSpec, slot: int, slot_count: int, config: LoopConfi
         workers[""] = _ready_worker(spec, slot, slot_count, {})
         try:
             next_look = 0.0  # when to ask the scheduler about the stop event next (monotonic)
+            woken = False  # the wake event was seen set and is not cleared yet
             while True:
                 if time.monotonic() >= next_look:
                     if stop.is_set():
@@ -103,8 +104,14 @@ def service_loop(spec: WorkerSpec, slot: int, slot_count: int, config: LoopConfi
                 task = queue.claim(claimer)
                 if task is None:
                     publish_held()
-                    _idle(workers[""], wake, timeout / 3)
-                    next_look = 0.0  # STOP wakes the loops: look at once
+                    if stop.is_set():  # nothing in hand: look now (STOP sets it, then wakes the loops)
+                        break
+                    next_look = time.monotonic() + STOP_LOOK_SECONDS
+                    if woken:  # clear, then scan again before waiting: a submit after the clear sets it again
+                        _clear(wake)
+                        woken = False
+                        continue
+                    woken = _idle(workers[""], wake, timeout / 3)
                     continue
                 in_hand["task"] = task
                 beat.working(task.id, task.time_limit or config.task_timeout)
@@ -130,18 +137,31 @@ def _ready_worker(spec: WorkerSpec, slot: int, slot_count: int, params: dict[str
     return worker
 
 
-def _idle(worker: Any, wake: Any, interval: float) -> None:
-    """Wait for a submit's signal (or the polling interval); clear it before the next scan.
+def _idle(worker: Any, wake: Any, interval: float) -> bool:
+    """Wait for a submit's signal (or the polling interval); whether the signal came.
 
-    Clearing before scanning loses nothing: a task submitted after the clear sets the event
-    again, and one submitted before it is found by the scan.
+    The signal is cleared later, once the tasks it announced are served and just before the
+    last scan of pending/ (see :func:`_clear`), so a woken loop claims at once, without first
+    paying a round trip to the scheduler.
     """
     if callable(getattr(worker, "loop", None)):
         worker.loop()  # the app's optional periodic hook
     try:
-        if wake.wait(timeout=interval):
-            wake.clear()
+        return bool(wake.wait(timeout=interval))
     except Exception:  # noqa: BLE001 - a scheduler hiccup: poll the folder again
+        logger.debug("wake event unavailable; polling the queue", exc_info=True)
+        return False
+
+
+def _clear(wake: Any) -> None:
+    """Clear the wake signal before the scan that precedes a wait.
+
+    Clearing before that scan loses nothing: a task submitted after the clear sets the signal
+    again, and one submitted before it is found by the scan.
+    """
+    try:
+        wake.clear()
+    except Exception:  # noqa: BLE001 - a scheduler hiccup: the next wait returns at once or polls
         logger.debug("wake event unavailable; polling the queue", exc_info=True)
 
 

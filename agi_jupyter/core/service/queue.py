@@ -38,6 +38,7 @@ the old file or the new one, never half of one.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -118,11 +119,18 @@ def _inside(folder: Path, name: str) -> Path:
     Only the folder is resolved: the name itself must be one plain component, so neither
     ``..`` nor a separator nor a link planted under that name can lead the write elsewhere.
     """
-    base = os.path.realpath(folder)
+    base = _resolved(os.fspath(folder))
     candidate = os.path.normpath(os.path.join(base, name))
     if not name or name in (".", "..") or os.path.dirname(candidate) != base or os.path.basename(candidate) != name:
         raise ValueError(f"{name!r} is not a file name inside {folder}")
     return folder / name
+
+
+@functools.lru_cache(maxsize=256)
+def _resolved(folder: str) -> str:
+    """The real path of a queue folder, resolved once per process (a claim or a publication checks
+    several names in the same few folders)."""
+    return os.path.realpath(folder)
 
 
 def _safe_name(name: str) -> str:
