@@ -259,7 +259,7 @@ class TaskQueue:
     def submit_many(self, tasks: Iterable[Mapping[str, Any]]) -> list[str]:
         """Queue a burst of tasks, each given as :meth:`submit`'s keyword arguments; their ids.
 
-        Every record is checked before anything is written, each file is synced on its own, and
+        Every record is checked before anything is written, each file is synced, and
         the folder is synced once for the whole burst before the ids are returned: a task is
         submitted (durable) only when this returns. A failure while the files are written leaves
         none of them queued; a crash before the folder sync may leave some of them, unreported.

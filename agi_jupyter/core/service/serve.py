@@ -383,11 +383,11 @@ def submit(env: AgiEnv, request: SubmitRequest, on_line: LineCallback | None = N
     queue = TaskQueue(queue_dir(env))
     if request.items is not None:
         ids = [queue.submit(request.items, request.params, request.label, time_limit=request.time_limit)]
-    else:
-        ids = [
-            queue.submit(chunk.items, request.params, chunk.label, time_limit=request.time_limit)
+    else:  # one burst: every record checked before any is written, one folder sync for all
+        ids = queue.submit_many(
+            {"items": chunk.items, "params": request.params, "label": chunk.label, "time_limit": request.time_limit}
             for chunk in _plan_chunks(env, request)
-        ]
+        )
     for service in registry.of_target(env.target):  # not under _lock: a STOP may hold it for long
         wake(service)
     if on_line:
