@@ -15,23 +15,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import shutil
-import statistics
-import tempfile
-import time
-from pathlib import Path
+
+from _common import median_seconds, temporary_roots
 
 RUNS = 5
-
-
-def median_seconds(action, runs: int = RUNS) -> float:  # noqa: ANN001 - any zero-argument callable
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        action()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
 
 
 def raw_chunk(spec: dict, chunk: dict) -> int:
@@ -53,14 +41,7 @@ def main() -> None:
         return median_seconds(action, runs)
 
     bands = 20 if quick else 200
-    root = Path(tempfile.mkdtemp(prefix="agi-bench-"))
-    for name, folder in {
-        "AGI_SHARE_DIR": "share",
-        "AGI_LOG_DIR": "log",
-        "AGI_WORKER_ENV_DIR": "wenv",
-        "AGILAB_EXPORT_ABS": "export",
-    }.items():
-        os.environ[name] = str(root / folder)
+    root = temporary_roots("agi-bench-")
     from agi_jupyter import AGI, AgiEnv, Mode, RunRequest
     from agi_jupyter.core.cluster import select_client
     from agi_jupyter.core.env import EXAMPLES_PATH

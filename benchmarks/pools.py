@@ -21,11 +21,11 @@ import asyncio
 import os
 import shutil
 import statistics
-import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from _common import median_seconds, temporary_roots
 
 ROWS = 10_000
 
@@ -103,29 +103,12 @@ def make_app(apps: Path) -> Path:
     return root
 
 
-def median_seconds(action: Callable[[], Any], runs: int) -> float:
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        action()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="benchmarks/pools.py")
     parser.add_argument("--quick", action="store_true", help="fewer repeats (medians of 2)")
     options = parser.parse_args(argv)
     runs = 2 if options.quick else 5
-    root = Path(tempfile.mkdtemp(prefix="agi-bench-pools-"))
-    for name, folder in {
-        "AGI_SHARE_DIR": "share",
-        "AGI_LOG_DIR": "log",
-        "AGI_WORKER_ENV_DIR": "wenv",
-        "AGILAB_EXPORT_ABS": "export",
-        "AGI_CLUSTER_DIR": "cluster",
-    }.items():
-        os.environ[name] = str(root / folder)
+    root = temporary_roots("agi-bench-pools-")
     os.environ["AGI_ENV_FILE"] = str(root / "agilab.env")
     from agi_jupyter import AGI, AgiEnv, Mode, RunRequest
     from agi_jupyter.core.local import close_local_workers

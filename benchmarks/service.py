@@ -19,10 +19,11 @@ import argparse
 import os
 import shutil
 import statistics
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from _common import temporary_roots
 
 
 def main() -> None:
@@ -31,14 +32,7 @@ def main() -> None:
     options = parser.parse_args()
     cycles_count, single, burst, one_by_one = (2, 30, 500, 200) if options.quick else (5, 200, 5000, 1000)
 
-    root = Path(tempfile.mkdtemp(prefix="agi-bench-service-"))
-    for name, folder in {
-        "AGI_SHARE_DIR": "share",
-        "AGI_LOG_DIR": "log",
-        "AGI_WORKER_ENV_DIR": "wenv",
-        "AGILAB_EXPORT_ABS": "export",
-    }.items():
-        os.environ[name] = str(root / folder)
+    root = temporary_roots("agi-bench-service-")
     from agi_jupyter import AGI, AgiEnv, Mode
     from agi_jupyter.core.install import install
     from agi_jupyter.core.requests import InstallRequest, ServeRequest, SubmitRequest

@@ -8,26 +8,18 @@ Orchestrator after one warm-up (imports done, a saved plan and a benchmark table
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
-import tempfile
 import time
-from pathlib import Path
+
+from _common import temporary_roots
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help="2 constructions after the warm-up")
     constructions = 2 if parser.parse_args().quick else 7
-    root = Path(tempfile.mkdtemp(prefix="agi-bench-widget-"))
-    for name, folder in {
-        "AGI_SHARE_DIR": "share",
-        "AGI_LOG_DIR": "log",
-        "AGI_WORKER_ENV_DIR": "wenv",
-        "AGILAB_EXPORT_ABS": "export",
-    }.items():
-        os.environ[name] = str(root / folder)
+    root = temporary_roots("agi-bench-widget-")
     import asyncio
 
     from agi_jupyter import AGI, AgiEnv, Mode, Orchestrator
