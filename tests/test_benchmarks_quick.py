@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-SCRIPTS = sorted(path.name for path in BENCHMARKS.glob("*.py") if not path.name.startswith("_"))  # _*.py: shared helpers
+# _*.py are helpers the scripts share, not benchmarks
+SCRIPTS = sorted(path.name for path in BENCHMARKS.glob("*.py") if not path.name.startswith("_"))
 TIME_LIMIT = 180.0  # seconds for one script's quick run
 AT_ONCE = 3  # scripts running together (2 cores; the scripts mostly wait)
 FIGURE = re.compile(r"^\([a-z]\) ")
