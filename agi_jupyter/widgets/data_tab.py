@@ -1,8 +1,9 @@
 """Data: LOAD DATA reads every output file of the last run (or of a chosen one); EXPORT writes chosen columns to CSV.
 
-The tab is a view over :mod:`agi_jupyter.core.data`: the same functions a cell would call
+The tab is a view over :mod:`agi_jupyter.core.data` (loading, export) and
+:mod:`agi_jupyter.core.outputs` (which files each run wrote): the same functions a cell would call
 (``load_run(env, run, limit=...)``, ``export(frame, columns, target, env)``). A run's files are
-concatenated, with a ``source_file`` column when there are several, up to the row limit; a note
+concatenated, with a ``source_file`` column naming each row's file, up to the row limit; a note
 says when the limit applies. The "run" list holds the runs whose outputs are still there,
 newest first; choosing one loads it.
 
