@@ -196,7 +196,16 @@ class WorkPlan:
     # ----- JSON -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form (schema ``agi.plan.v1``); raises PlanError if an item is not JSON."""
-        data = {
+        data = self._data()
+        _json_text(data)
+        return data
+
+    def to_json(self) -> str:
+        """:meth:`to_dict` as compact JSON text (one encoding: big plans are saved through it)."""
+        return _json_text(self._data())
+
+    def _data(self) -> dict[str, Any]:
+        return {
             "schema": PLAN_SCHEMA,
             "partition_key": self.partition_key,
             "weights_key": self.weights_key,
@@ -206,11 +215,6 @@ class WorkPlan:
                 [{"label": c.label, "weight": c.weight, "items": c.items} for c in chunks] for chunks in self.slots
             ],
         }
-        try:
-            json.dumps(data, allow_nan=False)
-        except (TypeError, ValueError) as error:
-            raise PlanError(f"plan is not JSON-safe ({error}); work items must be JSON values") from None
-        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> WorkPlan:
@@ -218,6 +222,13 @@ class WorkPlan:
             raise PlanError(f"plan schema {data.get('schema')!r} is not {PLAN_SCHEMA!r}")
         slots = [[Chunk(c["label"], float(c["weight"]), list(c["items"])) for c in chunks] for chunks in data["slots"]]
         return cls(slots, data["partition_key"], data["weights_key"], data["weights_unit"], data.get("dag"))
+
+
+def _json_text(data: dict[str, Any]) -> str:
+    try:
+        return json.dumps(data, allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise PlanError(f"plan is not JSON-safe ({error}); work items must be JSON values") from None
 
 
 # ----- balancing --------------------------------------------------------------------------

@@ -4,6 +4,17 @@ Local modes run every slot in one subprocess of the worker environment; Dask mod
 task per worker slot, pinned to the Dask worker that holds the slot. Both run the same
 :func:`agi_jupyter.core.runner.run_slot`, so every mode executes the same hooks on the same
 plan and writes the same outputs.
+
+Dask progress. A slot task (:func:`dask_slot_batched`) still makes one chunk event per chunk
+and one log event per printed line, but sends them in batches, in order: at most every
+``EVENT_BATCH_SECONDS`` and once more when the slot ends (also when it fails), as one Dask
+worker event carrying their wire objects under ``"batch"``; and it asks the scheduler whether
+the run was cancelled at most every ``CANCEL_CHECK_SECONDS`` (and before its first chunk). Per
+chunk, both were a message through the scheduler, which at 10,000 chunks cost more than the
+chunks. The kernel counts a batch's chunks and calls the progress callback once per batch with
+the new count; the last batch arrives before the slot's result, so the last call is the final
+count. DAG plans keep :func:`agi_jupyter.core.runner.dask_slot` (a step waits on the events of
+the steps it needs, one chunk at a time).
 """
 
 from __future__ import annotations
@@ -35,6 +46,9 @@ logger = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
 RUN_SCHEMA = "agi.run.v1"
 LOST_WORKER_CHECK = 1.0  # seconds between looks for a lost Dask worker while slots are pending
+EVENT_BATCH_SECONDS = 0.1  # a Dask slot sends its events at most this often (and when it ends)
+CANCEL_CHECK_SECONDS = 0.1  # a Dask slot asks the scheduler whether the run was cancelled at most this often
+BATCH_KEY = "batch"  # a topic message holding several events' wire objects, in order
 
 
 @dataclass
@@ -358,23 +372,29 @@ def _run_dask(context: _Context, handle: Any, args: dict[str, Any]) -> tuple[lis
     stop_event = Event(spec.cancel_event, client=client)
 
     def on_event(received: Any) -> None:
-        try:
-            event = topic_event(received)
-        except RunError as error:  # raised here it would reach only Dask's own log: say it in the run's log
-            logger.warning("run %s: %s", run_id, error)
-            context.sink(f"ignored an event from a Dask worker: {error}")
-            return
-        if isinstance(event, ChunkEvent):
-            _chunk_done(context, event)
-        elif isinstance(event, LogEvent):
-            context.sink(event.line)
+        chunks = 0
+        for message in topic_messages(received):
+            try:
+                event = topic_event(message)
+            except RunError as error:  # raised here it would reach only Dask's own log: say it in the run's log
+                logger.warning("run %s: %s", run_id, error)
+                context.sink(f"ignored an event from a Dask worker: {error}")
+                continue
+            if isinstance(event, ChunkEvent):
+                chunks += 1
+            elif isinstance(event, LogEvent):
+                context.sink(event.line)
+        if chunks:  # once per batch: a progress bar redrawn per chunk would cost more than the chunk
+            context.done += chunks
+            context.progress(context.done, context.distribution.plan.chunk_count)
 
     client.subscribe_topic(spec.topic, on_event)
     slot_count = len(context.distribution.plan.slots)
     parts = _slot_parts(context)
+    task = dask_slot if context.distribution.plan.dag is not None else dask_slot_batched
     futures = [
         client.submit(
-            dask_slot,
+            task,
             spec,
             part.slot,
             slot_count,
@@ -391,7 +411,37 @@ def _run_dask(context: _Context, handle: Any, args: dict[str, Any]) -> tuple[lis
         results = _collect(client, futures, parts, addresses, context, stop_event)
     finally:
         client.unsubscribe_topic(spec.topic)
+    _forget_topic(client, spec.topic)
     return results, len({address.rsplit(":", 1)[0] for address in addresses})
+
+
+def _forget_topic(client: Any, topic: str) -> None:
+    """Drop a finished run's topic on the scheduler, which keeps the last 1,000 messages of every
+    topic for as long as it lives (in the kernel, for the engine's local cluster): batches of a big
+    run would stay there whole. Best effort: a scheduler without that store keeps them."""
+
+    def forget(dask_scheduler: Any) -> None:
+        topics = getattr(getattr(dask_scheduler, "_broker", None), "_topics", None)
+        if isinstance(topics, dict):
+            topics.pop(topic, None)
+
+    try:
+        client.run_on_scheduler(forget)
+    except Exception:  # noqa: BLE001 - only memory is at stake
+        logger.debug("could not drop the events of topic %s on the scheduler", topic, exc_info=True)
+
+
+def topic_messages(received: Any) -> list[Any]:
+    """The event messages in what the run's Dask topic delivered: one, or a batch's, in order.
+
+    The Dask scheduler adds the ``worker`` key to every dict a worker logs; a batch carries it
+    once, beside ``batch``. A batch's list arrives as a tuple (msgpack).
+    """
+    message = received[1] if isinstance(received, tuple) else received
+    if isinstance(message, dict) and BATCH_KEY in message:
+        batch = message[BATCH_KEY]
+        return list(batch) if isinstance(batch, (list, tuple)) else [batch]
+    return [message]
 
 
 def topic_event(received: Any) -> Event:
@@ -487,6 +537,95 @@ def _cancel_dask(client: Any, futures: list[Any], stop_event: Any, addresses: li
 
 def _executing_keys(dask_worker: Any) -> list[str]:
     return [str(getattr(task, "key", task)) for task in getattr(dask_worker.state, "executing", set())]
+
+
+class EventBatches:
+    """A Dask slot's events, sent to its topic in batches (see the module docstring).
+
+    Calling it queues an event; a thread sends what is queued every ``seconds``, and leaving the
+    ``with`` block sends the rest, so a slot's last events leave before its result.
+    """
+
+    def __init__(self, send: Callable[[dict[str, Any]], None], seconds: float = EVENT_BATCH_SECONDS) -> None:
+        self.send, self.seconds = send, seconds
+        self.queued: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+        self.ended = threading.Event()
+        self.thread = threading.Thread(target=self._send_every, name="agi-slot-events", daemon=True)
+
+    def __call__(self, event: Event) -> None:
+        wire = event.wire()
+        with self.lock:
+            self.queued.append(wire)
+
+    def flush(self) -> None:
+        with self.lock:
+            batch, self.queued = self.queued, []
+            if batch:  # sent under the lock: two batches never swap places
+                self.send({BATCH_KEY: batch})
+
+    def _send_every(self) -> None:
+        while not self.ended.wait(self.seconds):
+            self.flush()
+
+    def __enter__(self) -> EventBatches:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.ended.set()
+        self.thread.join()
+        self.flush()
+
+
+def at_most_every(seconds: float, check: Callable[[], bool]) -> Callable[[], bool]:
+    """``check`` asked at its first call, then again only once ``seconds`` have passed (else False).
+
+    Once it said True it keeps saying so without asking.
+    """
+    last = [-float("inf"), False]
+
+    def throttled() -> bool:
+        now = time.monotonic()
+        if not last[1] and now - float(last[0]) >= seconds:
+            last[0], last[1] = now, bool(check())
+        return bool(last[1])
+
+    return throttled
+
+
+def dask_slot_batched(
+    spec: DaskSlotSpec | dict[str, Any], slot: int, slot_count: int, chunks: list[ChunkPart | dict[str, Any]]
+) -> SlotResult:
+    """One Dask task per worker slot (plans without a DAG): :func:`agi_jupyter.core.runner.dask_slot`
+    with its events sent in batches and the cancel event asked at most every ``CANCEL_CHECK_SECONDS``.
+
+    The task's result is the slot's :class:`SlotResult` with the Dask worker's address.
+    """
+    from distributed import Event as DaskEvent
+    from distributed import get_worker
+
+    from . import pools
+    from .jobs import dask_spec_of
+    from .runner import prints_as_events, run_slot
+
+    slot_spec = dask_spec_of(spec)
+    worker = get_worker()
+    stop = DaskEvent(slot_spec.cancel_event)
+    if slot_spec.pool:
+        pools.close_with_dask_worker(worker)
+    batches = EventBatches(lambda message: worker.log_event(slot_spec.topic, message))
+    with batches as report, prints_as_events(report, slot):
+        result = run_slot(
+            slot_spec,
+            slot,
+            slot_count,
+            chunks,
+            report,
+            cancelled=at_most_every(CANCEL_CHECK_SECONDS, stop.is_set),
+            owner=worker.address,
+        )
+    return result.model_copy(update={"worker": worker.address})
 
 
 def _require_cudf_on(client: Any, addresses: list[str]) -> None:

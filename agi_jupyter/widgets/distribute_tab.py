@@ -118,20 +118,27 @@ class DistributeTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
                 editor,
             ]
         )
-        self.refresh()
-        saved = load(context.env)
+        saved = load(context.env)  # read once here: a 10,000-chunk plan takes a while to read
+        self.refresh(saved, read=False)
         if saved is not None:
             self.show(saved)
 
-    def refresh(self) -> None:
-        """New snippet; and say whether the saved plan still matches the args and workers."""
+    def refresh(self, saved: Distribution | None = None, *, read: bool = True) -> None:
+        """New snippet; and say whether the saved plan still matches the args and workers.
+
+        ``read=False``: ``saved`` is the saved plan, just read by the caller.
+        """
         self.request = resolve(self.context.env, DistribRequest())
         self.snippet.show(make_snippet(self.context.env, "get_distrib", self.request))
-        self.show_staleness()
+        self.show_staleness(saved, read=read)
 
-    def show_staleness(self) -> None:
-        """Say whether the saved plan is the one the next RUN dispatches, or why it will be rebuilt."""
-        saved = load(self.context.env)
+    def show_staleness(self, saved: Distribution | None = None, *, read: bool = True) -> None:
+        """Say whether the saved plan is the one the next RUN dispatches, or why it will be rebuilt.
+
+        ``read=False``: ``saved`` is the saved plan, just read by the caller.
+        """
+        if read:
+            saved = load(self.context.env)
         if saved is None:
             self.stale.show("no saved plan yet: CHECK DISTRIBUTE builds one", "info")
             return
@@ -181,7 +188,9 @@ class DistributeTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
             saved = load(self.context.env)
             if saved is not None:
                 self.show(saved)
-        self.show_staleness()
+            self.show_staleness(saved, read=False)
+        else:
+            self.show_staleness()
 
     # ----- showing a plan -------------------------------------------------------------------
     def show(self, distribution: Distribution) -> None:
