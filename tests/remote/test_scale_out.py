@@ -165,7 +165,11 @@ def test_the_service_starts_serves_and_stops_across_both_hosts(lab_env: AgiEnv, 
     env = lab_env
     asyncio.run(AGI.install(env, modes_enabled=Mode.DASK))
     started = asyncio.run(AGI.serve(env, "start", params=SMALL["flight"]))
-    assert started["workers_running_count"] == 3, started
+    deadline = time.monotonic() + 60  # a loop on a remote worker may still be pending when START answers
+    while started["workers_running_count"] < 3 and time.monotonic() < deadline:
+        time.sleep(0.5)
+        started = asyncio.run(AGI.serve(env, "status"))
+    assert started["workers_running_count"] == 3, {key: started[key] for key in started if "workers" in key}
     ids = asyncio.run(AGI.submit(env, params=SMALL["flight"]))
     deadline = time.monotonic() + 120
     status = started
