@@ -93,17 +93,8 @@ def place_new(path: Path, content: Content) -> bool:
     path = Path(path)
     temporary = _write_temporary(path, content)
     try:
-        try:
-            os.link(temporary, path)
-        except FileExistsError:
+        if not _link_new(temporary, path):
             return False
-        except OSError as error:
-            if error.errno not in NO_HARD_LINKS:
-                raise
-            logger.debug("no hard links in %s; checking the name, then renaming", path.parent, exc_info=True)
-            if path.exists():
-                return False
-            os.replace(temporary, path)
         sync_folder(path.parent)
         return True
     finally:

@@ -218,6 +218,16 @@ class SshRow(widgets.HBox):  # type: ignore[misc]  # ipywidgets is untyped: its 
         self.text.observe(lambda _: on_change(self), names="value")
         super().__init__([self.text, self.error], layout=widgets.Layout(flex_flow="row wrap"))
 
+    def parsed(self) -> Parsed | None:
+        """The field's value to save (empty: DELETE, the default), or None after showing why it is refused."""
+        self.error.clear()
+        text = self.text.value.strip()
+        try:
+            return self.field.parse(text) if text else Parsed(DELETE)
+        except ValueError as error:
+            self.error.show(f"not saved: {self.field.key}: {error}", "error")
+            return None
+
 
 class SshSection(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: its classes are Any
     """``[cluster]`` launch and SSH keys, the per-host overrides, and CHECK HOSTS with its table."""
@@ -289,12 +299,9 @@ class SshSection(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: 
             status.show("saved", "ok")
 
     def _changed(self, row: SshRow) -> None:
-        row.error.clear()
         key, text = row.field.key, row.text.value.strip()
-        try:
-            parsed = row.field.parse(text) if text else Parsed(DELETE)
-        except ValueError as error:
-            row.error.show(f"not saved: {key}: {error}", "error")
+        parsed = row.parsed()
+        if parsed is None:
             return
         if self._save({f"cluster.{key}": parsed.value}):
             if parsed.warning:
@@ -452,12 +459,9 @@ class PoolSection(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped:
         self.add_class("agi-pool")
 
     def _changed(self, row: SshRow) -> None:
-        row.error.clear()
         key, text = row.field.key, row.text.value.strip()
-        try:
-            parsed = row.field.parse(text) if text else Parsed(DELETE)
-        except ValueError as error:
-            row.error.show(f"not saved: {key}: {error}", "error")
+        parsed = row.parsed()
+        if parsed is None:
             return
         if self._save({f"cluster.{key}": parsed.value}):
             row.error.show(f"saved {key}" if text else f"saved {key}: default ({row.field.default})", "ok")
