@@ -111,9 +111,14 @@ class ServiceHealthSettings(BaseModel):
     """``[cluster.service_health]``: the thresholds of the service HEALTH gate."""
 
     model_config = ConfigDict(strict=True, extra="forbid")
-    allow_idle: bool = False
-    max_unhealthy: int = Field(0, ge=0)
-    max_restart_rate: float = Field(0.25, ge=0.0, le=1.0)
+    allow_idle: bool = Field(False, description="whether an idle or stopped service passes the gate (else exit 4)")
+    max_unhealthy: int = Field(0, ge=0, description="most unhealthy worker loops the gate accepts (more: exit 2)")
+    max_restart_rate: float = Field(
+        0.25,
+        ge=0.0,
+        le=1.0,
+        description="most restarted loops per running loop the gate accepts, from 0 to 1 (more: exit 5)",
+    )
 
     @field_validator("max_restart_rate", mode="before")
     @classmethod
@@ -129,11 +134,11 @@ class HostSettings(BaseModel):
     """
 
     model_config = ConfigDict(strict=True, extra="forbid")
-    ssh_user: str | None = None
-    ssh_port: int | None = Field(None, ge=1, le=65535)
-    ssh_key_path: str | None = None
-    remote_python: str | None = None
-    worker_env_root: str | None = None
+    ssh_user: str | None = Field(None, description="SSH user for this host")
+    ssh_port: int | None = Field(None, ge=1, le=65535, description="SSH port for this host")
+    ssh_key_path: str | None = Field(None, description="private key for this host")
+    remote_python: str | None = Field(None, description="Python the worker environment is made from on this host")
+    worker_env_root: str | None = Field(None, description="folder of the worker environment on this host")
 
 
 class ClusterSettings(BaseModel):
@@ -142,38 +147,68 @@ class ClusterSettings(BaseModel):
     the pool parameters of runs (width, executor, per-item timeout)."""
 
     model_config = ConfigDict(strict=True, extra="allow")
-    pool: bool = False
-    cython: bool = False
-    cluster_enabled: bool = False
-    rapids: bool = False
-    scheduler: str | None = "127.0.0.1:8786"
-    workers: dict[str, int] = Field(default_factory=lambda: {"127.0.0.1": 2})
-    verbose: int = Field(1, ge=0, le=3)
-    service_health: ServiceHealthSettings = Field(default_factory=ServiceHealthSettings)
-    launch: bool = False
-    """Start the scheduler and the workers named here when none answer (detached, adopted by
-    later kernels). Off, a loopback scheduler that does not answer falls back to an in-kernel
-    local cluster; worker hosts beyond this machine are set up and started either way."""
-    ssh_user: str | None = None
-    ssh_port: int = Field(22, ge=1, le=65535)
-    ssh_key_path: str | None = None
-    ssh_known_hosts: str | None = None
-    ssh_trust_new_hosts: bool = False
-    ssh_timeout: float = Field(10.0, gt=0, le=600)
-    remote_python: str | None = None
-    worker_env_root: str = "wenv"
-    hosts: dict[str, HostSettings] = Field(default_factory=dict)
-    factory: str | None = None
-    """A Dask cluster manager the engine makes its cluster with, as ``"module.Class"`` (e.g.
-    ``dask_jobqueue.SLURMCluster``, ``dask_kubernetes.operator.KubeCluster``,
-    ``dask_gateway.GatewayCluster``, ``distributed.LocalCluster``), called with ``factory_kwargs``."""
-    factory_kwargs: dict[str, Any] = Field(default_factory=dict)
-    pool_width: int | None = Field(None, ge=1, le=512)
-    """Most members a pool of the pool bit starts per worker slot; None (or ``""``): the CPU count."""
-    item_timeout: float | None = Field(None, gt=0, le=7 * 24 * 3600)
-    """Seconds one work item may run before its chunk fails; None (or ``""``): no limit."""
-    pool_executor: Literal["process", "thread"] = "process"
-    """What the pool bit runs work items in: processes (killed on a timeout) or threads."""
+    pool: bool = Field(False, description="the pool mode bit (1): a process pool inside each worker slot")
+    cython: bool = Field(False, description="the cython mode bit (2): run the worker module compiled by INSTALL")
+    cluster_enabled: bool = Field(False, description="the dask mode bit (4): run the plan on the Dask cluster")
+    rapids: bool = Field(False, description="the rapids mode bit (8): dataframes use cudf on GPU workers")
+    scheduler: str | None = Field(
+        "127.0.0.1:8786", description="Dask scheduler address ``host[:port]``; empty: no scheduler configured"
+    )
+    workers: dict[str, int] = Field(
+        default_factory=lambda: {"127.0.0.1": 2}, description="worker hosts and their slots, ``{host = slots}``"
+    )
+    verbose: int = Field(1, ge=0, le=3, description="verbosity passed to the workers, 0 (quiet) to 3")
+    service_health: ServiceHealthSettings = Field(
+        default_factory=ServiceHealthSettings, description="the HEALTH gate's thresholds (below)"
+    )
+    launch: bool = Field(
+        False,
+        description="start the scheduler and the workers named here when none answer (detached, adopted by later "
+        "kernels); off, a loopback scheduler that does not answer falls back to an in-kernel local cluster "
+        "(worker hosts beyond this machine are set up and started either way)",
+    )
+    ssh_user: str | None = Field(None, description="SSH user on the worker hosts; None: the current user")
+    ssh_port: int = Field(22, ge=1, le=65535, description="SSH port of the worker hosts")
+    ssh_key_path: str | None = Field(
+        None, description="private key to log in with; None: the ssh-agent's keys, then ``~/.ssh/id_*``"
+    )
+    ssh_known_hosts: str | None = Field(
+        None, description="file the host keys are checked against; None: ``~/.ssh/known_hosts``"
+    )
+    ssh_trust_new_hosts: bool = Field(
+        False, description="trust and record the key of a host seen for the first time (a changed key is refused)"
+    )
+    ssh_timeout: float = Field(10.0, gt=0, le=600, description="seconds to wait for a host to answer over SSH")
+    remote_python: str | None = Field(
+        None, description="Python the worker hosts' environments are made from; None: the kernel's minor version"
+    )
+    worker_env_root: str = Field(
+        "wenv", description="folder of the worker environment on the hosts, relative to the SSH user's home"
+    )
+    hosts: dict[str, HostSettings] = Field(
+        default_factory=dict, description='per-host overrides, ``[cluster.hosts."<host>"]`` (below)'
+    )
+    factory: str | None = Field(
+        None,
+        description="a Dask cluster manager the engine makes its cluster with, as ``module.Class`` (e.g. "
+        "``dask_jobqueue.SLURMCluster``, ``dask_kubernetes.operator.KubeCluster``, "
+        "``dask_gateway.GatewayCluster``, ``distributed.LocalCluster``), called with ``factory_kwargs``",
+    )
+    factory_kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="keyword arguments of the ``factory`` class"
+    )
+    pool_width: int | None = Field(
+        None, ge=1, le=512, description='most members a pool starts per worker slot; None (or ``""``): the CPU count'
+    )
+    item_timeout: float | None = Field(
+        None,
+        gt=0,
+        le=7 * 24 * 3600,
+        description='seconds one work item may run before its chunk fails; None (or ``""``): no limit',
+    )
+    pool_executor: Literal["process", "thread"] = Field(
+        "process", description="what the pool runs work items in: processes (killed on a timeout) or threads"
+    )
 
     @field_validator("pool_width", "item_timeout", mode="before")
     @classmethod
