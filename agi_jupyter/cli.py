@@ -24,10 +24,12 @@ import asyncio
 import contextlib
 import json
 import logging
+import shlex
 import sys
 import traceback
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import asdict
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .cli_table import format_columns
@@ -108,7 +110,7 @@ def _given(options: argparse.Namespace) -> dict[str, Any]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``agi-jupyter`` parser: install, distrib, run, doctor, serve, health."""
+    """The ``agi-jupyter`` parser: install, distrib, run, doctor, new, serve, health, cluster."""
     from .cli_cluster import add_command as add_cluster_command
     from .cli_service import add_commands
 
@@ -139,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--pool", choices=("process", "thread"), help="kind of pool for the pool bit")
     run.add_argument("--pool-width", type=int, metavar="N", help="pool size (default: CPU count)")
     _command(commands, "doctor", _doctor, "check settings, cluster, install and folders; say how to fix", where=False)
+    _new_command(commands)
     add_commands(commands)
     add_cluster_command(commands)
     return parser
@@ -196,6 +199,23 @@ def _command(
     if json_output:
         parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     return parser
+
+
+def _new_command(commands: Subcommands) -> None:
+    from .core.scaffold import TEMPLATES
+
+    text = "create a new app folder from a template (settings, args, manager, worker, test, README)"
+    parser = commands.add_parser("new", help=text, description=text)
+    parser.set_defaults(command=_new)
+    _verbosity_options(parser, default=argparse.SUPPRESS)
+    parser.add_argument("app", metavar="NAME", help="the new app's name (demo or demo_project): lower case, a-z 0-9 _")
+    parser.add_argument(
+        "--template",
+        choices=tuple(TEMPLATES),
+        default="pandas",
+        help="; ".join(f"{t.name}: {t.description}" for t in TEMPLATES.values()) + " (default: pandas)",
+    )
+    parser.add_argument("--apps-path", metavar="DIR", help="folder to create it in (default: AGI_APPS_PATH)")
 
 
 def _arg_option(parser: argparse.ArgumentParser) -> None:
@@ -324,6 +344,29 @@ def _doctor(options: argparse.Namespace) -> int:
     else:
         print(summary(checks))
     return 0 if passed else 1
+
+
+def _new(options: argparse.Namespace) -> int:
+    from .core.env import setting
+    from .core.scaffold import new_app
+
+    folder = new_app(options.app, options.template, options.apps_path)
+    target = folder.name.removesuffix("_project")
+    configured = setting("AGI_APPS_PATH")
+    default_root = Path(configured).expanduser().resolve() if configured else None
+    where = "" if default_root == folder.parent else f" --apps-path {shlex.quote(str(folder.parent))}"
+    print(
+        f"created {folder} from the {options.template} template\n"
+        f"next:\n"
+        f"  agi-jupyter install {target}{where} --modes {NEXT_MODES[options.template]}\n"
+        f"  agi-jupyter distrib {target}{where}\n"
+        f"  agi-jupyter run {target}{where} --mode 0\n"
+        f"edit: {folder / 'README.md'} says which file does what"
+    )
+    return 0
+
+
+NEXT_MODES = {"pandas": "5", "dag": "5", "cpu": "7"}  # what install prepares first: pool and dask, cpu adds cython
 
 
 # ----- output -------------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Worker side of the app_template app."""

@@ -1,0 +1,1 @@
+"""Manager side of the app_template app: its arguments and its DAG of steps."""
