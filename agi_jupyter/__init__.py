@@ -14,6 +14,7 @@ _PUBLIC = {
     "AgiEnv": "agi_jupyter.core.env",
     "AgiError": "agi_jupyter.core.errors",
     "ClusterRequest": "agi_jupyter.core.requests",
+    "DataPath": "agi_jupyter.core.env",
     "DistribRequest": "agi_jupyter.core.requests",
     "InstallRequest": "agi_jupyter.core.requests",
     "Mode": "agi_jupyter.core.modes",
@@ -29,6 +30,7 @@ if TYPE_CHECKING:  # the same names for type checkers, re-exported as they are
     from ._version import __version__ as __version__
     from .core.engine import AGI as AGI
     from .core.env import AgiEnv as AgiEnv
+    from .core.env import DataPath as DataPath
     from .core.errors import AgiError as AgiError
     from .core.modes import Mode as Mode
     from .core.requests import ClusterRequest as ClusterRequest

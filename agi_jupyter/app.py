@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .core.env import AgiEnv, resolve_data_path, root_path
+from .core.env import AgiEnv, resolve_data_args, resolve_data_path, root_path
 from .core.errors import PlanError
 from .core.plan import Chunk, Slot, Step, WorkPlan, balance, dag_plan, output_stem, worker_slots
 
@@ -20,22 +20,35 @@ __all__ = ["BaseManager", "Chunk", "Slot", "Step", "WorkPlan", "balance", "dag_p
 class BaseManager:
     """Plans an app's work. Subclasses implement :meth:`build_distribution`.
 
-    The engine builds the manager with the validated arguments (``self.args``) and the app's
-    :class:`~agi_jupyter.AgiEnv` (``self.env``, for paths); an app need not override this.
+    The engine builds the manager with the validated arguments and the app's
+    :class:`~agi_jupyter.AgiEnv` (``self.env``, for paths); an app need not override this (one
+    that does calls ``super().__init__(args, env)``).
+
+    ``self.args`` holds the arguments with their data paths resolved: ``data_in``, ``data_out``
+    and every field declared :data:`~agi_jupyter.DataPath` are absolute, a relative value being
+    taken under the share dir (``${AGI_SHARE_DIR}``), so ``Path(self.args.data_in)`` is the folder
+    to read. The arguments passed in stay as they were (the saved plan records those).
     """
 
     def __init__(self, args: Any, env: AgiEnv | None = None) -> None:
-        self.args = args
         self.env = env
+        self.args = resolve_data_args(args, self.share_dir)
+
+    @property
+    def share_dir(self) -> Path:
+        """The app's share dir: the env's, else ``${AGI_SHARE_DIR}``."""
+        return self.env.share_dir if self.env else root_path("AGI_SHARE_DIR")
 
     def build_distribution(self, workers: dict[str, int]) -> WorkPlan | tuple[Any, ...]:
         """Return the plan for ``workers`` (host -> slots): a WorkPlan or the 5-tuple form."""
         raise NotImplementedError(f"{type(self).__name__} must implement build_distribution(workers)")
 
     def data_path(self, value: str | os.PathLike[str]) -> Path:
-        """Relative data paths resolve under ``${AGI_SHARE_DIR}``."""
-        share_dir = self.env.share_dir if self.env else root_path("AGI_SHARE_DIR")
-        return resolve_data_path(value, share_dir)
+        """Any other path as a data path: relative under the share dir, absolute unchanged.
+
+        ``self.args``' data paths are already resolved; calling this on them changes nothing.
+        """
+        return resolve_data_path(value, self.share_dir)
 
     def distribution(self, workers: Mapping[str, int]) -> WorkPlan:
         """:meth:`build_distribution`, checked: one list of chunks per configured slot."""

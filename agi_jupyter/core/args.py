@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
-from .env import AgiEnv
+from .env import AgiEnv, is_data_path
 from .errors import ArgsError
 from .settings import AppSettings, save_settings
 
@@ -33,7 +33,7 @@ class ArgField:
     """What a form needs to know about one argument."""
 
     name: str
-    kind: str  # "bool", "int", "float", "str", "path", "choice", "list", "other"
+    kind: str  # "bool", "int", "float", "str", "path" (a Path or a data path), "choice", "list", "other"
     default: Any
     required: bool
     choices: tuple[Any, ...] = ()
@@ -134,6 +134,8 @@ def describe_args(model: type[BaseModel]) -> list[ArgField]:
 def _describe(name: str, info: Any) -> ArgField:
     annotation = _strip_optional(info.annotation)
     kind, choices = _kind(annotation)
+    if kind == "str" and is_data_path(name, info):
+        kind = "path"  # a str holding a data path (DataPath, data_in, data_out): the form shows it as text
     minimum = maximum = None
     for constraint in info.metadata:
         minimum = _first(constraint, ("ge", "gt"), minimum)
@@ -165,11 +167,14 @@ def _first(constraint: Any, names: tuple[str, ...], current: float | None) -> fl
 
 
 def _strip_optional(annotation: Any) -> Any:
+    """``X | None`` -> ``X``; ``Annotated[X, ...]`` (a ``DataPath | None``, say) -> ``X``."""
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
         members = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
         if len(members) == 1:
-            return members[0]
+            return _strip_optional(members[0])
+    if origin is typing.Annotated:
+        return _strip_optional(typing.get_args(annotation)[0])
     return annotation
 
 

@@ -2,19 +2,9 @@
 
 :class:`AgiEnv` is the one owner of file locations. Roots come from environment variables
 (the process environment first, then ``~/.agilab/.env``, then a default under the home
-directory) so tests and multi-user servers can redirect them:
-
-=====================  ===============================  =====================================
-variable               default                          holds
-=====================  ===============================  =====================================
-``AGI_APPS_PATH``      the bundled example apps         folders named ``<name>_project``
-``AGI_SHARE_DIR``      ``~/agi_share``                  data_in/data_out, service queues
-``AGILAB_EXPORT_ABS``  ``~/export``                     ``<target>/export.csv``
-``AGI_LOG_DIR``        ``~/log``                        ``execute/<target>/`` logs, snippets
-``AGI_WORKER_ENV_DIR`` ``~/wenv``                       ``<target>_worker`` environments
-``AGI_CLUSTER_DIR``    ``~/.agilab/cluster``            what the engine started, and its logs
-``AGI_ENV_FILE``       ``~/.agilab/.env``               KEY=VALUE defaults for the above
-=====================  ===============================  =====================================
+directory) so tests and multi-user servers can redirect them. :data:`VARIABLES` lists every
+environment variable the product reads, with its default and meaning (the documentation's
+reference page is generated from it).
 """
 
 from __future__ import annotations
@@ -23,8 +13,12 @@ import importlib
 import logging
 import os
 import sys
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
+from typing import Annotated, Any
 
 from .errors import AppContractError
 
@@ -40,6 +34,34 @@ _DEFAULTS = {
     "AGI_WORKER_ENV_DIR": "~/wenv",
     "AGI_CLUSTER_DIR": "~/.agilab/cluster",
 }
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One environment variable the product reads: its name, its default and what it changes."""
+
+    name: str
+    default: str | None
+    """The value used when neither the process environment nor the ``.env`` file sets it (None: unset)."""
+    meaning: str
+
+
+VARIABLES: tuple[Variable, ...] = (
+    Variable("AGI_APPS_PATH", None, "folder of the app folders (``<name>_project``); unset: the bundled examples"),
+    Variable("AGI_SHARE_DIR", "~/agi_share", "relative ``data_in``/``data_out``, service queues and health snapshots"),
+    Variable("AGILAB_EXPORT_ABS", "~/export", "exports: ``<target>/export.csv``"),
+    Variable("AGI_LOG_DIR", "~/log", "``execute/<target>/``: logs, action scripts, the plan and the benchmarks"),
+    Variable("AGI_WORKER_ENV_DIR", "~/wenv", "worker environments: ``<target>_worker/``"),
+    Variable("AGI_CLUSTER_DIR", "~/.agilab/cluster", "records and logs of the Dask processes the engine started"),
+    Variable("AGI_ENV_FILE", "~/.agilab/.env", "``KEY=VALUE`` defaults for the variables above"),
+    Variable("AGI_WARM_POOLS", "1", "``0`` turns off the warm process pools kept between runs"),
+    Variable(
+        "AGI_HOST_BUILDS",
+        None,
+        "set by the engine on the workers it starts on other hosts: the folder of the Cython builds compiled there",
+    ),
+)
+"""Every environment variable the product reads (tests/test_docs.py checks the code reads no other)."""
 
 
 def camel_case(target: str) -> str:
@@ -74,9 +96,97 @@ def root_path(name: str, file_values: dict[str, str] | None = None) -> Path:
 
 
 def resolve_data_path(value: str | os.PathLike[str], share_dir: Path) -> Path:
-    """Relative data_in/data_out paths resolve under the share dir; absolute ones stay."""
+    """A data path as the app uses it: ``~`` expanded, then relative paths under ``share_dir``.
+
+    Absolute paths stay as they are, so resolving twice gives what resolving once gave.
+    """
     path = Path(value).expanduser()
     return path if path.is_absolute() else share_dir / path
+
+
+# ----- data paths in an app's arguments -----------------------------------------------------
+DATA_PATH_NAMES = frozenset({"data_in", "data_out"})
+"""Argument names that are data paths without being declared so (every app has had them)."""
+
+
+@dataclass(frozen=True)
+class DataPathMark:
+    """The mark in ``Annotated[<type>, DATA_PATH]`` that declares an argument a data path."""
+
+
+DATA_PATH = DataPathMark()
+"""Declares a ``Path`` (or list) argument a data path: ``Annotated[Path, DATA_PATH]``."""
+
+DataPath = Annotated[str, DATA_PATH]
+"""A str argument holding a data path: ``results: DataPath = "my_app/results"``.
+
+Like ``data_in`` and ``data_out``, a relative value resolves under the share dir (``~``
+expanded) in ``self.args`` of the manager and of every worker, each with its own share dir;
+the settings keep what the user wrote. ``list[DataPath]`` resolves each element.
+"""
+
+
+def _marked(annotation: Any) -> bool:
+    """Whether ``DATA_PATH`` marks ``annotation`` or a type inside it (a union, a list)."""
+    if typing.get_origin(annotation) is Annotated:
+        base, *marks = typing.get_args(annotation)
+        return any(isinstance(mark, DataPathMark) for mark in marks) or _marked(base)
+    return any(_marked(member) for member in typing.get_args(annotation))
+
+
+def is_data_path(name: str, field: Any = None) -> bool:
+    """Whether argument ``name`` (a pydantic ``FieldInfo`` when known) is a data path."""
+    if name in DATA_PATH_NAMES:
+        return True
+    if field is None:
+        return False
+    metadata = getattr(field, "metadata", ())
+    return any(isinstance(mark, DataPathMark) for mark in metadata) or _marked(getattr(field, "annotation", None))
+
+
+def data_path_names(args: Any) -> list[str]:
+    """The data-path arguments of ``args``: a pydantic model, a mapping or a namespace of values."""
+    fields = getattr(type(args), "model_fields", None)
+    if isinstance(fields, Mapping):
+        return [name for name, field in fields.items() if is_data_path(name, field)]
+    if isinstance(args, Mapping):
+        return [name for name in args if is_data_path(name)]
+    if isinstance(args, SimpleNamespace):
+        return [name for name in vars(args) if is_data_path(name)]
+    return []  # not a kind of arguments the engine hands out: left as it is
+
+
+def _resolved(value: Any, share_dir: Path) -> Any:
+    """``value`` resolved, keeping its type: str -> str, path -> Path, list/tuple -> the same kind."""
+    if isinstance(value, str):
+        return str(resolve_data_path(value, share_dir)) if value else value
+    if isinstance(value, os.PathLike):
+        return resolve_data_path(value, share_dir)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_resolved(member, share_dir) for member in value)
+    return value  # None (no path given) or a type that is not a path
+
+
+def resolve_data_args(args: Any, share_dir: Path) -> Any:
+    """A copy of ``args`` whose data paths are resolved under ``share_dir``; ``args`` is unchanged.
+
+    Called where an app gets its arguments (the manager, each worker), never before they are
+    saved or sent: the settings, plans and worker specs keep the values as the user wrote them,
+    and a worker resolves with the share dir of its own side.
+    """
+    changes = {}
+    for name in data_path_names(args):
+        value = args[name] if isinstance(args, Mapping) else getattr(args, name)
+        resolved = _resolved(value, share_dir)
+        if resolved != value:
+            changes[name] = resolved
+    if not changes:
+        return args
+    if hasattr(args, "model_copy"):
+        return args.model_copy(update=changes)
+    if isinstance(args, Mapping):
+        return {**args, **changes}
+    return SimpleNamespace(**{**vars(args), **changes})
 
 
 def _mtime(path: str) -> int:
@@ -351,7 +461,7 @@ class AgiEnv:
         return self.share_dir / "service" / self.target
 
     def data_path(self, value: str | os.PathLike[str]) -> Path:
-        """Relative data_in/data_out paths resolve under ``${AGI_SHARE_DIR}``."""
+        """Any path as a data path: ``~`` expanded, relative under ``${AGI_SHARE_DIR}``, absolute unchanged."""
         return resolve_data_path(value, self.share_dir)
 
     def __repr__(self) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from ..core.env import resolve_data_path, root_path
+from ..core.env import resolve_data_args, resolve_data_path, root_path
 
 if TYPE_CHECKING:
     import pandas
@@ -40,11 +40,13 @@ class BaseWorker:
     ----------
     args:
         The app's validated arguments (its pydantic model, or a mapping of the same values);
-        available as ``self.args``.
+        available as ``self.args``, with ``data_in``, ``data_out`` and every field declared
+        :data:`~agi_jupyter.DataPath` resolved under ``share_dir`` (absolute values unchanged).
     worker_id, worker_count:
         This slot's position among all slots of the run, for apps that shard by slot.
     share_dir:
-        Root for relative ``data_in``/``data_out`` paths; default ``${AGI_SHARE_DIR}``.
+        Root for relative data paths; default ``${AGI_SHARE_DIR}``. The engine passes the share
+        dir the run was started with (every host sees the data at the same path).
     verbose:
         0 quiet, 1 normal, 2+ chatty.
     """
@@ -58,10 +60,10 @@ class BaseWorker:
         share_dir: str | os.PathLike[str] | None = None,
         verbose: int = 1,
     ) -> None:
-        self.args = resolve_args(args)
+        self.share_dir = Path(share_dir).expanduser() if share_dir is not None else root_path("AGI_SHARE_DIR")
+        self.args = resolve_data_args(resolve_args(args), self.share_dir)
         self.worker_id = worker_id
         self.worker_count = worker_count
-        self.share_dir = Path(share_dir) if share_dir is not None else root_path("AGI_SHARE_DIR")
         self.verbose = verbose
         self.chunk_label = ""
         self.outputs: list[Path] = []
@@ -92,7 +94,10 @@ class BaseWorker:
 
     # ----- helpers ----------------------------------------------------------------------
     def data_path(self, value: str | os.PathLike[str]) -> Path:
-        """Relative data paths resolve under the share dir; absolute ones stay."""
+        """Any other path as a data path: relative under the share dir, absolute unchanged.
+
+        ``self.args``' data paths are already resolved; calling this on them changes nothing.
+        """
         return resolve_data_path(value, self.share_dir)
 
     def log(self, message: str, level: int = 1) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from agi_jupyter.app import BaseManager, Chunk, WorkPlan, worker_slots
 
 from .dataset import ensure_dataset
@@ -11,7 +13,7 @@ class Flight(BaseManager):
     """Plans the summary of every flight log, balancing file sizes over the worker slots."""
 
     def build_distribution(self, workers: dict[str, int]) -> WorkPlan:
-        folder = self.data_path(self.args.data_in)
+        folder = Path(self.args.data_in)  # already absolute: a relative data_in is taken under the share dir
         files = ensure_dataset(folder, self.args.flights, self.args.seed)
         chunks = [Chunk(path.stem, round(path.stat().st_size / 1024, 1), [str(path)]) for path in files]
         return WorkPlan.balanced(

@@ -1,0 +1,1 @@
+"""Manager side of the data paths test app."""

@@ -1,0 +1,1 @@
+"""Worker side of the data paths test app."""
