@@ -21,7 +21,8 @@ copyright = "the agi-jupyter authors"  # noqa: A001 (Sphinx's setting name)
 extensions = [
     "myst_nb",  # MyST Markdown pages and the tutorial notebooks (includes myst_parser)
     "sphinx.ext.autodoc",
-    "sphinx.ext.napoleon",
+    "agi_docs_api",
+    "agi_docs_cli",
 ]
 
 exclude_patterns = ["_build", "**/.ipynb_checkpoints", "notebooks/**/*_project"]
@@ -34,17 +35,21 @@ myst_heading_anchors = 3
 # autodoc: the documented order is the source order; type hints go into the description.
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
+autodoc_class_signature = "separated"  # pydantic models' generated __init__ (with every Field's constraints) stays out
 autodoc_default_options = {"members": True, "undoc-members": False, "show-inheritance": True}
 autodoc_preserve_defaults = True
 
 # Names that appear in signatures but are owned by other projects (no intersphinx: no network
-# at build time), or private aliases that exist only for the type checker. Each is a type the
+# at build time), or bare names of theirs in string annotations. Each is a type the
 # reader already knows from its own library; anything of ours must resolve.
 nitpick_ignore_regex = [
     ("py:class", r"(pandas|pydantic|dask|distributed|ipywidgets|traitlets|tomlkit|asyncio|concurrent)\..*"),
-    ("py:class", r"(collections\.abc|typing|pathlib|enum|datetime|logging|subprocess|os|types)\..*"),
+    ("py:class", r"(collections\.abc|typing|pathlib|enum|datetime|logging|subprocess|os|types|argparse)\..*"),
     ("py:class", r"(pydantic_core|annotated_types|typing_extensions)\..*"),
     ("py:class", r"(Path|PathLike|Any|Callable|Awaitable|Iterable|Iterator|Mapping|Sequence)"),
+    # pydantic's constrained types, traitlets' base class, distributed's client: named bare in annotations
+    ("py:class", r"Strict(Str|Int|Float|Bool)|(NonNegative|Positive)(Int|Float)|FiniteFloat|PydanticDataclass"),
+    ("py:class", r"HasTraits|Client"),
 ]
 
 html_theme = "pydata_sphinx_theme"

@@ -24,6 +24,10 @@ TABS = ("Settings", "Install", "Distribute", "Run", "Service", "Data")
 class Orchestrator(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: its classes are Any
     """Settings, install, distribute, run, serve and export an app from the notebook.
 
+    Every button runs the public ``AGI`` call its snippet shows; "Insert as cell" puts that
+    snippet below this cell. Re-creating the Orchestrator in the same kernel reuses the Dask
+    client, the warm worker processes and a running service.
+
     Parameters
     ----------
     app:
@@ -31,10 +35,6 @@ class Orchestrator(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         app picker over the apps path.
     apps_path:
         Folder of apps; ``None`` uses ``AGI_APPS_PATH`` or the bundled examples.
-
-    Every button runs the public ``AGI`` call its snippet shows; "Insert as cell" puts that
-    snippet below this cell. Re-creating the Orchestrator in the same kernel reuses the Dask
-    client, the warm worker processes and a running service.
     """
 
     def __init__(self, app: str | os.PathLike[str] | None = None, apps_path: str | Path | None = None) -> None:
