@@ -7,9 +7,15 @@ section per Orchestrator tab, and every image a page shows is a committed file u
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import subprocess
+import sys
+import textwrap
 from pathlib import Path
+
+import pytest
 
 from agi_jupyter import AgiEnv
 from agi_jupyter.core.doctor import run_checks
@@ -140,3 +146,64 @@ def test_the_screenshots_script_trims_the_band_beyond_the_window_and_shrinks_big
     assert (source / "tab-data.png").stat().st_size > 300 * 1024
     assert (target / "tab-data.png").stat().st_size <= 300 * 1024
     assert Image.open(target / "tab-data.png").mode == "P"
+
+
+# ----- the code blocks run -------------------------------------------------------------------------
+USER_PAGES = ("quickstart.md", "tour.md", "troubleshooting.md", "architecture.md", "dashboard.md")
+PYTHON_BLOCK = re.compile(r"^( *)```python\n(.*?)^\1```", re.MULTILINE | re.DOTALL)
+RUNNER = '''"""Run the pages' Python blocks in order, in one namespace, as notebook cells (top-level await)."""
+import ast
+import asyncio
+import json
+import sys
+
+
+async def main() -> None:
+    namespace = {"__name__": "__docs__"}
+    for where, source in json.loads(open(sys.argv[1], encoding="utf-8").read()):
+        result = eval(compile(source, where, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT), namespace)
+        if asyncio.iscoroutine(result):
+            await result
+        print("ran", where, flush=True)
+    from agi_jupyter import AGI
+
+    AGI.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
+'''
+
+
+def python_blocks(page: Path) -> list[tuple[str, str]]:
+    """Each ```python block of ``page`` as (page path, source padded so tracebacks give the page's line numbers)."""
+    text = page.read_text(encoding="utf-8")
+    blocks = []
+    for match in PYTHON_BLOCK.finditer(text):
+        line = text.count("\n", 0, match.start(2))
+        blocks.append((str(page.relative_to(ROOT)), "\n" * line + textwrap.dedent(match.group(2))))
+    return blocks
+
+
+@pytest.mark.slow
+def test_every_python_block_of_the_user_pages_runs_in_reading_order(apps_path: Path, tmp_path: Path) -> None:
+    """A reader who runs the blocks as notebook cells, page after page, meets no error.
+
+    One fresh process with this test's roots and a writable copy of the example apps; the blocks
+    install and run the flight app (the Dask one on a local cluster) and load and export its data.
+    """
+    blocks = [block for page in USER_PAGES for block in python_blocks(DOCS / page)]
+    assert len(blocks) >= 8  # the indented block of a list item too
+    (tmp_path / "blocks.json").write_text(json.dumps(blocks), encoding="utf-8")
+    (tmp_path / "run_blocks.py").write_text(RUNNER, encoding="utf-8")
+    environment = {**os.environ, "AGI_APPS_PATH": str(apps_path)}
+    finished = subprocess.run(
+        [sys.executable, str(tmp_path / "run_blocks.py"), str(tmp_path / "blocks.json")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=environment,
+        cwd=tmp_path,
+    )
+    assert finished.returncode == 0, finished.stdout[-2000:] + finished.stderr[-4000:]
+    assert finished.stdout.count("ran docs/") == len(blocks)
