@@ -159,7 +159,7 @@ def new_app(name: str, template: str = "pandas", apps_path: str | os.PathLike[st
         try:
             os.rename(staging, folder)  # fails on a non-empty folder made meanwhile
         except OSError as error:
-            raise ScaffoldError(f"{folder} could not be created: {error.strerror} (nothing was written there)") from None
+            raise ScaffoldError(f"{folder} could not be created: {error.strerror} (nothing written there)") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     logger.info("created %s from the %s template", folder, template)

@@ -1,0 +1,241 @@
+"""``agi-jupyter new``: every template gives an app that installs, plans and runs in every local and
+Dask mode with the same, correct outputs; passes its own test; is ruff and mypy clean. Bad names
+and existing folders are refused and leave nothing behind."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from engine_helpers import clear, snapshot
+
+from agi_jupyter import AGI, AgiEnv, Mode, RunRequest
+from agi_jupyter.cli import main
+from agi_jupyter.core import cluster
+from agi_jupyter.core.args import load_args
+from agi_jupyter.core.scaffold import TEMPLATES, ScaffoldError, app_target, new_app
+from agi_jupyter.core.settings import save_settings
+
+SMALL: dict[str, dict[str, Any]] = {
+    "pandas": {"files": 5, "rows": 100},
+    "dag": {"regions": ["north", "south", "east"], "days": 20},
+    "cpu": {"limit": 30_000, "blocks": 6, "parts": 3},
+}
+
+
+def tool(name: str) -> str:
+    """A command-line tool installed beside this Python (the test extras install ruff and mypy)."""
+    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+    assert found, f"{name} is not installed: install the test extras"
+    return found
+
+
+MODES = {"pandas": (0, 1, 4, 5), "dag": (0, 1, 4, 5), "cpu": (0, 1, 2, 3, 4, 5)}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def close_cluster_after_module():
+    yield
+    cluster.close_local_cluster()
+    cluster.close_clients()
+
+
+def create(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    status = main(["new", *argv])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def sieve_count(limit: int) -> int:
+    flags = bytearray([1]) * limit
+    flags[:2] = b"\0\0"
+    for number in range(2, int(limit**0.5) + 1):
+        if flags[number]:
+            flags[number * number :: number] = bytes(len(range(number * number, limit, number)))
+    return sum(flags)
+
+
+def check_correct(template: str, env: AgiEnv, rows: dict[str, list[tuple]]) -> None:
+    """Mode 0's outputs against an independent computation from the inputs."""
+    args = load_args(env, SMALL[template])
+    if template == "pandas":
+        inputs = sorted(env.data_path(args.data_in).glob("*.csv"))
+        assert len(rows) == len(inputs) == SMALL["pandas"]["files"]
+        quantity = 0
+        for path in inputs:
+            with path.open(newline="") as stream:
+                quantity += sum(int(row["quantity"]) for row in csv.DictReader(stream))
+        assert sum(row[3] for frame in rows.values() for row in frame) == quantity  # file, category, orders, quantity
+    elif template == "dag":
+        assert len(rows) == 2 * 3 + 4  # one file per step
+        report = pd.read_parquet(env.data_path(args.data_out) / "report.parquet")
+        assert sorted(report["region"]) == ["east", "north", "south"]
+        assert (report["days"] < 20).all() and report["share"].sum() == pytest.approx(1.0)
+    else:
+        assert len(rows) == SMALL["cpu"]["blocks"]
+        assert sum(row[2] for frame in rows.values() for row in frame) == sieve_count(SMALL["cpu"]["limit"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("template", list(TEMPLATES))
+def test_a_new_app_installs_distributes_and_runs_in_every_mode(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], template: str
+) -> None:
+    apps = tmp_path / "apps"
+    status, out, err = create(capsys, "demo", "--template", template, "--apps-path", str(apps))
+    assert status == 0, err
+    folder = apps / "demo_project"
+    assert f"created {folder}" in out and "agi-jupyter install demo" in out and "agi-jupyter run demo" in out
+    save_settings(folder / "src" / "app_settings.toml", {"cluster.scheduler": ""})  # a local cluster
+    env = AgiEnv("demo", apps_path=apps)
+    modes = Mode(0)
+    for mode in MODES[template]:
+        modes |= Mode(mode)
+    record = asyncio.run(AGI.install(env, modes_enabled=modes))
+    assert bool(record.compiled) == (template == "cpu")
+    distribution = asyncio.run(AGI.get_distrib(env, params=SMALL[template]))
+    assert len(distribution.plan.slots) == 2 and distribution.plan.chunk_count > 1
+    folder_out = env.data_path(load_args(env, SMALL[template]).data_out)
+    snapshots = {}
+    for mode in MODES[template]:
+        clear(folder_out)
+        result = asyncio.run(AGI.run(env, RunRequest(mode=mode, params=SMALL[template], pool_width=2)))
+        assert result.mode == mode and result.variant == ("cluster" if mode & Mode.DASK else "local")
+        snapshots[mode] = snapshot(folder_out)
+    check_correct(template, env, snapshots[0])
+    for mode in MODES[template]:
+        assert snapshots[mode] == snapshots[0], f"mode {mode} differs from mode 0"
+
+
+def checks_env(tmp_path: Path) -> dict[str, str]:
+    """The environment of a check run inside a generated app: its roots under ``tmp_path``."""
+    roots = {name: str(tmp_path / "roots" / name.lower()) for name in ("AGI_SHARE_DIR", "AGI_LOG_DIR")}
+    return {**os.environ, **roots, "NO_COLOR": "1"}
+
+
+@pytest.mark.slow
+def test_new_apps_pass_their_own_tests_and_are_ruff_and_mypy_clean(tmp_path: Path) -> None:
+    """Names of 1 and 40 characters: the placeholder rule must keep lines within ruff's limits both ways."""
+    apps = tmp_path / "apps"
+    long_name = "a_rather_long_app_name_for_the_check_"
+    folders = []
+    for template in TEMPLATES:
+        folders.append(new_app(f"x{template}", template, apps))
+        folders.append(new_app((long_name + template)[:40], template, apps))
+    environment = checks_env(tmp_path)
+    for folder in folders:
+        for command in ([tool("ruff"), "check", "."], [tool("ruff"), "format", "--check", "."]):
+            done = subprocess.run(command, cwd=folder, capture_output=True, text=True, env=environment)
+            assert done.returncode == 0, f"{folder.name}: {' '.join(command[1:])}:\n{done.stdout}{done.stderr}"
+    cache = tmp_path / "mypy-cache"
+    for folder in folders[::2]:  # one of each template: mypy is slow
+        done = subprocess.run(
+            [tool("mypy"), "--cache-dir", str(cache)], cwd=folder, capture_output=True, text=True, env=environment
+        )
+        assert done.returncode == 0 and "Success" in done.stdout, f"{folder.name}: mypy:\n{done.stdout}{done.stderr}"
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            env=environment,
+        )
+        assert done.returncode == 0 and " passed" in done.stdout, f"{folder.name}: pytest:\n{done.stdout}"
+
+
+def test_the_app_contract_holds_and_the_name_is_substituted_everywhere(tmp_path: Path) -> None:
+    for template in TEMPLATES:
+        folder = new_app("sales_report_project", template, tmp_path / template)
+        assert folder == tmp_path / template / "sales_report_project"
+        env = AgiEnv(folder)  # checks every file of the app contract
+        assert env.manager_class().__name__ == "SalesReport" and env.args_model().__name__ == "SalesReportArgs"
+        assert env.worker_class_object().__name__ == "SalesReportWorker"
+        assert (folder / "tests" / "test_sales_report.py").is_file() and (folder / "README.md").is_file()
+        texts = [path.read_text() for path in folder.rglob("*") if path.is_file()]
+        assert not any("app_template" in text or "AppTemplate" in text for text in texts)
+        settings = (folder / "src" / "app_settings.toml").read_text()
+        assert all("#" in line for line in settings.splitlines() if "=" in line), "every key is explained"
+        fields = env.args_model().model_fields
+        assert all(field.description for field in fields.values())
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("", "needs a name"),
+        ("Demo", "lower-case"),
+        ("my-app", "lower-case"),
+        ("2fast", "starting with a letter"),
+        ("a" * 41, "at most 40"),
+        ("class", "keyword"),
+        ("match", "keyword"),
+        ("json", "Python or agi-jupyter module"),
+        ("test", "Python or agi-jupyter module"),
+        ("agi_jupyter", "Python or agi-jupyter module"),
+        ("pandas", "would shadow the installed module"),
+        ("dask_project", "would shadow the installed module"),
+    ],
+)
+def test_bad_names_are_refused_and_leave_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, reason: str
+) -> None:
+    with pytest.raises(ScaffoldError, match=reason):
+        app_target(name)
+    status, out, err = create(capsys, name, "--apps-path", str(tmp_path / "apps"))
+    assert status == 1 and out == "" and err.startswith("error: ") and reason in err
+    assert not (tmp_path / "apps").exists() or list((tmp_path / "apps").iterdir()) == []
+
+
+def test_an_existing_folder_is_never_overwritten(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    apps = tmp_path / "apps"
+    (apps / "demo_project").mkdir(parents=True)
+    (apps / "demo_project" / "notes.txt").write_text("mine")
+    status, out, err = create(capsys, "demo", "--template", "cpu", "--apps-path", str(apps))
+    assert status == 1 and out == "" and str(apps / "demo_project") in err and "already exists" in err
+    assert [p.name for p in (apps / "demo_project").iterdir()] == ["notes.txt"]
+    assert sorted(p.name for p in apps.iterdir()) == ["demo_project"]  # no temporary folder left
+    assert new_app("demo_project", "dag", apps / "other").name == "demo_project"  # elsewhere it is fine
+    with pytest.raises(ScaffoldError, match="already exists"):
+        new_app("demo", "pandas", apps / "other")
+
+
+def test_a_folder_made_meanwhile_is_kept_and_no_half_app_is_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Someone creates the folder between the existence check and the final rename: theirs stays."""
+    apps = tmp_path / "apps"
+    real_rename = os.rename
+
+    def rename_after_someone_else(source: str, destination: str) -> None:
+        Path(destination).mkdir()
+        (Path(destination) / "theirs.txt").write_text("theirs")
+        real_rename(source, destination)  # the real call: refused, the folder is not empty
+
+    monkeypatch.setattr(os, "rename", rename_after_someone_else)
+    with pytest.raises(ScaffoldError, match="could not be created"):
+        new_app("demo", "pandas", apps)
+    assert sorted(p.name for p in apps.iterdir()) == ["demo_project"]
+    assert [p.name for p in (apps / "demo_project").iterdir()] == ["theirs.txt"]
+
+
+def test_unknown_template_and_no_apps_path_are_explained(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(ScaffoldError, match="unknown template 'spark'"):
+        new_app("demo", "spark", tmp_path)
+    status, _, err = create(capsys, "demo")
+    assert status == 1 and "no apps path" in err and "AGI_APPS_PATH" in err
+    monkeypatch.setenv("AGI_APPS_PATH", str(tmp_path / "mine"))
+    status, out, err = create(capsys, "demo", "--template", "dag")
+    assert status == 0, err
+    assert (tmp_path / "mine" / "demo_project").is_dir() and "--apps-path" not in out  # the default apps path
+    status, _, err = create(capsys, "demo", "--template", "nope")
+    assert status == 2 and "invalid choice" in err
