@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
+import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from .core.env import AgiEnv, resolve_data_args, resolve_data_path, root_path
-from .core.errors import PlanError
-from .core.plan import Chunk, Slot, Step, WorkPlan, balance, dag_plan, output_stem, worker_slots
+from .core.plan import (
+    PLAN_SHAPES,
+    Chunk,
+    Slot,
+    Step,
+    WorkPlan,
+    balance,
+    dag_plan,
+    output_stem,
+    shape_error,
+    worker_slots,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +52,20 @@ class BaseManager:
         return self.env.share_dir if self.env else root_path("AGI_SHARE_DIR")
 
     def build_distribution(self, workers: dict[str, int]) -> WorkPlan | tuple[Any, ...]:
-        """Return the plan for ``workers`` (host -> slots): a WorkPlan or the 5-tuple form."""
         raise NotImplementedError(f"{type(self).__name__} must implement build_distribution(workers)")
+
+    build_distribution.__doc__ = (  # the shapes are written once, in core.plan, for this and the errors
+        """Return the plan for ``workers``: ``{host: slot count}``, in the order of the settings.
+
+    The engine calls it (CHECK DISTRIBUTE, and a RUN whose saved plan is out of date) with
+    ``self.args`` resolved. :meth:`distribution` checks what it returns: a wrong shape or slot
+    count is a PlanError naming what came back, this class and its file, and the shapes below.
+
+    The two shapes::
+
+"""
+        + textwrap.indent(PLAN_SHAPES, " " * 8)
+    )
 
     def data_path(self, value: str | os.PathLike[str]) -> Path:
         """Any other path as a data path: relative under the share dir, absolute unchanged.
@@ -51,16 +75,26 @@ class BaseManager:
         return resolve_data_path(value, self.share_dir)
 
     def distribution(self, workers: Mapping[str, int]) -> WorkPlan:
-        """:meth:`build_distribution`, checked: one list of chunks per configured slot."""
+        """:meth:`build_distribution`, checked: a plan of one list of chunks per configured slot."""
         workers = dict(workers)
-        plan = WorkPlan.coerce(self.build_distribution(workers))
+        where = f"{type(self).__name__}.build_distribution ({source_of(type(self))})"
+        plan = WorkPlan.coerce(self.build_distribution(workers), where)
         expected = len(worker_slots(workers))
         if len(plan.slots) != expected:
-            raise PlanError(
-                f"{type(self).__name__}.build_distribution returned {len(plan.slots)} slots "
-                f"for workers {workers} ({expected} slots)"
+            raise shape_error(
+                where,
+                plan,
+                f"{len(plan.slots)} slots for workers {workers}, which have {expected} (one list of chunks per slot)",
             )
         if plan.dag is not None:
             plan.step_order()  # names a cycle or unknown dependency
         plan.check_output_names()  # two chunks must never write the same file
         return plan
+
+
+def source_of(cls: type) -> str:
+    """The file defining ``cls`` (its module's name when it has none), for messages."""
+    try:
+        return inspect.getsourcefile(cls) or cls.__module__
+    except (TypeError, OSError):  # a class of a module without a file (a notebook cell, say)
+        return cls.__module__

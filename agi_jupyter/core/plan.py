@@ -23,7 +23,9 @@ import heapq
 import json
 import logging
 import math
+import numbers
 import re
+import reprlib
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -38,6 +40,33 @@ PLAN_SCHEMA = "agi.plan.v1"
 EXACT_ITEM_LIMIT = 16  # up to this many items, balance searches for the optimum
 EXACT_NODE_BUDGET = 200_000  # ...within this many search nodes; beyond, the greedy result stands
 UNIQUE_SEPARATOR = "~"  # joins a stem and its unique part; the stem rule never produces it
+
+
+EXAMPLE_WORKPLAN = """\
+chunks = [Chunk("a.csv", 4.0, ["a.csv"]), Chunk("b.csv", 3.0, ["b.csv"]), Chunk("c.csv", 1.0, ["c.csv"])]
+return WorkPlan.balanced(chunks, len(worker_slots(workers)), partition_key="file", weights_key="size")"""
+"""Shape 1 of a plan, as code: chunks (label, weight, work items) spread over the slots by weight."""
+
+EXAMPLE_TUPLE = """\
+plan = [[["a.csv"]], [["b.csv"], ["c.csv"]]]  # per slot its chunks; a chunk is a list of work items
+metadata = [[("a.csv", 4.0)], [("b.csv", 3.0), ("c.csv", 1.0)]]  # per slot, a (label, weight) per chunk
+return plan, metadata, "file", "size", "KB"  # ..., partition_key, weights_key, weights_unit"""
+"""Shape 2 of a plan, as code, for two slots: the 5-tuple."""
+
+
+def _indented(code: str) -> str:
+    return "".join(f"    {line}\n" for line in code.splitlines())
+
+
+PLAN_SHAPES = (
+    "build_distribution(workers) returns one list of chunks per worker slot, in worker_slots(workers)\n"
+    'order ({"127.0.0.1": 2} is 2 slots), in one of two shapes:\n'
+    "1. a WorkPlan, e.g. weighted chunks balanced over the slots (names from agi_jupyter.app):\n"
+    f"{_indented(EXAMPLE_WORKPLAN)}"
+    "2. the 5-tuple (plan, metadata, partition_key, weights_key, weights_unit), e.g. for 2 slots:\n"
+    f"{_indented(EXAMPLE_TUPLE)}"
+)
+"""What a refused plan's message teaches: the two shapes, each with an example that works."""
 
 
 def output_stem(label: str, unique: str = "") -> str:
@@ -109,32 +138,69 @@ class WorkPlan:
         """Accept the 5-tuple ``(plan, metadata, partition_key, weights_key, weights_unit)``.
 
         ``plan`` is, per slot, a list of chunks (each a list of items); ``metadata`` has the
-        same shape with a ``(label, weight)`` pair per chunk.
+        same shape with a ``(label, weight)`` pair per chunk. A PlanError names the first part
+        that is not so.
         """
         if len(value) != 5:
             raise PlanError(
                 f"a plan tuple has 5 parts (plan, metadata, partition_key, weights_key, weights_unit), not {len(value)}"
             )
-        plan, metadata, partition_key, weights_key, weights_unit = value
+        plan, metadata, *names = value
+        _require_list(plan, "plan (part 1)", "a list with one list of chunks per slot")
+        _require_list(metadata, "metadata (part 2)", "a list with one list of (label, weight) pairs per slot")
+        for number, (key, name) in enumerate(zip(("partition_key", "weights_key", "weights_unit"), names), 3):
+            if not isinstance(name, str):
+                raise PlanError(f"{key} (part {number}) is {_short(name)}, not a str")
         if len(plan) != len(metadata):
             raise PlanError(f"plan has {len(plan)} slots but metadata has {len(metadata)}")
         slots = []
         for number, (chunks, labels) in enumerate(zip(plan, metadata)):
+            _require_list(chunks, f"plan slot {number}", "a list of chunks")
+            _require_list(labels, f"metadata slot {number}", "a list of (label, weight) pairs")
             if len(chunks) != len(labels):
                 raise PlanError(f"slot {number}: {len(chunks)} chunks but {len(labels)} metadata entries")
-            slots.append(
-                [Chunk(str(label), float(weight), list(items)) for items, (label, weight) in zip(chunks, labels)]
-            )
-        return cls(slots, str(partition_key), str(weights_key), str(weights_unit))
+            slot = []
+            for index, (items, entry) in enumerate(zip(chunks, labels)):
+                _require_list(items, f"plan slot {number}, chunk {index}", "a list of work items")
+                label, weight = _pair(entry, f"metadata slot {number}, entry {index}")
+                slot.append(Chunk(str(label), weight, list(items)))
+            slots.append(slot)
+        return cls(slots, *names)
 
     @classmethod
-    def coerce(cls, value: Any) -> WorkPlan:
-        """A WorkPlan from what ``build_distribution`` returned (a WorkPlan or the 5-tuple)."""
-        if isinstance(value, WorkPlan):
-            return value
-        if isinstance(value, (tuple, list)):
-            return cls.from_tuple(value)
-        raise PlanError(f"build_distribution must return a WorkPlan or a 5-tuple, not {type(value).__name__}")
+    def coerce(cls, value: Any, where: str = "build_distribution") -> WorkPlan:
+        """A WorkPlan from what ``build_distribution`` returned (a WorkPlan or the 5-tuple).
+
+        Anything else is a PlanError saying what ``where`` returned, what is wrong with it and
+        :data:`PLAN_SHAPES`.
+        """
+        try:
+            if isinstance(value, WorkPlan):
+                value.check_shape()
+                return value
+            if isinstance(value, (tuple, list)):
+                return cls.from_tuple(value)
+        except PlanError as error:
+            problem = str(error)
+            if isinstance(value, list) and len(value) != 5:
+                problem += " (a list of slots, as balance() gives the items of each slot, is not a plan yet)"
+            raise shape_error(where, value, problem) from None
+        if value is None:
+            raise shape_error(where, value, "no plan (a missing return statement?)")
+        raise shape_error(where, value, "build_distribution must return a WorkPlan or a 5-tuple")
+
+    def check_shape(self) -> None:
+        """Raise a PlanError naming the first slot or chunk that is not what a plan holds."""
+        _require_list(self.slots, "slots", "a list with one list of chunks per slot")
+        for number, chunks in enumerate(self.slots):
+            _require_list(chunks, f"slot {number}", "a list of Chunk")
+            for index, chunk in enumerate(chunks):
+                where = f"slot {number}, chunk {index}"
+                if not isinstance(chunk, Chunk):
+                    raise PlanError(f"{where} is {_short(chunk)}, not a Chunk(label, weight, items)")
+                _weight(chunk.weight, where)
+                if not isinstance(chunk.items, (list, tuple)):
+                    raise PlanError(f"{where}: items {_short(chunk.items)} are not a list of work items")
 
     # ----- reading ----------------------------------------------------------------------
     def to_tuple(self) -> tuple[list[list[list[Any]]], list[list[tuple[str, float]]], str, str, str]:
@@ -224,6 +290,57 @@ class WorkPlan:
         return cls(slots, data["partition_key"], data["weights_key"], data["weights_unit"], data.get("dag"))
 
 
+def shape_error(where: str, value: Any, problem: str) -> PlanError:
+    """The PlanError for a wrong return of ``where``: what it returned, what is wrong, the two shapes."""
+    return PlanError(f"{where} returned {_returned(value)}: {problem}\n{PLAN_SHAPES}")
+
+
+def _short(value: Any) -> str:
+    """A repr short enough for one line of a message."""
+    return _REPR.repr(value)
+
+
+_REPR = reprlib.Repr()  # its limits are attributes (Python 3.11 takes no arguments)
+_REPR.maxlevel, _REPR.maxtuple, _REPR.maxlist, _REPR.maxdict = 5, 5, 4, 4
+_REPR.maxstring, _REPR.maxother = 40, 60
+
+
+def _returned(value: Any) -> str:
+    """What a planner returned, for a message: its type, its size when it has one, a short repr."""
+    if value is None:
+        return "None"
+    if isinstance(value, WorkPlan):
+        count = len(value.slots) if isinstance(value.slots, (list, tuple)) else "?"
+        return f"a WorkPlan of {count} slot{'' if count == 1 else 's'} {_short(value.slots)}"
+    size = ""
+    if isinstance(value, (list, tuple)):
+        size = f" of {len(value)} {'parts' if isinstance(value, tuple) else 'elements'}"
+    return f"a {type(value).__name__}{size} {_short(value)}"
+
+
+def _require_list(value: Any, what: str, expected: str) -> None:
+    if not isinstance(value, (list, tuple)):
+        raise PlanError(f"{what} is {_short(value)}, not {expected}")
+
+
+def _pair(entry: Any, where: str) -> tuple[Any, float]:
+    """A metadata entry as ``(label, weight)``; a PlanError naming the entry otherwise."""
+    if not isinstance(entry, (list, tuple)) or len(entry) != 2:
+        raise PlanError(f"{where} is {_short(entry)}, not a (label, weight) pair such as ('a.csv', 4.0)")
+    label, weight = entry
+    if not isinstance(label, (str, int)) or isinstance(label, bool):
+        raise PlanError(f"{where}: label {_short(label)} is not a str")
+    return label, _weight(weight, where)
+
+
+def _weight(weight: Any, where: str) -> float:
+    if not isinstance(weight, numbers.Real) or isinstance(weight, bool):
+        raise PlanError(f"{where}: weight {_short(weight)} is not a number")
+    if not math.isfinite(weight) or weight < 0:
+        raise PlanError(f"{where}: weight {weight}: weights are finite and >= 0")
+    return float(weight)
+
+
 def _json_text(data: dict[str, Any]) -> str:
     try:
         return json.dumps(data, allow_nan=False)
@@ -235,10 +352,23 @@ def _json_text(data: dict[str, Any]) -> str:
 def balance(weighted_items: Iterable[tuple[Item, float]], slots: int) -> list[list[Item]]:
     """Split weighted items over ``slots`` so the heaviest slot is as light as possible.
 
+    In: ``[(item, weight), ...]``. Out: one list per slot, ``[[item, ...], ...]``, holding the
+    items alone (not the pairs), each item once, in their input order inside each slot:
+
+    >>> balance([("a.csv", 4), ("b.csv", 3), ("c.csv", 2), ("d.csv", 1)], 2)
+    [['a.csv', 'd.csv'], ['b.csv', 'c.csv']]
+    >>> balance([("a.csv", 4), ("b.csv", 3)], 3)  # more slots than items: some stay empty
+    [['a.csv'], ['b.csv'], []]
+
+    To keep each weight, make it part of the item; a plan wants :class:`Chunk` objects, which
+    :meth:`WorkPlan.balanced` spreads with this function:
+
+    >>> balance([(("a.csv", 4), 4), (("b.csv", 3), 3), (("c.csv", 2), 2)], 2)
+    [[('a.csv', 4)], [('b.csv', 3), ('c.csv', 2)]]
+
     Longest-processing-time-first gives the answer for many items (within a few percent of the
     lower bound ``max(total / slots, largest item)`` once items outnumber slots); for up to
-    ``EXACT_ITEM_LIMIT`` items a branch-and-bound search then finds the optimum. Items keep
-    their input order inside each slot.
+    ``EXACT_ITEM_LIMIT`` items a branch-and-bound search then finds the optimum.
     """
     pairs = list(weighted_items)
     if isinstance(slots, bool) or not isinstance(slots, int) or slots < 1:
