@@ -22,6 +22,7 @@ _PUBLIC = {
     "RunRequest": "agi_jupyter.core.requests",
     "ServeRequest": "agi_jupyter.core.requests",
     "SubmitRequest": "agi_jupyter.core.requests",
+    "new_app": "agi_jupyter.core.scaffold",
 }
 
 __all__ = sorted(_PUBLIC)
@@ -39,6 +40,7 @@ if TYPE_CHECKING:  # the same names for type checkers, re-exported as they are
     from .core.requests import RunRequest as RunRequest
     from .core.requests import ServeRequest as ServeRequest
     from .core.requests import SubmitRequest as SubmitRequest
+    from .core.scaffold import new_app as new_app
     from .widgets import Orchestrator as Orchestrator
 
 

@@ -24,7 +24,7 @@ def test_tabs_of_an_app(apps_path: Path) -> None:
 
 def test_the_picker_switches_apps_and_bad_apps_are_explained(apps_path: Path) -> None:
     widget = Orchestrator(apps_path=apps_path)
-    assert list(widget.picker.options) == ["flight_project", "mandelbrot_project", "sensors_project"]
+    assert list(widget.picker.options) == ["flight_project", "mandelbrot_project", "sensors_project", "New app…"]
     widget.picker.value = "sensors_project"
     assert widget.env.target == "sensors" and widget.tab("Distribute").args.generated.inputs["stations"]
     broken = Orchestrator("nope", apps_path=apps_path)

@@ -13,6 +13,7 @@ from ..core.env import AgiEnv, list_apps
 from ..core.errors import AgiError
 from ..core.logs import apply_verbosity
 from .common import Context, Message, error_text, wrap_row
+from .new_app import NEW_APP, NewAppForm
 from .state import OrchestratorState, read_settings_digest
 from .status_line import StatusLine
 
@@ -32,7 +33,8 @@ class Orchestrator(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
     ----------
     app:
         App folder name (``"flight_project"``), target (``"flight"``) or path. ``None`` shows an
-        app picker over the apps path.
+        app picker over the apps path. The picker's last entry, "New app…", opens a form that
+        creates an app from a template there (as ``agi-jupyter new`` does) and shows it.
     apps_path:
         Folder of apps; ``None`` uses ``AGI_APPS_PATH`` or the bundled examples.
     """
@@ -45,17 +47,20 @@ class Orchestrator(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         self.message = Message()
         names = list_apps(apps_path)
         self.picker = widgets.Dropdown(
-            options=names,
+            options=[*names, NEW_APP],
             description="app",
-            tooltip="the app to show: its settings, install, plan, runs, service and data",
+            tooltip=f"the app to show: its settings, install, plan, runs, service and data; {NEW_APP} creates one",
             value=self._initial(app, names),
             layout=widgets.Layout(width="24em", max_width="100%"),
         )
-        self.picker.observe(lambda change: self.show_app(change["new"]), names="value")
+        self.picker.observe(self._picked, names="value")
+        self.new_app = NewAppForm(apps_path, on_created=self.app_created, on_cancel=self.close_new_app)
+        self.new_app.layout.display = "none"
+        self._shown_before: str | None = None  # the picker's value when "New app…" was chosen
         self.tabs = widgets.Tab()
         self.status = widgets.Box()  # the status line of the app shown (see show_app)
         self.context: Context | None = None
-        super().__init__([wrap_row([self.picker, self.message]), self.status, self.tabs])
+        super().__init__([wrap_row([self.picker, self.message]), self.new_app, self.status, self.tabs])
         self.add_class("agi-orchestrator")
         if app is not None and self.picker.value is None:
             self.show_app(app)
@@ -69,6 +74,33 @@ class Orchestrator(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         name = Path(app).name if os.sep in str(app) else str(app)
         name = name if name.endswith("_project") else f"{name}_project"
         return name if name in names else None
+
+    def _picked(self, change: dict[str, str | None]) -> None:
+        """A picker choice: "New app…" opens the form; an app closes it and shows that app."""
+        chosen = change["new"]
+        if chosen == NEW_APP:
+            self._shown_before = change["old"]
+            self.new_app.reset()
+            self.new_app.layout.display = ""
+            return
+        self.new_app.layout.display = "none"
+        if chosen is not None and not (self.env is not None and self.env.app == chosen and self.tabs.children):
+            self.show_app(chosen)
+
+    def close_new_app(self) -> None:
+        """CANCEL: hide the form, the picker back on the app shown before."""
+        self.new_app.layout.display = "none"
+        self.picker.value = self._shown_before if self._shown_before in self.picker.options else None
+
+    def app_created(self, folder: Path) -> None:
+        """CREATE succeeded: list the new app in the picker and show it."""
+        names = list_apps(self.apps_path)
+        self.picker.options = [*names, NEW_APP]  # the value, "New app…", is among them: it stays
+        if folder.name in names:
+            self.picker.value = folder.name
+        else:  # made under another apps path (AGI_APPS_PATH changed meanwhile): show it from its folder
+            self.new_app.layout.display = "none"
+            self.show_app(folder)
 
     def show_app(self, app: str | os.PathLike[str]) -> None:
         """Show the tabs of ``app``."""
