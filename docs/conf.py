@@ -23,6 +23,8 @@ extensions = [
     "sphinx.ext.autodoc",
     "agi_docs_api",
     "agi_docs_cli",
+    "agi_docs_settings",
+    "agi_docs_environment",
 ]
 
 exclude_patterns = ["_build", "**/.ipynb_checkpoints", "notebooks/**/*_project"]
@@ -31,6 +33,7 @@ exclude_patterns = ["_build", "**/.ipynb_checkpoints", "notebooks/**/*_project"]
 nb_execution_mode = "off"
 myst_enable_extensions = ["colon_fence", "deflist"]
 myst_heading_anchors = 3
+smartquotes = False  # option names such as --benchmark must stay two hyphens in running text
 
 # autodoc: the documented order is the source order; type hints go into the description.
 autodoc_member_order = "bysource"

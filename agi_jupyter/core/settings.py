@@ -167,20 +167,20 @@ class ClusterSettings(BaseModel):
         "kernels); off, a loopback scheduler that does not answer falls back to an in-kernel local cluster "
         "(worker hosts beyond this machine are set up and started either way)",
     )
-    ssh_user: str | None = Field(None, description="SSH user on the worker hosts; None: the current user")
+    ssh_user: str | None = Field(None, description="SSH user on the worker hosts; unset: the current user")
     ssh_port: int = Field(22, ge=1, le=65535, description="SSH port of the worker hosts")
     ssh_key_path: str | None = Field(
-        None, description="private key to log in with; None: the ssh-agent's keys, then ``~/.ssh/id_*``"
+        None, description="private key to log in with; unset: the ssh-agent's keys, then ``~/.ssh/id_*``"
     )
     ssh_known_hosts: str | None = Field(
-        None, description="file the host keys are checked against; None: ``~/.ssh/known_hosts``"
+        None, description="file the host keys are checked against; unset: ``~/.ssh/known_hosts``"
     )
     ssh_trust_new_hosts: bool = Field(
         False, description="trust and record the key of a host seen for the first time (a changed key is refused)"
     )
     ssh_timeout: float = Field(10.0, gt=0, le=600, description="seconds to wait for a host to answer over SSH")
     remote_python: str | None = Field(
-        None, description="Python the worker hosts' environments are made from; None: the kernel's minor version"
+        None, description="Python the worker hosts' environments are made from; unset: the kernel's minor version"
     )
     worker_env_root: str = Field(
         "wenv", description="folder of the worker environment on the hosts, relative to the SSH user's home"
@@ -198,13 +198,13 @@ class ClusterSettings(BaseModel):
         default_factory=dict, description="keyword arguments of the ``factory`` class"
     )
     pool_width: int | None = Field(
-        None, ge=1, le=512, description='most members a pool starts per worker slot; None (or ``""``): the CPU count'
+        None, ge=1, le=512, description='most members a pool starts per worker slot; unset (or ``""``): the CPU count'
     )
     item_timeout: float | None = Field(
         None,
         gt=0,
         le=7 * 24 * 3600,
-        description='seconds one work item may run before its chunk fails; None (or ``""``): no limit',
+        description='seconds one work item may run before its chunk fails; unset (or ``""``): no limit',
     )
     pool_executor: Literal["process", "thread"] = Field(
         "process", description="what the pool runs work items in: processes (killed on a timeout) or threads"

@@ -20,12 +20,34 @@ logger = logging.getLogger(__name__)
 
 
 def parse_markdown(directive: SphinxDirective, text: str) -> list[nodes.Node]:
-    """Parse ``text`` as MyST Markdown in the directive's place (headings allowed)."""
-    container = nodes.section()
-    container.document = directive.state.document
-    lines = StringList(text.splitlines(), source=f"<{directive.name} directive>")
-    directive.state.nested_parse(lines, directive.content_offset, container, match_titles=True)
-    return list(container.children)
+    """Parse ``text`` as MyST Markdown in the directive's place (headings allowed).
+
+    The text before the first heading is parsed on its own: a parse that makes sections keeps
+    only them.
+    """
+    intro, headed = split_at_first_heading(text)
+    found: list[nodes.Node] = []
+    for part, titles in ((intro, False), (headed, True)):
+        if not part.strip():
+            continue
+        container = nodes.section()
+        container.document = directive.state.document
+        lines = StringList(part.splitlines(), source=f"<{directive.name} directive>")
+        directive.state.nested_parse(lines, directive.content_offset, container, match_titles=titles)
+        found += container.children
+    return found
+
+
+def split_at_first_heading(text: str) -> tuple[str, str]:
+    """(text before the first Markdown heading outside code fences, the rest)."""
+    lines = text.splitlines(keepends=True)
+    fenced = False
+    for number, line in enumerate(lines):
+        if line.startswith("```"):
+            fenced = not fenced
+        elif not fenced and line.startswith("#"):
+            return "".join(lines[:number]), "".join(lines[number:])
+    return text, ""
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
