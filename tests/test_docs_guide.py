@@ -98,12 +98,11 @@ def write_app_files(page: str, apps: Path) -> list[Path]:
     return written
 
 
-def run_snippets(page: str, namespace: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Execute the page's ``guide-run`` blocks in order in one namespace; returns the namespace."""
+def run_snippets(page: str, namespace: dict[str, Any] | None = None, count: int | None = None) -> dict[str, Any]:
+    """Execute the page's ``guide-run`` blocks (the first ``count`` of them) in order in one namespace."""
     namespace = {"__name__": f"guide_{page.removesuffix('.md')}"} if namespace is None else namespace
-    for block in blocks(page):
-        if RUN_CLASS not in block.classes:
-            continue
+    snippets = [block for block in blocks(page) if RUN_CLASS in block.classes]
+    for block in snippets[:count]:
         source = "\n" * (block.first_line - 1) + block.code  # tracebacks give the page's line numbers
         code = compile(source, f"docs/guide/{page}", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
         result = eval(code, namespace)  # noqa: S307 - the guide's own example, run as a notebook cell would
@@ -124,8 +123,34 @@ def apps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 # ----- every page ---------------------------------------------------------------------------------
+ACTION_REQUESTS = {
+    "install": "InstallRequest",
+    "get_distrib": "DistribRequest",
+    "run": "RunRequest",
+    "serve": "ServeRequest",
+    "submit": "SubmitRequest",
+}
+"""``AGI.<action>(env, **fields)``: the request model whose fields the keywords must be."""
+
+
+def keywords_known(call: ast.Call) -> tuple[str, set[str]] | None:
+    """For ``AGI.<action>(...)`` or ``<Request>(...)``: the request's name and the unknown keywords."""
+    from agi_jupyter.core import requests
+
+    function = call.func
+    name = None
+    if isinstance(function, ast.Attribute) and isinstance(function.value, ast.Name) and function.value.id == "AGI":
+        name = ACTION_REQUESTS.get(function.attr)
+    elif isinstance(function, ast.Name) and function.id.endswith("Request") and hasattr(requests, function.id):
+        name = function.id
+    if name is None:
+        return None
+    fields = set(getattr(requests, name).model_fields) | {"on_line", "on_progress", "control"}
+    return name, {keyword.arg for keyword in call.keywords if keyword.arg and keyword.arg not in fields}
+
+
 @pytest.mark.parametrize("page", pages())
-def test_every_python_block_compiles_and_imports_what_exists(page: str) -> None:
+def test_every_python_block_compiles_and_uses_names_that_exist(page: str) -> None:
     checked = 0
     for block in blocks(page):
         if block.language != "python":
@@ -141,6 +166,8 @@ def test_every_python_block_compiles_and_imports_what_exists(page: str) -> None:
                 for alias in node.names:
                     if alias.name.startswith("agi_jupyter"):
                         importlib.import_module(alias.name)
+            elif isinstance(node, ast.Call) and (known := keywords_known(node)):
+                assert not known[1], f"{block.where}: {known[0]} has no field {sorted(known[1])}"
         checked += 1
     assert checked, f"docs/guide/{page} has no Python example"
 
@@ -231,6 +258,26 @@ def test_the_typed_worker_compiles_with_cython_and_computes_the_same(tmp_path: P
     assert compiled[2].strip() == str(pure["longest_chain"](1, 3000)) == "(2919, 216)"
 
 
-def test_the_service_examples_define_a_loop_hook() -> None:
-    namespace = run_snippets("service.md")
+def test_the_service_page_serves_the_contract_app_on_a_dask_cluster(apps: Path) -> None:
+    from distributed import Client, LocalCluster
+
+    write_app_files("index.md", apps)
+    run_snippets("index.md", count=1)  # the sample texts
+    cluster = LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, protocol="tcp://", dashboard_address=":0"
+    )
+    try:
+        with Client(cluster):  # the kernel's own client, which the service uses
+            namespace = run_snippets("service.md")
+    finally:
+        cluster.close()
     assert callable(getattr(namespace["WatchWorker"], "loop", None))
+    ids, health = namespace["ids"], namespace["health"]
+    assert len(ids) == 7 and health["queue"] == {"pending": 0, "running": 0, "done": 7, "failed": 0}
+    counts = namespace["env"].data_path("words/counts")
+    by_plan, [by_items], with_params = ids[:3], ids[3:4], ids[4:]
+    hats = sorted(path.name for path in counts.glob("hat-*.parquet"))  # one per task that counted hat.txt
+    assert len(hats) == 3 and f"hat-{by_items}.parquet" in hats
+    top_five = pd.read_parquet(next(counts / name for name in hats if name.removeprefix("hat-")[:-8] in with_params))
+    assert len(top_five) == 5 and top_five.iloc[0].to_dict() == {"text": "hat", "word": "the", "count": 120}
+    assert len(by_plan) == 3
