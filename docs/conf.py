@@ -25,6 +25,8 @@ extensions = [
     "agi_docs_cli",
     "agi_docs_settings",
     "agi_docs_environment",
+    "agi_docs_files",
+    "agi_docs_health",
 ]
 
 exclude_patterns = ["_build", "**/.ipynb_checkpoints", "notebooks/**/*_project"]
