@@ -128,19 +128,25 @@ def default_apps_path() -> Path:
 def new_app(name: str, template: str = "pandas", apps_path: str | os.PathLike[str] | None = None) -> Path:
     """Create the app ``<name>_project`` from ``template`` under ``apps_path``; return its folder.
 
+    The app runs as it is (install, distribute, run in every mode) and its README says which
+    file to edit for what; ``agi-jupyter new`` and the Orchestrator's "New app…" call this.
+
     Parameters
     ----------
     name:
-        ``demo`` or ``demo_project``; see :func:`app_target` for the rules.
+        ``demo`` or ``demo_project``: lower-case letters, digits and single underscores, not a
+        keyword, not the name of a standard-library, agi-jupyter or installed module.
     template:
-        ``pandas``, ``dag`` or ``cpu`` (see :data:`TEMPLATES`).
+        ``pandas`` (one output file per input CSV file, balanced by size), ``dag`` (named steps
+        with dependencies) or ``cpu`` (a loop in Cython's typed pure-Python mode).
     apps_path:
         Folder of apps, created if missing; ``None`` uses ``AGI_APPS_PATH``.
 
     Raises
     ------
-    ScaffoldError
-        For a bad name or template, an existing app folder (never written into) or no apps path.
+    AgiError
+        A ``ScaffoldError`` for a bad name or template, an existing app folder (never written
+        into) or no apps path; the message names the folder or the rule.
     """
     chosen = TEMPLATES.get(template)
     if chosen is None:
