@@ -1,9 +1,12 @@
-"""Binder: postBuild's install in a fresh virtual environment, then the tutorial notebooks there."""
+"""Binder: the links open the quick-start notebook of this repository; postBuild's install in a
+fresh virtual environment, then the tutorial notebooks there."""
 
 from __future__ import annotations
 
 import io
+import json
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -12,6 +15,26 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+BINDER_LINK = re.compile(r"https://mybinder\.org/v2/gh/([\w.-]+)/([\w.-]+)/([\w.-]+)\?urlpath=lab/tree/([^)\s]+)")
+QUICKSTART = "notebooks/01_quickstart.ipynb"
+
+
+def repository() -> tuple[str, str]:
+    """(owner, name) of the project's repository, as labextension/package.json names it."""
+    package = json.loads((ROOT / "labextension" / "package.json").read_text(encoding="utf-8"))
+    match = re.search(r"github\.com/([\w.-]+)/([\w.-]+?)(?:\.git)?$", package["repository"]["url"])
+    assert match, f"labextension/package.json: repository url {package['repository']['url']!r} is not a GitHub one"
+    return match.group(1), match.group(2)
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/index.md"])
+def test_binder_link_opens_the_quickstart_notebook_of_this_repository(page: str) -> None:
+    links = BINDER_LINK.findall((ROOT / page).read_text(encoding="utf-8"))
+    assert links, f"{page} has no Binder link"
+    for owner, name, _ref, path in links:
+        assert (owner, name) == repository(), f"{page}: Binder link to {owner}/{name}, not this repository"
+        assert (ROOT / path).is_file(), f"{page}: Binder opens {path}, which does not exist"
+    assert QUICKSTART in [path for *_, path in links], f"{page}: no Binder link opens {QUICKSTART}"
 
 
 @pytest.mark.slow
