@@ -6,8 +6,12 @@ The guide's code lives in MyST ``{code-block}`` directives. Two options tie a bl
 - ``:class: guide-run`` - a snippet: the tests execute the page's snippets in order, in one
   namespace (top-level ``await`` allowed, as in a notebook), after writing the page's files.
 
-Every other Python block must at least compile, and every ``agi_jupyter`` name it imports must
-exist. So an example that no longer matches the code fails here instead of in a reader's hands.
+The contract page's app is installed and run by the engine, the testing page's tests run on it
+with pytest, the service page serves it on an in-process Dask cluster, and the Cython page's
+worker module is compiled. Every other Python block must at least compile, every
+``agi_jupyter`` name it imports must exist, and every ``AGI.<action>(...)`` or ``<X>Request(...)``
+call may only use that request's fields. So an example that no longer matches the code fails
+here instead of in a reader's hands.
 """
 
 from __future__ import annotations
