@@ -69,7 +69,8 @@ def usage(parser: argparse.ArgumentParser) -> str:
 def render(parser: argparse.ArgumentParser) -> str:
     """The whole page body: the program's options, then one section per subcommand."""
     parts = [
-        f"{parser.description}\n",
+        f"## `{parser.prog}`\n",
+        f"{parser.description} The options below are accepted by every subcommand too.\n",
         f"```text\n{usage(parser)}\n```\n",
         table(("option", "meaning", "values"), argument_rows(parser)),
     ]

@@ -20,34 +20,30 @@ logger = logging.getLogger(__name__)
 
 
 def parse_markdown(directive: SphinxDirective, text: str) -> list[nodes.Node]:
-    """Parse ``text`` as MyST Markdown in the directive's place (headings allowed).
+    """Parse ``text`` as MyST Markdown in the directive's place.
 
-    The text before the first heading is parsed on its own: a parse that makes sections keeps
-    only them.
+    Text with headings must start with one: MyST attaches the sections it makes to the page
+    itself as it parses, so anything before the first heading would land after them.
     """
-    intro, headed = split_at_first_heading(text)
-    found: list[nodes.Node] = []
-    for part, titles in ((intro, False), (headed, True)):
-        if not part.strip():
-            continue
-        container = nodes.section()
-        container.document = directive.state.document
-        lines = StringList(part.splitlines(), source=f"<{directive.name} directive>")
-        directive.state.nested_parse(lines, directive.content_offset, container, match_titles=titles)
-        found += container.children
-    return found
+    titles = has_heading(text)
+    if titles and not text.startswith("#"):
+        raise directive.error(f"{directive.name}: generated text with headings must start with one")
+    container = nodes.section()
+    container.document = directive.state.document
+    lines = StringList(text.splitlines(), source=f"<{directive.name} directive>")
+    directive.state.nested_parse(lines, directive.content_offset, container, match_titles=titles)
+    return list(container.children)
 
 
-def split_at_first_heading(text: str) -> tuple[str, str]:
-    """(text before the first Markdown heading outside code fences, the rest)."""
-    lines = text.splitlines(keepends=True)
+def has_heading(text: str) -> bool:
+    """Whether Markdown ``text`` has a heading outside its code fences."""
     fenced = False
-    for number, line in enumerate(lines):
+    for line in text.splitlines():
         if line.startswith("```"):
             fenced = not fenced
         elif not fenced and line.startswith("#"):
-            return "".join(lines[:number]), "".join(lines[number:])
-    return text, ""
+            return True
+    return False
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
