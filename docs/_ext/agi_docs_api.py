@@ -160,7 +160,34 @@ def numpy_sections(app: Sphinx, what: str, name: str, obj: Any, options: Any, li
     lines[:] = parsed
 
 
+class PydanticAnnotations:
+    """Keeps ``pydantic.BaseModel.__annotations__`` as pydantic left it.
+
+    To document a class's attributes, autodoc writes the annotations it reads in the source of
+    every class of the MRO into that class's ``__annotations__`` -- for ``BaseModel`` those under
+    its ``if TYPE_CHECKING:``, as strings. A model with ``extra="allow"`` defined after that (an
+    app's module imported later in the build) then fails: pydantic cannot resolve the string it
+    finds for ``__pydantic_extra__``. So the original annotations are put back after each
+    documented object and before each page.
+    """
+
+    def __init__(self) -> None:
+        from pydantic import BaseModel
+
+        self.model = BaseModel
+        self.saved = dict(vars(BaseModel).get("__annotations__", {}))
+
+    def restore(self, *_: Any) -> None:
+        annotations = vars(self.model).get("__annotations__")
+        if annotations is not None and annotations != self.saved:
+            annotations.clear()
+            annotations.update(self.saved)
+
+
 def setup(app: Sphinx) -> dict[str, object]:
+    pydantic_annotations = PydanticAnnotations()
+    app.connect("source-read", pydantic_annotations.restore)
+    app.connect("autodoc-process-docstring", pydantic_annotations.restore)
     app.add_directive("agi-api", ApiDirective)
     app.connect("missing-reference", resolve_alias)
     app.connect("autodoc-process-docstring", numpy_sections)
