@@ -14,7 +14,7 @@ import enum
 import importlib
 import inspect
 import logging
-from typing import Any
+from typing import Any, cast
 
 from agi_docs_common import parse_markdown
 from docutils import nodes
@@ -156,7 +156,8 @@ def numpy_sections(app: Sphinx, what: str, name: str, obj: Any, options: Any, li
     """
     if what in ("attribute", "data", "property"):
         return
-    parsed = NumpyDocstring(lines, NUMPY_STYLE, app, what, name, obj, options).lines()
+    # napoleon's own Config stands in for Sphinx's (as napoleon documents); ``what`` is autodoc's
+    parsed = NumpyDocstring(lines, cast(Any, NUMPY_STYLE), app, cast(Any, what), name, obj, options).lines()
     lines[:] = parsed
 
 

@@ -31,7 +31,7 @@ def json_type(schema: dict[str, Any]) -> str:
     if "anyOf" in schema:
         return " or ".join(json_type(option) for option in schema["anyOf"])
     if "$ref" in schema:
-        return "object (" + schema["$ref"].rsplit("/", 1)[-1] + ")"
+        return "object (" + str(schema["$ref"]).rsplit("/", 1)[-1] + ")"
     kind = schema.get("type", "any")
     if kind == "array":
         return f"array of {json_type(schema.get('items', {}))}"
