@@ -360,13 +360,13 @@ def _new(options: argparse.Namespace) -> int:
         f"next:\n"
         f"  agi-jupyter install {target}{where} --modes {NEXT_MODES[options.template]}\n"
         f"  agi-jupyter distrib {target}{where}\n"
-        f"  agi-jupyter run {target}{where} --mode 0\n"
+        f"  agi-jupyter run {target}{where}\n"
         f"edit: {folder / 'README.md'} says which file does what"
     )
     return 0
 
 
-NEXT_MODES = {"pandas": "5", "dag": "5", "cpu": "7"}  # what install prepares first: pool and dask, cpu adds cython
+NEXT_MODES = {"pandas": "5", "dag": "5", "cpu": "7"}  # what install prepares: pool and dask, and cpu's Cython build
 
 
 # ----- output -------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ class AppTemplateArgs(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    limit: int = Field(2_000_000, ge=10, le=10**12, description="Count the primes below this number")
+    limit: int = Field(1_000_000, ge=10, le=10**12, description="Count the primes below this number")
     blocks: int = Field(16, ge=1, le=100_000, description="Chunks of the plan: equal ranges of numbers")
     parts: int = Field(4, ge=1, le=1000, description="Work items per block (what a pool spreads out)")
     data_out: str = Field(
