@@ -183,6 +183,48 @@ def test_every_guide_page_is_in_the_guide_toctree() -> None:
     assert listed == {page.removesuffix(".md") for page in pages()} - {"index"}
 
 
+HOOKS = ("start", "work_init", "pool_init", "work_pool", "work_done", "stop")
+
+
+def test_the_hook_diagram_and_its_text_show_the_order_a_worker_calls_its_hooks(tmp_path: Path) -> None:
+    from xml.etree import ElementTree
+
+    from agi_jupyter.worker import BaseWorker
+
+    calls: list[str] = []
+
+    class Recorder(BaseWorker):
+        def start(self) -> None:
+            calls.append("start")
+
+        def work_init(self) -> None:
+            calls.append("work_init")
+
+        def pool_init(self, vars: dict[str, Any]) -> None:  # noqa: A002 - the hook's name
+            calls.append("pool_init")
+
+        def work_pool(self, item: Any) -> None:
+            calls.append("work_pool")
+
+        def work_done(self, frame: Any) -> None:
+            calls.append("work_done")
+
+        def stop(self) -> None:
+            calls.append("stop")
+
+    Recorder({}, share_dir=tmp_path).run([("only", [1, 2])])
+    order = [call for index, call in enumerate(calls) if index == 0 or calls[index - 1] != call]
+    assert tuple(order) == HOOKS
+
+    svg = ElementTree.parse(ROOT / "docs" / "_static" / "guide" / "hooks.svg")
+    texts = ["".join(element.itertext()) for element in svg.iter() if element.tag.endswith("}text")]
+    drawn = [name for text in texts for name in re.findall(r"(\w+)\(", text) if name in HOOKS]
+    assert drawn == order
+    [fallback] = [block for block in blocks("index.md") if block.language == "text" and "kernel" in block.code]
+    written = [name for name in re.findall(r"(\w+)\(", fallback.code) if name in HOOKS]
+    assert written[: len(order)] == order
+
+
 # ----- the pages with an app or examples --------------------------------------------------------
 def test_the_contract_app_plans_installs_and_runs(apps: Path) -> None:
     written = write_app_files("index.md", apps)
