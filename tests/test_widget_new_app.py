@@ -39,7 +39,8 @@ def test_create_makes_the_app_lists_it_and_shows_it(apps_path: Path) -> None:
     assert "my_primes_project" in orchestrator.picker.options and orchestrator.picker.options[-1] == NEW_APP
     assert orchestrator.picker.value == "my_primes_project" and form.layout.display == "none"
     assert orchestrator.env is not None and orchestrator.env.target == "my_primes"
-    assert orchestrator.tabs.titles[0] == "Settings" and orchestrator.message.text == ""
+    assert orchestrator.tabs.titles[0] == "Settings" and orchestrator.message.kind == "ok"
+    assert str(apps_path / "my_primes_project") in orchestrator.message.text
     assert "limit" in orchestrator.tab("Distribute").args.generated.inputs  # the cpu template's arguments
 
 

@@ -33,7 +33,7 @@ PLACEHOLDER = "app_template"
 CLASS_PLACEHOLDER = "AppTemplate"
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)*")
 MAX_NAME_LENGTH = 40
-RESERVED = frozenset({"agi_jupyter", "test", "tests", "src", "app", "worker", PLACEHOLDER})
+RESERVED = frozenset({"agi_jupyter", "test", "tests", "src", PLACEHOLDER})  # confusing as an app's package
 SKIPPED = ("__pycache__", "*.pyc", "*.so", "*.c", ".*")  # build leftovers and hidden files are not template
 
 
@@ -98,7 +98,7 @@ def _installed_module(module: str) -> str | None:
     try:
         spec = find_spec(module)
     except (ImportError, ValueError):  # a broken or odd entry in sys.modules: it is there all the same
-        return module
+        return f"sys.modules[{module!r}]"
     if spec is None:
         return None
     origin = spec.origin if spec.origin and spec.origin != "namespace" else None

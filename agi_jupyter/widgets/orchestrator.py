@@ -101,6 +101,8 @@ class Orchestrator(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         else:  # made under another apps path (AGI_APPS_PATH changed meanwhile): show it from its folder
             self.new_app.layout.display = "none"
             self.show_app(folder)
+        if not self.message.text:  # no error showing the app: say where it is and what to read first
+            self.message.show(f"created {folder}: its README.md says how to run it and which file to edit", "ok")
 
     def show_app(self, app: str | os.PathLike[str]) -> None:
         """Show the tabs of ``app``."""
