@@ -58,8 +58,9 @@ def inventory(site: Path) -> set[str]:
 
 
 def page_text(site: Path, page: str) -> str:
-    """The visible text of a built page (tags dropped, entities decoded)."""
+    """The visible text of a built page's article (navigation left out; tags dropped, entities decoded)."""
     body = (site / page).read_text(encoding="utf-8")
+    body = body[body.index("<article") : body.index("</article>")]
     return html.unescape(re.sub(r"<[^>]+>", " ", body))
 
 
@@ -170,6 +171,41 @@ def test_the_environment_page_has_every_variable(site: Path) -> None:
     text = page_text(site, "reference/environment.html")
     missing = [variable.name for variable in VARIABLES if variable.name not in text]
     assert not missing, f"reference/environment.html lacks {missing}"
+
+
+@pytest.mark.slow
+def test_the_files_page_names_every_file_the_product_writes(site: Path) -> None:
+    text = page_text(site, "reference/files.html")
+    files = [
+        "app_settings.toml",
+        "distribution.json",
+        "benchmark.json",
+        "benchmark_history.json",
+        "install.json",
+        "health.json",
+        "operator.json",
+        "<host>_<port>.json",
+        "export.csv",
+        "heartbeats",
+    ]
+    missing = [name for name in files if name not in text]
+    assert not missing, f"reference/files.html lacks {missing}"
+    assert "flight" not in text, "an example's name leaked into the generic paths"
+
+
+@pytest.mark.slow
+def test_the_health_page_has_every_field_status_and_exit_code(site: Path) -> None:
+    from agi_jupyter.core.service import health
+    from agi_jupyter.core.service.records import HEALTH_SCHEMA, HealthSnapshot
+
+    text = page_text(site, "reference/health.html")
+    fields = HealthSnapshot.model_json_schema(by_alias=True)["properties"]
+    missing = [name for name in [*fields, *health.STATUSES, HEALTH_SCHEMA] if name not in text]
+    assert not missing, f"reference/health.html lacks {missing}"
+    codes = re.findall(r"\b(\d)\s+(PASS|OTHER|UNHEALTHY|DEGRADED|IDLE|RESTARTS)\b", text)
+    assert {name: int(code) for code, name in codes} == {
+        name: getattr(health, name) for name in ("PASS", "OTHER", "UNHEALTHY", "DEGRADED", "IDLE", "RESTARTS")
+    }
 
 
 @pytest.mark.slow
