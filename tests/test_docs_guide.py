@@ -236,6 +236,7 @@ def test_the_contract_app_plans_installs_and_runs(apps: Path) -> None:
         "words_project/src/words_worker/words_worker.py",
     }
     namespace = run_snippets("index.md")
+    assert namespace["sales"].app_path == apps / "sales_project"  # made from the pandas template
     env, result = namespace["env"], namespace["result"]
     counts = env.data_path("words/counts")
     assert sorted(result.outputs) == sorted(str(counts / f"{name}.parquet") for name in ("frog", "hamlet", "hat"))
@@ -308,7 +309,7 @@ def test_the_service_page_serves_the_contract_app_on_a_dask_cluster(apps: Path) 
     from distributed import Client, LocalCluster
 
     write_app_files("index.md", apps)
-    run_snippets("index.md", count=1)  # the sample texts
+    run_snippets("index.md", count=2)  # a new app from a template, the sample texts
     cluster = LocalCluster(
         n_workers=1, threads_per_worker=2, processes=False, protocol="tcp://", dashboard_address=":0"
     )
