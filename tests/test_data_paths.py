@@ -158,7 +158,7 @@ def run(env: AgiEnv, mode: Mode, **params: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", [Mode.PYTHON, Mode.DASK], ids=["local", "dask"])
+@pytest.mark.parametrize("mode", [Mode.PYTHON, Mode.DASK, Mode.POOL], ids=["local", "dask", "pool"])
 def test_manager_and_worker_read_and_write_under_the_share_dir(app: AgiEnv, mode: Mode) -> None:
     app_files = files_under(app.app_path)
     run(app, mode)

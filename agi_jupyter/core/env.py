@@ -145,7 +145,10 @@ def is_data_path(name: str, field: Any = None) -> bool:
 
 
 def data_path_names(args: Any) -> list[str]:
-    """The data-path arguments of ``args``: a pydantic model, a mapping or a namespace of values."""
+    """The data-path arguments of ``args``: a pydantic model's, or by name a mapping's or a namespace's.
+
+    Plain values carry no declaration, so only ``data_in`` and ``data_out`` count there.
+    """
     fields = getattr(type(args), "model_fields", None)
     if isinstance(fields, Mapping):
         return [name for name, field in fields.items() if is_data_path(name, field)]
@@ -182,6 +185,7 @@ def resolve_data_args(args: Any, share_dir: Path) -> Any:
             changes[name] = resolved
     if not changes:
         return args
+    logger.debug("data paths under %s: %s", share_dir, ", ".join(f"{k}={v}" for k, v in changes.items()))
     if hasattr(args, "model_copy"):
         return args.model_copy(update=changes)
     if isinstance(args, Mapping):
