@@ -127,7 +127,7 @@ def test_every_public_name_of_the_readme_api_has_a_reference_entry(site: Path) -
 
 
 @pytest.mark.slow
-def test_every_exported_name_has_a_reference_entry(site: Path) -> None:
+def test_every_exported_name_and_engine_call_has_a_reference_entry(site: Path) -> None:
     import agi_jupyter
     import agi_jupyter.app
     import agi_jupyter.worker
@@ -138,6 +138,7 @@ def test_every_exported_name_has_a_reference_entry(site: Path) -> None:
         for module in (agi_jupyter, agi_jupyter.app, agi_jupyter.worker)
         for name in module.__all__
     ]
+    wanted += [f"agi_jupyter.AGI.{name}" for name in vars(agi_jupyter.AGI) if not name.startswith("_")]
     missing = [name for name in wanted if name not in names]
     assert not missing, f"no reference entry in objects.inv for {missing}"
 
