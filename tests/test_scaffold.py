@@ -205,6 +205,18 @@ def test_bad_names_are_refused_and_leave_nothing(
     assert not (tmp_path / "apps").exists() or list((tmp_path / "apps").iterdir()) == []
 
 
+def test_an_app_module_or_a_mere_folder_of_the_same_name_is_no_clash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = new_app("twin", "dag", tmp_path / "one")
+    AgiEnv(first).manager_class()  # imports the first app's "twin" package from its src/
+    assert sys.modules["twin"].__file__.startswith(str(first))
+    assert new_app("twin", "dag", tmp_path / "two").is_dir()  # the engine swaps app modules
+    (tmp_path / "plain").mkdir()
+    monkeypatch.syspath_prepend(str(tmp_path))  # a folder "plain" is importable, as a namespace package
+    assert app_target("plain") == "plain"
+
+
 def test_an_existing_folder_is_never_overwritten(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     apps = tmp_path / "apps"
     (apps / "demo_project").mkdir(parents=True)

@@ -99,15 +99,11 @@ def _installed_module(module: str) -> str | None:
         spec = find_spec(module)
     except (ImportError, ValueError):  # a broken or odd entry in sys.modules: it is there all the same
         return f"sys.modules[{module!r}]"
-    if spec is None:
-        return None
-    origin = spec.origin if spec.origin and spec.origin != "namespace" else None
-    location = Path(origin) if origin else next(iter(spec.submodule_search_locations or []), None)
-    if location is None:
-        return "(built in)"
-    parents = Path(location).resolve().parents
+    if spec is None or spec.origin in (None, "namespace"):
+        return None  # nothing, or a mere folder of that name (a regular package, the app's, wins over it)
+    parents = Path(spec.origin).resolve().parents
     is_app = any(p.name == "src" and p.parent.name.endswith(PROJECT_SUFFIX) for p in parents)
-    return None if is_app else str(location)
+    return None if is_app else spec.origin
 
 
 def default_apps_path() -> Path:
