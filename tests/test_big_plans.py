@@ -106,6 +106,35 @@ def test_a_10000_chunk_dask_run_accounts_for_every_chunk_and_reports_the_final_c
     assert any("plan:" in line for line in lines)
 
 
+def _logged_messages_holding(dask_scheduler: Any, needles: list[bytes]) -> list[str]:
+    """The scheduler's recent messages to its workers (kept for debugging) whose pickle holds any needle."""
+    import pickle
+
+    found = []
+    for stream in dask_scheduler.stream_comms.values():
+        for payload in stream.recent_message_log:
+            for message in payload if isinstance(payload, list) else [payload]:
+                data = pickle.dumps(message)
+                if any(needle in data for needle in needles):
+                    found.append(str(message.get("op") if isinstance(message, dict) else type(message)))
+    return found
+
+
+def test_the_scheduler_keeps_no_copy_of_a_big_runs_chunks_after_it(big: AgiEnv) -> None:
+    """A long-lived scheduler logs the last 1,000 messages sent to each worker: the tasks of a big
+    run must not carry the plan's chunks in them, else every run's plan stays in its memory."""
+    asyncio.run(AGI.install(big, modes_enabled=Mode.DASK))
+    params = {"chunks": 2_000, "items": ITEMS}
+    result = asyncio.run(AGI.run(big, RunRequest(mode=Mode.DASK, params=params)))
+    assert not isinstance(result, dict) and result.chunks == 2_000
+    saved = distrib.read(big)
+    assert saved is not None
+    labels = [chunk.label for chunks in saved.plan.slots for chunk in chunks]
+    needles = [labels[len(labels) // 2].encode(), labels[-1].encode()]
+    client = cluster.select_client(None, workers=WORKERS).client
+    assert client.run_on_scheduler(_logged_messages_holding, needles=needles) == []
+
+
 def test_event_batches_keep_order_and_send_the_rest_when_the_slot_ends() -> None:
     sent: list[dict[str, Any]] = []
     events = [ChunkEvent(slot=0, label=f"c{n}", seconds=0.0) for n in range(5)]

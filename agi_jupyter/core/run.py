@@ -49,6 +49,7 @@ LOST_WORKER_CHECK = 1.0  # seconds between looks for a lost Dask worker while sl
 EVENT_BATCH_SECONDS = 0.1  # a Dask slot sends its events at most this often (and when it ends)
 CANCEL_CHECK_SECONDS = 0.1  # a Dask slot asks the scheduler whether the run was cancelled at most this often
 BATCH_KEY = "batch"  # a topic message holding several events' wire objects, in order
+INLINE_PLAN_SIZE = 1_000  # a slot's chunks + items above this travel to its worker scattered, not in the task
 
 
 @dataclass
@@ -406,7 +407,7 @@ def _run_dask(context: _Context, handle: Any, args: dict[str, Any]) -> tuple[lis
             spec,
             part.slot,
             slot_count,
-            part.chunks,
+            _chunks_payload(client, part, addresses[part.slot]),
             workers=[addresses[part.slot]],
             allow_other_workers=False,
             pure=False,
@@ -422,6 +423,21 @@ def _run_dask(context: _Context, handle: Any, args: dict[str, Any]) -> tuple[lis
         receiving.clear()
     _forget_topic(client, spec.topic)
     return results, len({address.rsplit(":", 1)[0] for address in addresses})
+
+
+def _chunks_payload(client: Any, part: SlotPart, address: str) -> Any:
+    """A slot's chunks as its task's argument: the list itself, or a future of it when it is big.
+
+    Dask's scheduler keeps, for debugging, the last 1,000 messages under 1 MB sent to each worker
+    (``distributed.admin.low-level-log-length``), and a task's arguments travel inside its message:
+    a long-lived scheduler kept each big run's plan for hundreds of runs (about 15 MB per
+    10,000-chunk run in the kernel's local cluster). Scattered data goes to the worker outside that
+    stream and is released with the run's futures.
+    """
+    size = len(part.chunks) + sum(len(chunk.items) for chunk in part.chunks)
+    if size <= INLINE_PLAN_SIZE:
+        return part.chunks
+    return client.scatter([part.chunks], workers=[address], hash=False)[0]
 
 
 def _forget_topic(client: Any, topic: str) -> None:
