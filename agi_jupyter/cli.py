@@ -346,6 +346,9 @@ def _doctor(options: argparse.Namespace) -> int:
     return 0 if passed else 1
 
 
+NEXT_MODES = {"pandas": "5", "dag": "5", "cpu": "7"}  # what install prepares: pool and dask, and cpu's Cython build
+
+
 def _new(options: argparse.Namespace) -> int:
     from .core.env import setting
     from .core.scaffold import new_app
@@ -364,9 +367,6 @@ def _new(options: argparse.Namespace) -> int:
         f"edit: {folder / 'README.md'} says which file does what"
     )
     return 0
-
-
-NEXT_MODES = {"pandas": "5", "dag": "5", "cpu": "7"}  # what install prepares: pool and dask, and cpu's Cython build
 
 
 # ----- output -------------------------------------------------------------------------------

@@ -249,6 +249,13 @@ def test_a_folder_made_meanwhile_is_kept_and_no_half_app_is_left(
     assert [p.name for p in (apps / "demo_project").iterdir()] == ["theirs.txt"]
 
 
+def test_an_apps_path_that_is_a_file_is_explained(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "apps").write_text("not a folder")
+    status, _, err = create(capsys, "demo", "--apps-path", str(tmp_path / "apps"))
+    assert status == 1 and err.startswith(f"error: cannot create an app under {tmp_path / 'apps'}")
+    assert (tmp_path / "apps").read_text() == "not a folder"
+
+
 def test_unknown_template_and_no_apps_path_are_explained(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

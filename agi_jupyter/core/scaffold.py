@@ -154,8 +154,11 @@ def new_app(name: str, template: str = "pandas", apps_path: str | os.PathLike[st
     folder = root / f"{target}{PROJECT_SUFFIX}"
     if os.path.lexists(folder):
         raise ScaffoldError(f"{folder} already exists: choose another name (an existing folder is never overwritten)")
-    root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=root))
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=root))
+    except OSError as error:  # not a folder, not writable: say where
+        raise ScaffoldError(f"cannot create an app under {root}: {error.strerror or error}") from None
     try:
         _fill(chosen.path, staging, target)
         try:
