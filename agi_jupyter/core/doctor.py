@@ -110,7 +110,7 @@ def check_args(env: AgiEnv) -> Check:
             "args",
             False,
             f"{env.settings_path} [args]: {fields or error}",
-            f"correct the named [args] values in {env.settings_path} (or in the Settings tab)",
+            f"correct the named [args] values in {env.settings_path} (or in the Distribute tab's arguments form)",
         )
     return Check("args", True, f"{env.settings_path} [args] valid for {type(validated).__name__}")
 
