@@ -27,7 +27,7 @@ def repository() -> tuple[str, str]:
     return match.group(1), match.group(2)
 
 
-@pytest.mark.parametrize("page", ["README.md", "docs/index.md"])
+@pytest.mark.parametrize("page", ["README.md", "docs/index.md", "docs/quickstart.md"])
 def test_binder_link_opens_the_quickstart_notebook_of_this_repository(page: str) -> None:
     links = BINDER_LINK.findall((ROOT / page).read_text(encoding="utf-8"))
     assert links, f"{page} has no Binder link"
