@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, cast, overload
+from typing import TYPE_CHECKING, Literal, Protocol, cast, overload
 
 from .errors import ClusterError
 from .plan import worker_slots
@@ -60,15 +60,35 @@ class _Owned:
 _owned = _Owned()
 
 
+class Closable(Protocol):
+    """Anything with a ``close()``: a Dask client, a ``LocalCluster``, any cluster manager."""
+
+    def close(self) -> object: ...
+
+
 @dataclass
 class ClusterHandle:
     """A Dask client and where it came from, so the UI can say what it runs on."""
 
     client: Client
     source: Source
-    owned: bool  # True only for the local cluster this module started (and may close)
+    owned: bool  # True only for a cluster the engine started (and may close)
     address: str
     dashboard_link: str | None
+
+    @classmethod
+    def of(cls, client: Client, source: Source, *, owned: bool = False) -> ClusterHandle:
+        """The handle of a running ``client``: its scheduler address and dashboard link, read once.
+
+        A classmethod so that every place that hands out a client (here and the cluster
+        factory of :mod:`.deploy.factory`) describes it the same way.
+        """
+        try:
+            dashboard = client.dashboard_link or None
+        except Exception:  # a scheduler may run without a dashboard
+            logger.debug("no dashboard link for %s", source, exc_info=True)
+            dashboard = None
+        return cls(client, source, owned, _scheduler_address(client), dashboard)
 
 
 @overload
@@ -112,14 +132,14 @@ def select_client(
     say = on_line or (lambda line: None)
     kernel = _kernel_client(say)
     if kernel is not None:
-        return _handle(kernel, "kernel")
+        return ClusterHandle.of(kernel, "kernel")
     if scheduler:
         client = _scheduler_client(scheduler, required=required, timeout=timeout, say=say)
         if client is not None:
-            return _handle(client, "scheduler")
+            return ClusterHandle.of(client, "scheduler")
     client = _labextension_client(say)
     if client is not None:
-        return _handle(client, "labextension")
+        return ClusterHandle.of(client, "labextension")
     if not start:
         return running_local()
     return local_cluster(loopback_slots(workers or {}))
@@ -168,7 +188,7 @@ def launches(scheduler: str, workers: Mapping[str, int], *, explicit: bool, laun
     """
     if _kernel_client(lambda line: None) is not None:
         return False
-    host, _, _ = _normalize(scheduler)
+    host, _, _ = scheduler_endpoint(scheduler)
     return explicit or launch or not is_loopback(host) or not all(is_loopback(h) for h in workers)
 
 
@@ -181,11 +201,7 @@ def deploy_cluster(
 
     target = Target(scheduler, dict(workers), env.app, settings, declared_dependencies(env))
 
-    def connect(address: str) -> Client:
-        host, port, address = _normalize(address)
-        return _cached_client(address, host, port, START_TIMEOUT)
-
-    ensure(target, say or (lambda line: None), connect)
+    ensure(target, say or (lambda line: None), lambda address: connect_scheduler(address, START_TIMEOUT))
 
 
 def local_cluster(n_workers: int) -> ClusterHandle:
@@ -202,7 +218,7 @@ def local_cluster(n_workers: int) -> ClusterHandle:
             client = _start_local(count)
         else:
             _grow_local(cluster, client, count)
-        return _handle(client, "local", owned=True)
+        return ClusterHandle.of(client, "local", owned=True)
 
 
 def running_local() -> ClusterHandle | None:
@@ -210,7 +226,7 @@ def running_local() -> ClusterHandle | None:
     with _lock:
         if _owned.client is None or _owned.client.status != "running":
             return None
-        return _handle(_owned.client, "local", owned=True)
+        return ClusterHandle.of(_owned.client, "local", owned=True)
 
 
 def close_local_cluster() -> bool:
@@ -221,7 +237,7 @@ def close_local_cluster() -> bool:
     if client is None and cluster is None:
         return False
     for closable in (client, cluster):
-        _close_quietly(closable)
+        close_quietly(closable)
     return True
 
 
@@ -231,7 +247,7 @@ def close_clients() -> int:
         clients = list(_clients.values())
         _clients.clear()
     for client in clients:
-        _close_quietly(client)
+        close_quietly(client)
     return len(clients)
 
 
@@ -242,8 +258,8 @@ def slot_workers(client: Client, workers: Mapping[str, int]) -> list[str]:
     mapping is the same on every call). A host without a connected worker is an error raised
     before anything is dispatched.
     """
-    by_ip = _workers_by_ip(client)
-    resolved = {host: _ip_of(host, resolve=True) for host in workers}
+    by_ip = workers_by_ip(client)
+    resolved = {host: host_ip(host, resolve=True) for host in workers}
     missing = [f"{host!r} ({ip})" for host, ip in resolved.items() if ip not in by_ip]
     if missing:
         scheduler = _scheduler_address(client)
@@ -311,10 +327,10 @@ def _kernel_client(say: LineCallback) -> Client | None:
 
 
 def _scheduler_client(scheduler: str, *, required: bool, timeout: float, say: LineCallback) -> Client | None:
-    host, port, address = _normalize(scheduler)
+    host, port, address = scheduler_endpoint(scheduler)
     wait = timeout if required else min(timeout, PROBE_TIMEOUT)
     try:
-        return _cached_client(address, host, port, wait)
+        return connect_scheduler(address, wait)
     except (OSError, TimeoutError) as error:
         if not required and is_loopback(host):
             say(f"no scheduler at {address}; using a local cluster")
@@ -326,7 +342,13 @@ def _scheduler_client(scheduler: str, *, required: bool, timeout: float, say: Li
         ) from None
 
 
-def _normalize(scheduler: str) -> tuple[str, int, str]:
+def scheduler_endpoint(scheduler: str) -> tuple[str, int, str]:
+    """``(host, port, "tcp://host:port")`` of a scheduler address, with Dask's default port when none is given.
+
+    The one reading of an address from the settings or a request, so that the scale-out checks
+    of :mod:`.deploy` probe the same host and port that the engine then connects to. An invalid
+    address is a :class:`ClusterError` naming it.
+    """
     try:
         host, port = split_address(scheduler)
     except ValueError as error:
@@ -336,17 +358,23 @@ def _normalize(scheduler: str) -> tuple[str, int, str]:
     return host, port, f"tcp://{shown}:{port}"
 
 
-def _cached_client(address: str, host: str, port: int, timeout: float) -> Client:
-    """A running client to ``address``: the cached one, or a new one after a fast TCP probe."""
+def connect_scheduler(scheduler: str, timeout: float) -> Client:
+    """A running client to the scheduler at ``scheduler``: the cached one, or a new one after a fast TCP probe.
+
+    Clients are cached per address and closed at exit, so the engine and the scale-out actions of
+    :mod:`.deploy` share one connection per scheduler. Nothing answering raises ``OSError`` (or
+    ``TimeoutError``) quickly, without Dask's retry loop; callers turn that into their own message.
+    """
     from distributed import Client
 
+    host, port, address = scheduler_endpoint(scheduler)
     with _lock:
         client = _clients.get(address)
         if client is not None and client.status == "running":
             return client
         if client is not None:
             _clients.pop(address)
-            _close_quietly(client)
+            close_quietly(client)
         with socket.create_connection((host, port), timeout=timeout):
             pass  # a refused or silent port fails here, fast, without Dask's retry loop
         try:
@@ -354,7 +382,7 @@ def _cached_client(address: str, host: str, port: int, timeout: float) -> Client
         except Exception as error:  # noqa: BLE001 - Dask raises several types for "no scheduler"
             raise OSError(f"{type(error).__name__}: {error}") from None
         _clients[address] = client
-        _register_atexit()
+        register_cleanup()
         return client
 
 
@@ -369,8 +397,7 @@ def _labextension_client(say: LineCallback) -> Client | None:
         try:
             address = _listed_scheduler(server)
             if address:
-                host, port, address = _normalize(address)
-                return _cached_client(address, host, port, PROBE_TIMEOUT)
+                return connect_scheduler(address, PROBE_TIMEOUT)
         except Exception as error:  # a lookup failure only means "not this way"
             logger.debug("dask-labextension lookup at %s failed", server.get("url"), exc_info=True)
             failure = f"{server.get('url')}: {type(error).__name__}: {error}"
@@ -445,7 +472,7 @@ def _start_local(count: int) -> Client:
         raise ClusterError(f"could not start a local Dask cluster with {count} workers: {error}") from None
     _owned.cluster = cluster
     _owned.client = client = Client(cluster, set_as_default=False)
-    _register_atexit()
+    register_cleanup()
     return client
 
 
@@ -464,8 +491,13 @@ def _grow_local(cluster: LocalCluster, client: Client, count: int) -> None:
         ) from None
 
 
-def _register_atexit() -> None:
-    """Close what we opened at exit; registered late so it runs before Dask's own hooks."""
+def register_cleanup() -> None:
+    """Close every client and cluster the engine opened at exit.
+
+    Called each time something is opened (here and by the cluster factory of :mod:`.deploy.factory`):
+    re-registering moves the hook last, and ``atexit`` runs last-registered first, so ours runs
+    before Dask's own hooks tear down the event loop our ``close()`` calls need.
+    """
     atexit.unregister(_close_everything)
     atexit.register(_close_everything)
 
@@ -479,23 +511,17 @@ def _close_everything() -> None:
 
 
 # ----- small helpers --------------------------------------------------------------------
-def _close_quietly(closable: Client | LocalCluster | None) -> None:
-    """Close a client or cluster; a failure is logged, never raised: closing must not stop the caller."""
+def close_quietly(closable: Closable | None) -> None:
+    """Close a client or cluster manager; a failure is logged, never raised: closing must not stop the caller.
+
+    Shared with :mod:`.deploy.factory`, whose cluster managers fail in their own ways while tearing down.
+    """
     if closable is None:
         return
     try:
         closable.close()
     except Exception:  # Dask raises many types while tearing down
         logger.debug("closing %r failed", closable, exc_info=True)
-
-
-def _handle(client: Client, source: Source, *, owned: bool = False) -> ClusterHandle:
-    try:
-        dashboard = client.dashboard_link or None
-    except Exception:  # a scheduler may run without a dashboard
-        logger.debug("no dashboard link for %s", source, exc_info=True)
-        dashboard = None
-    return ClusterHandle(client, source, owned, _scheduler_address(client), dashboard)
 
 
 def _scheduler_address(client: Client) -> str:
@@ -507,20 +533,28 @@ def _scheduler_address(client: Client) -> str:
     return cast("str", scheduler.address)
 
 
-def _workers_by_ip(client: Client) -> dict[str, list[str]]:
-    """Connected worker addresses grouped by host IP, in port order within a host."""
+def workers_by_ip(client: Client) -> dict[str, list[str]]:
+    """Connected worker addresses grouped by host IP, in port order within a host.
+
+    How a worker host of the settings is matched to the Dask workers running there: by
+    :func:`slot_workers` to place slots and by :mod:`.deploy.check` to count them.
+    """
     from distributed.comm.addressing import get_address_host
 
     by_ip: dict[str, list[str]] = {}
     for address in client.nthreads():
-        by_ip.setdefault(_ip_of(get_address_host(address)), []).append(address)
+        by_ip.setdefault(host_ip(get_address_host(address)), []).append(address)
     for addresses in by_ip.values():
         addresses.sort(key=lambda address: (len(address), address))  # same host: numeric port order
     return by_ip
 
 
-def _ip_of(host: str, *, resolve: bool = False) -> str:
-    """The canonical IP of an address literal; a host name is resolved only if asked to."""
+def host_ip(host: str, *, resolve: bool = False) -> str:
+    """The canonical IP of an address literal; a host name is resolved only if asked to.
+
+    The key of :func:`workers_by_ip`: ``::1`` and ``[0:0::1]`` are one host. An unresolvable name
+    is a :class:`ClusterError` naming it and the setting it came from.
+    """
     text = host.strip().strip("[]")
     try:
         return str(ipaddress.ip_address(text))

@@ -45,7 +45,7 @@ class ClusterReport(FileRecord):
 
 def cluster_action(env: AgiEnv, request: ClusterRequest, on_line: LineCallback | None = None) -> ClusterReport:
     """Run one cluster action for ``env``'s app; the scheduler and workers come from the request or settings."""
-    from ..cluster import _cached_client, _normalize
+    from ..cluster import START_TIMEOUT, connect_scheduler
     from ..install import declared_dependencies
 
     say = on_line or (lambda line: None)
@@ -60,12 +60,7 @@ def cluster_action(env: AgiEnv, request: ClusterRequest, on_line: LineCallback |
     target = Target(scheduler, dict(request.workers or settings.workers), env.app, settings, declared_dependencies(env))
     stopped: list[str] = []
     if request.action == "start":
-
-        def connect(address: str) -> object:
-            host, port, address = _normalize(address)
-            return _cached_client(address, host, port, 60.0)
-
-        ensure(target, say, connect)  # type: ignore[arg-type]
+        ensure(target, say, lambda address: connect_scheduler(address, START_TIMEOUT))
     elif request.action == "stop":
         stopped = [f"{p.role} {p.name}@{p.host} (pid {p.pid})" for p in stop(target.address, settings, say)]
     rows = tuple(

@@ -206,19 +206,19 @@ def check_app_hosts(env: AgiEnv, timeout: float = 2.0) -> list[HostCheck]:
 
 def connected_per_host(settings: ClusterSettings, timeout: float) -> dict[str, int] | None:
     """Dask workers connected per worker host, or None when no scheduler answers at the settings' address."""
-    from ..cluster import _cached_client, _ip_of, _normalize, _workers_by_ip
+    from ..cluster import connect_scheduler, host_ip, scheduler_endpoint, workers_by_ip
     from .control import probe
 
     if not settings.scheduler:
         return None
-    host, port, address = _normalize(settings.scheduler)
+    host, port, address = scheduler_endpoint(settings.scheduler)
     if probe(host, port, timeout) != "dask":
         return None
-    by_ip = _workers_by_ip(_cached_client(address, host, port, timeout))
+    by_ip = workers_by_ip(connect_scheduler(address, timeout))
     counts = {}
     for worker_host in settings.workers:
         try:
-            counts[worker_host] = len(by_ip.get(_ip_of(worker_host, resolve=True), []))
+            counts[worker_host] = len(by_ip.get(host_ip(worker_host, resolve=True), []))
         except ClusterError:
             counts[worker_host] = 0
     return counts

@@ -12,10 +12,11 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from ..cluster import ClusterHandle, LineCallback, _close_quietly, _handle, _lock, _register_atexit
+from ..cluster import Closable, ClusterHandle, LineCallback, close_quietly, register_cleanup
 from ..errors import ClusterError
 
 if TYPE_CHECKING:
@@ -23,7 +24,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-_factories: dict[str, tuple[object, Client]] = {}
+_lock = threading.RLock()  # one factory call at a time: a second caller waits and reuses the first's cluster
+_factories: dict[str, tuple[Closable, Client]] = {}
 
 
 def factory_cluster(factory: str, kwargs: Mapping[str, object], say: LineCallback | None = None) -> ClusterHandle:
@@ -40,7 +42,7 @@ def factory_cluster(factory: str, kwargs: Mapping[str, object], say: LineCallbac
     with _lock:
         found = _factories.get(key)
         if found is not None and found[1].status == "running":
-            return _handle(found[1], "factory", owned=True)
+            return ClusterHandle.of(found[1], "factory", owned=True)
         module_name, _, class_name = factory.rpartition(".")
         try:
             manager = getattr(importlib.import_module(module_name), class_name)
@@ -57,8 +59,8 @@ def factory_cluster(factory: str, kwargs: Mapping[str, object], say: LineCallbac
                 f"[cluster] factory {factory}({_shown(kwargs)}) failed: {type(error).__name__}: {error}"
             ) from None
         _factories[key] = (made, client)
-        _register_atexit()
-        return _handle(client, "factory", owned=True)
+        register_cleanup()
+        return ClusterHandle.of(client, "factory", owned=True)
 
 
 def running_factory() -> ClusterHandle | None:
@@ -66,7 +68,7 @@ def running_factory() -> ClusterHandle | None:
     with _lock:
         for _, client in _factories.values():
             if client.status == "running":
-                return _handle(client, "factory", owned=True)
+                return ClusterHandle.of(client, "factory", owned=True)
     return None
 
 
@@ -76,8 +78,8 @@ def close_factory_clusters() -> int:
         made = list(_factories.values())
         _factories.clear()
     for manager, client in made:
-        _close_quietly(client)
-        _close_quietly(manager)  # type: ignore[arg-type]
+        close_quietly(client)
+        close_quietly(manager)
     return len(made)
 
 
