@@ -30,11 +30,13 @@ def temporary_roots(prefix: str) -> Path:
     return root
 
 
+def seconds(action: Callable[[], Any]) -> float:
+    """The wall time of one call of ``action`` (for scripts that interleave their samples)."""
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
 def median_seconds(action: Callable[[], Any], runs: int) -> float:
     """The median wall time of ``runs`` calls of ``action``."""
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        action()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+    return statistics.median(seconds(action) for _ in range(runs))

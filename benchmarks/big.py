@@ -20,17 +20,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import shutil
-import statistics
 import sys
-import tempfile
 import textwrap
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from _common import median_seconds, temporary_roots
 
 RUNS = 3
 CHUNKS = 10_000
@@ -137,16 +134,6 @@ def make_app(apps: Path) -> Path:
     return project
 
 
-def timed(action: Callable[[], Any]) -> tuple[float, Any]:
-    start = time.perf_counter()
-    value = action()
-    return time.perf_counter() - start, value
-
-
-def median_seconds(action: Callable[[], Any], runs: int) -> float:
-    return statistics.median(timed(action)[0] for _ in range(runs))
-
-
 def raw_chunk(spec: dict[str, Any], chunk: dict[str, Any]) -> str:
     """Plain Dask baseline: the app's worker and every hook for one chunk (no engine around it)."""
     from agi_jupyter.core.runner import make_worker
@@ -199,14 +186,7 @@ def main() -> None:
     runs = 1 if quick else RUNS
     run_chunks = 2_000 if quick else CHUNKS
 
-    root = Path(tempfile.mkdtemp(prefix="agi-big-"))
-    for name, folder in {
-        "AGI_SHARE_DIR": "share",
-        "AGI_LOG_DIR": "log",
-        "AGI_WORKER_ENV_DIR": "wenv",
-        "AGILAB_EXPORT_ABS": "export",
-    }.items():
-        os.environ[name] = str(root / folder)
+    root = temporary_roots("agi-big-")
     from agi_jupyter import AGI, AgiEnv, Mode, RunRequest
     from agi_jupyter.core import distrib
     from agi_jupyter.core.args import load_args

@@ -23,11 +23,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -35,6 +33,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from _common import seconds, temporary_roots
 
 REPO = Path(__file__).resolve().parents[1]
 FLIGHT_SRC = REPO / "agi_jupyter" / "examples" / "flight_project" / "src"
@@ -120,12 +119,6 @@ def read_all(folder: Path) -> pd.DataFrame:
 
 
 # ----- main ---------------------------------------------------------------------------------------
-def timed(action) -> float:  # noqa: ANN001 - any zero-argument callable
-    start = time.perf_counter()
-    action()
-    return time.perf_counter() - start
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_FLIGHTS} flights (~50 MB), one run each")
@@ -136,21 +129,14 @@ def main() -> None:
     flights = options.flights or (QUICK_FLIGHTS if options.quick else FULL_FLIGHTS)
     runs = options.runs or (1 if options.quick else 3)
 
-    root = Path(tempfile.mkdtemp(prefix="agi-bench-gigabyte-"))
-    for name, folder in {
-        "AGI_SHARE_DIR": "share",
-        "AGI_LOG_DIR": "log",
-        "AGI_WORKER_ENV_DIR": "wenv",
-        "AGILAB_EXPORT_ABS": "export",
-    }.items():
-        os.environ[name] = str(root / folder)
+    root = temporary_roots("agi-bench-gigabyte-")
     from agi_jupyter import AGI, AgiEnv, Mode, RunRequest
     from agi_jupyter.core.env import EXAMPLES_PATH
 
     try:
         logs_dir = options.cache.resolve() if options.cache else root / "logs"
-        size, seconds = generate(logs_dir, flights)
-        made = f"generated in {seconds:.1f} s" if seconds else "reused"
+        size, generating = generate(logs_dir, flights)
+        made = f"generated in {generating:.1f} s" if generating else "reused"
         print(f"data: {flights} flight logs, {size / 1e6:.0f} MB ({made}) in {logs_dir}")
         logs = [logs_dir / f"flight_{number:04d}.csv" for number in range(flights)]
 
@@ -171,9 +157,9 @@ def main() -> None:
 
         samples: dict[str, list[float]] = {"loop": [], "python": [], "dask": []}
         for _ in range(runs):
-            samples["loop"].append(timed(lambda: pandas_loop(logs, root / "out-loop")))
-            samples["python"].append(timed(lambda: run(Mode(0), **big, data_out=str(engine_out[Mode(0)]))))
-            samples["dask"].append(timed(lambda: run(Mode.DASK, **big, data_out=str(engine_out[Mode.DASK]))))
+            samples["loop"].append(seconds(lambda: pandas_loop(logs, root / "out-loop")))
+            samples["python"].append(seconds(lambda: run(Mode(0), **big, data_out=str(engine_out[Mode(0)]))))
+            samples["dask"].append(seconds(lambda: run(Mode.DASK, **big, data_out=str(engine_out[Mode.DASK]))))
         loop, python, dask = (statistics.median(samples[way]) for way in ("loop", "python", "dask"))
 
         expected = read_all(root / "out-loop")
