@@ -11,6 +11,8 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,8 +51,27 @@ def artifacts() -> Path:
 
 
 @pytest.fixture(scope="session")
-def lab(tmp_path_factory: pytest.TempPathFactory, chromium: Path) -> Iterator[dict]:
-    """JupyterLab serving a temporary root; yields its URL and folders."""
+def demo() -> Iterator[Path]:
+    """A short, neutral folder for the apps and the engine's files: its paths appear in the snippets,
+    the log views and so in the docs' screenshots. ``<tmp>/agi-demo`` when free (another run may hold
+    it: then ``<tmp>/agi-demo-<random>``); removed at the end."""
+    folder = Path(tempfile.gettempdir()) / "agi-demo"
+    try:
+        folder.mkdir()
+    except FileExistsError:
+        folder = Path(tempfile.mkdtemp(prefix="agi-demo-"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        if folder.exists():
+            warnings.warn(f"could not remove the end-to-end tests' folder {folder}", stacklevel=1)
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory, chromium: Path, demo: Path) -> Iterator[dict]:
+    """JupyterLab serving a temporary root, the apps and the engine's folders in ``demo``; yields its
+    URL and folders."""
     base = tmp_path_factory.mktemp("lab")
     root, settings = base / "root", base / "settings"
     root.mkdir()
@@ -70,8 +91,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory, chromium: Path) -> Iterator[di
         "AGI_WORKER_ENV_DIR": "wenv",
         "AGI_ENV_FILE": "agilab.env",
     }.items():
-        environment[name] = str(base / folder)
-    apps = base / "apps"
+        environment[name] = str(demo / folder)
+    apps = demo / "apps"
     shutil.copytree(ROOT / "agi_jupyter" / "examples", apps, ignore=shutil.ignore_patterns("__pycache__", "tests"))
     environment["AGI_APPS_PATH"] = str(apps)
     port = free_port()

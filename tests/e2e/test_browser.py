@@ -125,7 +125,7 @@ def test_orchestrator_buttons_insert_as_cell_and_screenshots(lab: dict, page, ar
     for title in TABS:
         widget_tab(orchestrator, title)
         page.wait_for_timeout(300)
-        orchestrator.screenshot(path=str(artifacts / f"tab-{title.lower()}.png"))
+        shoot(page, orchestrator, artifacts / f"tab-{title.lower()}.png")  # the whole tab, chart and all
     assert all((artifacts / f"tab-{title.lower()}.png").stat().st_size > 1000 for title in TABS)
 
     # the Settings tab's SSH and worker hosts section, after CHECK HOSTS (127.0.0.1 only: no SSH)
