@@ -9,8 +9,10 @@ import csv
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -269,3 +271,123 @@ def test_unknown_template_and_no_apps_path_are_explained(
     assert (tmp_path / "mine" / "demo_project").is_dir() and "--apps-path" not in out  # the default apps path
     status, _, err = create(capsys, "demo", "--template", "nope")
     assert status == 2 and "invalid choice" in err
+
+
+# a creation that stops where its temporary folder is made, says where, and waits to be killed
+PAUSED_CREATION = """
+import logging, sys, threading
+from agi_jupyter.core.scaffold import new_app
+
+class Pause(logging.Handler):
+    def emit(self, record):
+        if record.getMessage().startswith("building "):
+            print(record.args[1], flush=True)
+            threading.Event().wait()
+
+logger = logging.getLogger("agi_jupyter.core.scaffold")
+logger.setLevel(logging.DEBUG)
+logger.addHandler(Pause())
+new_app(sys.argv[1], "pandas", sys.argv[2])
+"""
+
+
+def age(path: Path, seconds: float) -> None:
+    """Make ``path`` look untouched for ``seconds``."""
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+
+
+def test_a_creation_killed_midway_leaves_a_folder_the_next_creation_removes_once_unused(tmp_path: Path) -> None:
+    apps = tmp_path / "apps"
+    child = subprocess.Popen(
+        [sys.executable, "-c", PAUSED_CREATION, "killed", str(apps)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout is not None
+        staging = Path(child.stdout.readline().strip())
+        assert staging.parent == apps and staging.is_dir(), staging
+        assert staging.name.startswith(f".killed_project.{child.pid}.") and staging.name.endswith(".tmp")
+        age(staging, 3600)
+        new_app("first", "dag", apps)
+        assert staging.is_dir(), "its process still runs: in use, kept"
+        os.kill(child.pid, signal.SIGKILL)
+        assert child.wait(timeout=60) == -signal.SIGKILL
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    age(staging, 10)
+    new_app("second", "dag", apps)
+    assert staging.is_dir(), "touched seconds ago: kept (it could be another machine's, sharing the folder)"
+    age(staging, 120)
+    new_app("third", "dag", apps)
+    assert not staging.exists()
+    assert sorted(p.name for p in apps.iterdir()) == ["first_project", "second_project", "third_project"]
+
+
+def test_only_unused_leftovers_of_creations_are_removed(tmp_path: Path) -> None:
+    """Without a pid (earlier releases) a leftover goes after a day; nothing else hidden is touched."""
+    apps = tmp_path / "apps"
+    kept = {".old_project.k3j_9x.tmp": 3600, f".live_project.{os.getpid()}.ab12.tmp": 7200, ".cache": 10**6}
+    removed = {".older_project.k3j_9x.tmp": 2 * 86400, f".live_project.{os.getpid()}.cd34.tmp": 2 * 86400}
+    for name, seconds in {**kept, **removed}.items():
+        (apps / name).mkdir(parents=True)
+        (apps / name / "file.txt").write_text("x")
+        age(apps / name, seconds)
+    (apps / "notes.txt").write_text("mine")
+    new_app("demo", "cpu", apps)
+    assert sorted(p.name for p in apps.iterdir()) == sorted([*kept, "demo_project", "notes.txt"])
+
+
+def pandas_inputs(tmp_path: Path) -> Any:
+    """A new pandas app's input files for given arguments, as its manager plans them: name -> text."""
+    env = AgiEnv(new_app("orders", "pandas", tmp_path / "apps"))
+
+    def inputs(**overrides: Any) -> dict[str, str]:
+        args = load_args(env, {"data_in": str(tmp_path / "data"), **overrides})
+        plan = env.manager_class()(args, env).distribution({"127.0.0.1": 1})
+        return {Path(item).name: Path(item).read_text() for chunk in plan.slots[0] for item in chunk.items}
+
+    return inputs
+
+
+def test_the_pandas_template_regenerates_its_samples_when_the_args_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AGI_SHARE_DIR", str(tmp_path / "share"))
+    inputs = pandas_inputs(tmp_path)
+    data = tmp_path / "data"
+    first = inputs(files=3, rows=50)
+    assert sorted(first) == ["orders_0000.csv", "orders_0001.csv", "orders_0002.csv"]
+    assert inputs(files=3, rows=50) == first  # same args: the same files
+    (data / "mine.csv").write_text("order_id,category,quantity,unit_price\n1,books,2,10.0\n")
+    (data / "notes.txt").write_text("mine")
+    bigger = inputs(files=2, rows=2000)
+    assert sorted(bigger) == ["mine.csv", "orders_0000.csv", "orders_0001.csv"], "orders_0002 removed, mine kept"
+    assert len(bigger["orders_0000.csv"].splitlines()) > len(first["orders_0000.csv"].splitlines())
+    assert bigger["mine.csv"].endswith("1,books,2,10.0\n") and (data / "notes.txt").read_text() == "mine"
+    other_seed = inputs(files=2, rows=2000, seed=7)
+    assert other_seed["orders_0001.csv"] != bigger["orders_0001.csv"]
+    assert sorted(p.name for p in data.iterdir()) == [
+        "mine.csv",
+        "notes.txt",
+        "orders_0000.csv",
+        "orders_0001.csv",
+        "samples.json",
+    ]
+
+
+def test_the_pandas_template_never_writes_over_your_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGI_SHARE_DIR", str(tmp_path / "share"))
+    inputs = pandas_inputs(tmp_path)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "orders_0000.csv").write_text("order_id,category,quantity,unit_price\n1,toys,3,5.0\n")
+    assert list(inputs(files=4)) == ["orders_0000.csv"], "a folder of your files: used as it is, no samples"
+    assert sorted(p.name for p in data.iterdir()) == ["orders_0000.csv"]
+    (data / "orders_0000.csv").rename(data / "elsewhere.txt")
+    inputs(files=2, rows=50)  # now samples, recorded in the manifest
+    (data / "orders_0002.csv").write_text("order_id,category,quantity,unit_price\n2,toys,1,1.0\n")
+    with pytest.raises(FileExistsError, match=r"orders_0002\.csv: not written by this app"):
+        inputs(files=3, rows=50)
+    assert (data / "orders_0002.csv").read_text().endswith("2,toys,1,1.0\n")

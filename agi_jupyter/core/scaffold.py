@@ -6,7 +6,12 @@ path and every file's text: ``app_template`` becomes the app's target (``my_app`
 ``AppTemplate`` its class-name form (``MyApp``). Nothing else is rewritten.
 
 The app is built in a hidden temporary folder beside its final place and renamed into place at
-the end, so a failure leaves no half app, and an existing folder is never written into.
+the end, so a failure leaves no half app, and an existing folder is never written into. That
+folder is named ``.<app>_project.<pid>.<random>.tmp``, with the pid of the process building it.
+A creation killed midway leaves it behind; the next creation in the same apps path removes such
+leftovers once they are unused: untouched for :data:`STALE_SECONDS` and their process gone from
+this machine, or untouched for :data:`ABANDONED_SECONDS` whatever the pid says (a pid reused since,
+or a process of another machine sharing the folder: no creation takes that long).
 """
 
 from __future__ import annotations
@@ -18,11 +23,13 @@ import re
 import shutil
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from fnmatch import fnmatch
 from importlib.util import find_spec
 from pathlib import Path
 
+from .cluster import _alive as process_alive  # one rule for "is that pid running here"
 from .env import EXAMPLES_PATH, PROJECT_SUFFIX, camel_case, setting
 from .errors import AgiError
 
@@ -35,6 +42,10 @@ NAME_PATTERN = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)*")
 MAX_NAME_LENGTH = 40
 RESERVED = frozenset({"agi_jupyter", "test", "tests", "src", PLACEHOLDER})  # confusing as an app's package
 SKIPPED = ("__pycache__", "*.pyc", "*.so", "*.c", ".*")  # build leftovers and hidden files are not template
+# a creation's temporary folder (group "pid" is absent in those of releases that did not record it)
+STAGING = re.compile(r"\.[a-z0-9_]+" + re.escape(PROJECT_SUFFIX) + r"\.(?:(?P<pid>\d+)\.)?[a-z0-9_]+\.tmp")
+STALE_SECONDS = 60.0  # untouched this long and its process gone: a leftover
+ABANDONED_SECONDS = 24 * 3600.0  # untouched this long: a leftover, whatever its pid
 
 
 @dataclass(frozen=True)
@@ -156,9 +167,11 @@ def new_app(name: str, template: str = "pandas", apps_path: str | os.PathLike[st
         raise ScaffoldError(f"{folder} already exists: choose another name (an existing folder is never overwritten)")
     try:
         root.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=root))
+        remove_leftovers(root)
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.{os.getpid()}.", suffix=".tmp", dir=root))
     except OSError as error:  # not a folder, not writable: say where
         raise ScaffoldError(f"cannot create an app under {root}: {error.strerror or error}") from None
+    logger.debug("building %s in %s", folder, staging)  # tests/test_scaffold.py pauses a creation here
     try:
         _fill(chosen.path, staging, target)
         try:
@@ -169,6 +182,42 @@ def new_app(name: str, template: str = "pandas", apps_path: str | os.PathLike[st
         shutil.rmtree(staging, ignore_errors=True)
     logger.info("created %s from the %s template", folder, template)
     return folder
+
+
+def remove_leftovers(root: Path) -> list[Path]:
+    """Remove the temporary folders of creations killed midway under ``root``; return them.
+
+    Only folders named like a creation's (:data:`STAGING`) are looked at, and only unused ones
+    go: see the module's docstring for the rule. One that cannot be removed is logged and left.
+    """
+    removed = []
+    now = time.time()
+    for path in root.iterdir():
+        found = STAGING.fullmatch(path.name)
+        if found is None or path.is_symlink() or not path.is_dir():
+            continue
+        try:
+            age = now - path.stat().st_mtime
+        except FileNotFoundError:  # removed meanwhile by another creation
+            continue
+        pid = found.group("pid")
+        if not _unused(age, None if pid is None else int(pid)):
+            continue
+        try:
+            shutil.rmtree(path)
+        except FileNotFoundError:
+            continue
+        except OSError as error:
+            logger.warning("cannot remove %s, left by an app creation that did not finish: %s", path, error)
+            continue
+        logger.info("removed %s, left by an app creation that did not finish", path)
+        removed.append(path)
+    return removed
+
+
+def _unused(age: float, pid: int | None) -> bool:
+    """Whether a creation's folder untouched for ``age`` seconds, made by process ``pid``, is a leftover."""
+    return age >= ABANDONED_SECONDS or (age >= STALE_SECONDS and pid is not None and not process_alive(pid))
 
 
 def _fill(source: Path, destination: Path, target: str) -> None:

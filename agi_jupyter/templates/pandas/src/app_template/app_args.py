@@ -21,7 +21,9 @@ class AppTemplateArgs(BaseModel):
         "app_template/output",
         description="Folder for one result file per input file",
     )
-    files: int = Field(12, ge=1, le=10000, description="Number of sample files to write into an empty data_in")
+    files: int = Field(
+        12, ge=1, le=10000, description="Number of sample files written into data_in when it holds none of yours"
+    )
     rows: int = Field(2000, ge=10, le=10_000_000, description="About how many rows each sample file has")
     seed: int = Field(42, ge=0, description="Seed of the sample files")
     output_format: Literal["parquet", "csv"] = Field("parquet", description="File format of the results")
