@@ -13,8 +13,8 @@ import pytest
 from engine_helpers import SMALL
 
 from agi_jupyter import AgiEnv
-from agi_jupyter.cli import format_table, main, parse_assignments, parse_workers
-from agi_jupyter.cli_table import format_columns
+from agi_jupyter.cli.app import format_table, main, parse_assignments, parse_workers
+from agi_jupyter.cli.table import format_columns
 from agi_jupyter.core import local
 from agi_jupyter.core.errors import AgiError
 

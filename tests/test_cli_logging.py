@@ -42,7 +42,7 @@ def test_verbose_adds_info_lines_before_or_after_the_subcommand(
     status, out, err = health(capsys, apps_path, *flags, before=before)
     assert status == 0 and json.loads(out)["status"] == "idle"  # stdout unchanged
     lines = err.splitlines()
-    assert any(line.startswith("INFO agi_jupyter.cli_service: checking ") for line in lines)
+    assert any(line.startswith("INFO agi_jupyter.cli.service: checking ") for line in lines)
     assert not any(line.startswith("DEBUG ") for line in lines)
     assert "health gate passed (exit 0): service is idle" in lines  # the user line still flows
 

@@ -24,7 +24,7 @@ import pytest
 
 from agi_jupyter import AgiEnv
 from agi_jupyter.cli import main
-from agi_jupyter.cli_service import format_snapshot
+from agi_jupyter.cli.service import format_snapshot
 from agi_jupyter.core import cluster
 from agi_jupyter.core.service.health import snapshot, worker_row, write_snapshot
 from agi_jupyter.core.service.heartbeat import heartbeat_path, read_heartbeats, write_heartbeat

@@ -2,7 +2,7 @@
 
 Each subcommand calls the same public engine function a notebook cell awaits (``AGI.install``,
 ``AGI.get_distrib``, ``AGI.run``, ``AGI.serve``), with the same request fields, so a command line
-and a notebook cannot disagree (``serve`` and ``health`` live in :mod:`agi_jupyter.cli_service`).
+and a notebook cannot disagree (``serve`` and ``health`` live in :mod:`agi_jupyter.cli.service`).
 Engine log lines stream to stderr as they come; stdout carries only the answer (a short human
 summary, or exactly one JSON document with ``--json``), so ``agi-jupyter run APP --json | jq`` works.
 
@@ -32,19 +32,19 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .cli_table import format_columns
-from .core.errors import AgiError
+from ..core.errors import AgiError
+from .table import format_columns
 
 if TYPE_CHECKING:
     from typing import TypeAlias
 
-    from .core.modes import Mode
-    from .core.run import RunResult
+    from ..core.modes import Mode
+    from ..core.run import RunResult
 
     # what add_subparsers returns (typeshed names the class only privately; not subscriptable at runtime)
     Subcommands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("agi_jupyter.cli")  # the package logger until main moves into __init__
 PACKAGE_LOGGER = "agi_jupyter"
 LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 
@@ -111,8 +111,8 @@ def _given(options: argparse.Namespace) -> dict[str, Any]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``agi-jupyter`` parser: install, distrib, run, doctor, new, serve, health, cluster."""
-    from .cli_cluster import add_command as add_cluster_command
-    from .cli_service import add_commands
+    from .cluster import add_command as add_cluster_command
+    from .service import add_commands
 
     parser = argparse.ArgumentParser(
         prog="agi-jupyter", description="Install, distribute, run and serve agi-jupyter apps; check a service's health."
@@ -202,7 +202,7 @@ def _command(
 
 
 def _new_command(commands: Subcommands) -> None:
-    from .core.scaffold import TEMPLATES
+    from ..core.scaffold import TEMPLATES
 
     text = "create a new app folder from a template (settings, args, manager, worker, test, README)"
     parser = commands.add_parser("new", help=text, description=text)
@@ -246,7 +246,7 @@ def parse_workers(texts: list[str] | None) -> dict[str, int] | None:
     """``HOST=SLOTS`` pairs as the workers dict; None when none were given (use the settings)."""
     if not texts:
         return None
-    from .core.settings import check_host, check_slots
+    from ..core.settings import check_host, check_slots
 
     workers: dict[str, int] = {}
     for text in texts:
@@ -263,15 +263,15 @@ def parse_workers(texts: list[str] | None) -> dict[str, int] | None:
 
 def parse_modes(text: str) -> list[Mode]:
     """Comma-separated modes, each anything ``Mode.parse`` accepts."""
-    from .core.modes import Mode
+    from ..core.modes import Mode
 
     return [Mode.parse(part.strip()) for part in text.split(",") if part.strip()]
 
 
 # ----- commands -----------------------------------------------------------------------------
 def _install(options: argparse.Namespace) -> int:
-    from .core.engine import AGI
-    from .core.modes import Mode
+    from ..core.engine import AGI
+    from ..core.modes import Mode
 
     fields: dict[str, Any] = {"isolated": options.isolated, "force": options.force}
     if options.modes is not None:
@@ -291,8 +291,8 @@ def _install(options: argparse.Namespace) -> int:
 
 
 def _distrib(options: argparse.Namespace) -> int:
-    from .core.engine import AGI
-    from .core.plan import worker_slots
+    from ..core.engine import AGI
+    from ..core.plan import worker_slots
 
     distribution = _await(
         AGI.get_distrib(_env(options), on_line=_log, params=parse_assignments(options.arg), **_where(options))
@@ -308,9 +308,9 @@ def _distrib(options: argparse.Namespace) -> int:
 
 
 def _run(options: argparse.Namespace) -> int:
-    from .core.engine import AGI
-    from .core.modes import Mode
-    from .core.run import RunControl
+    from ..core.engine import AGI
+    from ..core.modes import Mode
+    from ..core.run import RunControl
 
     if options.modes and not options.benchmark:
         raise AgiError("--modes lists the modes of a benchmark: add --benchmark (or run one mode with --mode)")
@@ -334,7 +334,7 @@ def _run(options: argparse.Namespace) -> int:
 
 
 def _doctor(options: argparse.Namespace) -> int:
-    from .core.doctor import run_checks, summary
+    from ..core.doctor import run_checks, summary
 
     env = _env(options)
     checks = run_checks(env)
@@ -350,8 +350,8 @@ NEXT_MODES = {"pandas": "5", "dag": "5", "cpu": "7"}  # what install prepares: p
 
 
 def _new(options: argparse.Namespace) -> int:
-    from .core.env import setting
-    from .core.scaffold import new_app
+    from ..core.env import setting
+    from ..core.scaffold import new_app
 
     folder = new_app(options.app, options.template, options.apps_path)
     target = folder.name.removesuffix("_project")
@@ -409,7 +409,7 @@ def _print_json(data: Any) -> int:
 
 # ----- plumbing -----------------------------------------------------------------------------
 def _env(options: argparse.Namespace) -> Any:
-    from .core.env import AgiEnv
+    from ..core.env import AgiEnv
 
     return AgiEnv(options.app, apps_path=options.apps_path)
 
@@ -467,12 +467,3 @@ def _close_engine() -> None:
     local = sys.modules.get("agi_jupyter.core.local")
     if local is not None:
         local.close_local_workers()
-
-
-if __name__ == "__main__":
-    # ``python -m agi_jupyter.cli`` runs this file as __main__; run the package's own module instead,
-    # the one cli_service imports, so that there is one set of globals and the loggers are named
-    # agi_jupyter.cli (a "__main__" logger would escape --verbose and --debug).
-    from agi_jupyter.cli import main as package_main
-
-    sys.exit(package_main())

@@ -14,12 +14,12 @@ import datetime
 import logging
 from typing import TYPE_CHECKING
 
-from .cli import _await, _env, _log, _print_json, _verbosity_options, _where
-from .cli_table import format_columns
+from .app import _await, _env, _log, _print_json, _verbosity_options, _where
+from .table import format_columns
 
 if TYPE_CHECKING:
-    from .cli import Subcommands
-    from .core.deploy.actions import ClusterReport
+    from ..core.deploy.actions import ClusterReport
+    from .app import Subcommands
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def add_command(commands: Subcommands) -> None:
 
 
 def _cluster(options: argparse.Namespace) -> int:
-    from .core.engine import AGI
+    from ..core.engine import AGI
 
     report = _await(AGI.cluster(_env(options), action=options.action, on_line=_log, **_where(options)))
     if options.json:

@@ -16,15 +16,15 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from .cli import _arg_option, _await, _command, _env, _log, _print_json, _where, parse_assignments
-from .cli_table import format_columns
-from .core.errors import AgiError
+from ..core.errors import AgiError
+from .app import _arg_option, _await, _command, _env, _log, _print_json, _where, parse_assignments
+from .table import format_columns
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from .cli import Subcommands
-    from .core.service.records import HealthSnapshot
+    from ..core.service.records import HealthSnapshot
+    from .app import Subcommands
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ def add_commands(commands: Subcommands) -> None:
 
 # ----- serve --------------------------------------------------------------------------------
 def _serve(options: argparse.Namespace) -> int:
-    from .core.engine import AGI
+    from ..core.engine import AGI
 
     fields: dict[str, Any] = {
         "action": options.action,
@@ -132,7 +132,7 @@ def _serve(options: argparse.Namespace) -> int:
 
 def _lifetime_note(payload: dict[str, Any]) -> str:
     """After START: how long the loops will live, given the cluster they run on."""
-    from .core import cluster
+    from ..core import cluster
 
     handle = cluster.running_local()  # the one cluster this command closes when it exits
     owned = handle.client if handle else None
@@ -156,8 +156,8 @@ def _lifetime_note(payload: dict[str, Any]) -> str:
 
 def loops_elsewhere(env: Any, payload: dict[str, Any]) -> list[str]:
     """Workers whose loop still beats although this process's service does not know it."""
-    from .core.service.heartbeat import read_heartbeats
-    from .core.service.serve import queue_dir
+    from ..core.service.heartbeat import read_heartbeats
+    from ..core.service.serve import queue_dir
 
     known = {row.get("worker") for row in payload.get("worker_health", [])}
     timeout, now = float(payload.get("heartbeat_timeout_sec") or 10.0), time.time()
@@ -170,7 +170,7 @@ def loops_elsewhere(env: Any, payload: dict[str, Any]) -> list[str]:
 
 def format_snapshot(payload: dict[str, Any]) -> str:
     """A health snapshot for humans: status, queue, one line per worker, restarts."""
-    from .core.service.metrics import QUEUES
+    from ..core.service.metrics import QUEUES
 
     queue = payload.get("queue", {})
     counts = ", ".join(
@@ -200,10 +200,10 @@ def _cell(value: Any) -> str:
 
 # ----- health -------------------------------------------------------------------------------
 def _health(options: argparse.Namespace) -> int:
-    from .core.requests import ServeRequest
-    from .core.service import ServiceHealthCollector, gate, read_health
-    from .core.service.health import STATUSES
-    from .core.service.serve import health_path
+    from ..core.requests import ServeRequest
+    from ..core.service import ServiceHealthCollector, gate, read_health
+    from ..core.service.health import STATUSES
+    from ..core.service.serve import health_path
 
     env = _env(options)
     thresholds = health_thresholds(env, options)
@@ -222,7 +222,7 @@ def _health(options: argparse.Namespace) -> int:
     _prometheus(options, ServiceHealthCollector(env.app, payload, verdict, snapshot_time))
     operator: dict[str, Any] = {}
     if options.operator:
-        from .core.service.operator import operator_summary
+        from ..core.service.operator import operator_summary
 
         summary = operator_summary(env, payload)
         for line in summary.lines():
@@ -249,7 +249,7 @@ def health_thresholds(env: Any, options: argparse.Namespace) -> Any:
     """The app's ``[cluster.service_health]`` with the command line's overrides, validated."""
     from pydantic import ValidationError
 
-    from .core.settings import AppSettings, ServiceHealthSettings
+    from ..core.settings import AppSettings, ServiceHealthSettings
 
     values = AppSettings.load(env.settings_path).cluster.service_health.model_dump()
     given = {
@@ -285,8 +285,8 @@ def _read_saved(path: Path) -> HealthSnapshot | None:
     """The snapshot as saved (None when there is none); anything else unreadable names the file."""
     from pydantic import ValidationError
 
-    from .core.records import field_problems
-    from .core.service.records import HealthSnapshot
+    from ..core.records import field_problems
+    from ..core.service.records import HealthSnapshot
 
     try:
         return HealthSnapshot.model_validate_json(path.read_bytes())
@@ -302,7 +302,7 @@ def _read_saved(path: Path) -> HealthSnapshot | None:
 # ----- Prometheus ---------------------------------------------------------------------------
 def _prometheus(options: argparse.Namespace, collector: Any) -> None:
     """The gauges on stdout (``--format prometheus``) and/or atomically in ``--textfile``."""
-    from .core.service.metrics import exposition, write_textfile
+    from ..core.service.metrics import exposition, write_textfile
 
     if options.textfile:  # first: a file that cannot be written fails the command before stdout says anything
         try:
