@@ -13,7 +13,9 @@ import pytest
 from engine_helpers import SMALL
 
 from agi_jupyter import AgiEnv
-from agi_jupyter.cli.app import format_table, main, parse_assignments, parse_workers
+from agi_jupyter.cli import main
+from agi_jupyter.cli.app import format_table
+from agi_jupyter.cli.options import parse_assignments, parse_workers
 from agi_jupyter.cli.table import format_columns
 from agi_jupyter.core import local
 from agi_jupyter.core.errors import AgiError

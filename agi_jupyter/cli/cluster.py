@@ -14,12 +14,15 @@ import datetime
 import logging
 from typing import TYPE_CHECKING
 
-from .app import _await, _env, _log, _print_json, _verbosity_options, _where
+from .engine import run_engine
+from .options import APP_HELP, WORKER_HELP, app_env, where
+from .output import print_json, say
 from .table import format_columns
+from .verbosity import verbosity_options
 
 if TYPE_CHECKING:
     from ..core.deploy.actions import ClusterReport
-    from .app import Subcommands
+    from .options import Subcommands
 
 logger = logging.getLogger(__name__)
 
@@ -31,20 +34,20 @@ def add_command(commands: Subcommands) -> None:
     parser = commands.add_parser("cluster", help=CLUSTER_TEXT, description=CLUSTER_TEXT)
     parser.set_defaults(command=_cluster)
     parser.add_argument("action", choices=("start", "status", "stop"), help="the cluster action")
-    parser.add_argument("app", metavar="APP", help="app name (flight or flight_project) or its folder")
-    _verbosity_options(parser, default=argparse.SUPPRESS)
+    parser.add_argument("app", metavar="APP", help=APP_HELP)
+    verbosity_options(parser, default=argparse.SUPPRESS)
     parser.add_argument("--apps-path", metavar="DIR", help="folder of *_project apps (default: AGI_APPS_PATH)")
     parser.add_argument("--scheduler", metavar="ADDR", help="Dask scheduler host[:port] (default: the settings)")
-    parser.add_argument("--worker", action="append", metavar="HOST=SLOTS", help="a worker host and its slots; repeat")
+    parser.add_argument("--worker", action="append", metavar="HOST=SLOTS", help=WORKER_HELP)
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
 
 
 def _cluster(options: argparse.Namespace) -> int:
     from ..core.engine import AGI
 
-    report = _await(AGI.cluster(_env(options), action=options.action, on_line=_log, **_where(options)))
+    report = run_engine(AGI.cluster(app_env(options), action=options.action, on_line=say, **where(options)))
     if options.json:
-        return _print_json(report.wire())
+        return print_json(report.wire())
     print(format_report(report))
     return 0
 

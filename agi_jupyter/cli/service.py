@@ -17,14 +17,16 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..core.errors import AgiError
-from .app import _arg_option, _await, _command, _env, _log, _print_json, _where, parse_assignments
+from .engine import run_engine
+from .options import app_command, app_env, arg_option, parse_assignments, where
+from .output import print_json, say
 from .table import format_columns
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from ..core.service.records import HealthSnapshot
-    from .app import Subcommands
+    from .options import Subcommands
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +51,7 @@ OPTIONS = {"allow_idle": "--allow-idle", "max_unhealthy": "--max-unhealthy", "ma
 
 def add_commands(commands: Subcommands) -> None:
     """Register ``serve`` and ``health`` on the ``agi-jupyter`` subcommands."""
-    serve = _command(commands, "serve", _serve, SERVE_TEXT)
+    serve = app_command(commands, "serve", _serve, SERVE_TEXT)
     serve.epilog = SERVE_EPILOG
     serve.add_argument("action", choices=("start", "status", "health", "stop"), help="the service action")
     serve.add_argument(
@@ -66,8 +68,8 @@ def add_commands(commands: Subcommands) -> None:
     serve.add_argument(
         "--close-cluster", action="store_true", help="with stop: also close a local cluster the engine started"
     )
-    _arg_option(serve)
-    health = _command(commands, "health", _health, HEALTH_TEXT, where=False, json_output=False)
+    arg_option(serve)
+    health = app_command(commands, "health", _health, HEALTH_TEXT, where=False, json_output=False)
     health.epilog = HEALTH_EPILOG
     health.add_argument("--health-output", metavar="PATH", help="the snapshot to check (as for serve)")
     health.add_argument(
@@ -108,24 +110,24 @@ def _serve(options: argparse.Namespace) -> int:
         "action": options.action,
         "params": parse_assignments(options.arg),
         "close_cluster": options.close_cluster,
-        **_where(options),
+        **where(options),
     }
     if options.heartbeat_timeout is not None:
         fields["heartbeat_timeout"] = options.heartbeat_timeout
     if options.health_output:
         fields["health_output_path"] = options.health_output
-    env = _env(options)
-    payload = _await(AGI.serve(env, on_line=_log, **fields))
+    env = app_env(options)
+    payload = run_engine(AGI.serve(env, on_line=say, **fields))
     if options.action == "start":
-        _log(_lifetime_note(payload))
+        say(_lifetime_note(payload))
     elsewhere = loops_elsewhere(env, payload)
     if elsewhere:
-        _log(
+        say(
             f"warning: {len(elsewhere)} service loop(s) still beat on {', '.join(elsewhere)} but were started by "
             "another process: this command cannot see or stop them (restart those Dask workers to end them)"
         )
     if options.json:
-        return _print_json(payload)
+        return print_json(payload)
     print(format_snapshot(payload))
     return 0
 
@@ -205,7 +207,7 @@ def _health(options: argparse.Namespace) -> int:
     from ..core.service.health import STATUSES
     from ..core.service.serve import health_path
 
-    env = _env(options)
+    env = app_env(options)
     thresholds = health_thresholds(env, options)
     path = health_path(env, ServeRequest(health_output_path=options.health_output))
     logger.info("checking %s against %s", path, thresholds.model_dump())
@@ -217,7 +219,7 @@ def _health(options: argparse.Namespace) -> int:
     if saved is not None and saved.status not in STATUSES:
         payload["status"] = saved.status  # never re-judge a status this version does not know as healthy
     verdict = gate(payload, thresholds)
-    _log(f"health gate {'passed' if verdict.passed else 'failed'} (exit {verdict.code}): {verdict.reason}")
+    say(f"health gate {'passed' if verdict.passed else 'failed'} (exit {verdict.code}): {verdict.reason}")
     snapshot_time = saved.timestamp if saved is not None else None
     _prometheus(options, ServiceHealthCollector(env.app, payload, verdict, snapshot_time))
     operator: dict[str, Any] = {}
@@ -226,10 +228,10 @@ def _health(options: argparse.Namespace) -> int:
 
         summary = operator_summary(env, payload)
         for line in summary.lines():
-            _log(f"operator: {line}")
+            say(f"operator: {line}")
         operator = {"operator": summary.model_dump(mode="json")}
     if options.format == "json":
-        _print_json(
+        print_json(
             {
                 **payload,
                 **operator,
