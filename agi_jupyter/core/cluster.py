@@ -423,12 +423,16 @@ def running_servers() -> list[dict[str, object]]:
         except (OSError, ValueError):
             logger.debug("unreadable server file %s", path, exc_info=True)
             continue
-        if isinstance(info, dict) and _alive(info.get("pid")):
+        if isinstance(info, dict) and process_alive(info.get("pid")):
             servers.append(info)
     return servers
 
 
-def _alive(pid: object) -> bool:
+def process_alive(pid: object) -> bool:
+    """Whether a process with this pid runs on this machine (a recorded pid may be long gone).
+
+    Someone else's process counts as alive: it cannot be signalled, but it exists.
+    """
     if not isinstance(pid, int) or pid <= 0:
         return False
     try:

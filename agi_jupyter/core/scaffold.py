@@ -29,7 +29,7 @@ from fnmatch import fnmatch
 from importlib.util import find_spec
 from pathlib import Path
 
-from .cluster import _alive as process_alive  # one rule for "is that pid running here"
+from .cluster import process_alive  # one rule for "is that pid running here"
 from .env import EXAMPLES_PATH, PROJECT_SUFFIX, camel_case, setting
 from .errors import AgiError
 
