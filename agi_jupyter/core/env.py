@@ -236,7 +236,9 @@ class AgiEnv:
         Folder holding app folders. ``None`` uses ``AGI_APPS_PATH`` when set, else the example
         apps bundled with the package.
     verbose:
-        0 quiet, 1 normal, 2 and more chatty; passed on to workers.
+        0 quiet, 1 normal, 2 and more chatty; passed on to workers. ``None`` (the default):
+        the app's ``[cluster] verbose`` setting decides (1 when unset); a request's own
+        ``verbose`` wins over both.
 
     Raises
     ------
@@ -245,8 +247,11 @@ class AgiEnv:
         piece (file, folder or class) and where it was expected.
     """
 
-    def __init__(self, app: str | os.PathLike[str], apps_path: Path | str | None = None, verbose: int = 1) -> None:
-        self.verbose = verbose
+    def __init__(
+        self, app: str | os.PathLike[str], apps_path: Path | str | None = None, verbose: int | None = None
+    ) -> None:
+        self.verbose = 1 if verbose is None else verbose
+        self.verbose_given = verbose is not None  # else [cluster] verbose decides for the workers
         self.app_path = self._locate(app, apps_path)
         self.apps_path = self.app_path.parent
         self.app = self.app_path.name

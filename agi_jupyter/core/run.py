@@ -38,7 +38,7 @@ from .jobs import ChunkPart, DaskSlotSpec, LocalJob, SlotPart, WorkerSpec
 from .logs import LineCallback, LogSink, timestamp
 from .modes import Mode
 from .plan import worker_slots
-from .requests import RunRequest
+from .requests import RunRequest, effective_verbose
 from .settings import AppSettings, ClusterSettings
 
 logger = logging.getLogger(__name__)
@@ -248,7 +248,7 @@ def build_worker_spec(
         args_class=env.args_class,
         args=args,
         share_dir=str(env.share_dir),
-        verbose=env.verbose if verbose is None else verbose,
+        verbose=effective_verbose(env, verbose),
         cython=cython,
         paths=list(paths or []),
         pool=pool,

@@ -25,4 +25,6 @@ class AppTemplateWorker(PandasWorker):
     def work_pool(self, item: str) -> pd.DataFrame:
         summary = summarise(pd.read_csv(item))
         summary.insert(0, "file", Path(item).name)
+        # shown in the run log when [cluster] verbose (the Settings tab) is 2 or more
+        self.log(f"{Path(item).name}: {len(summary)} categories", level=2)
         return summary
