@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import itertools
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -33,6 +34,8 @@ WORKERS = {"127.0.0.1": 2}
 
 def load_benchmark() -> ModuleType:
     path = Path(__file__).resolve().parents[1] / "benchmarks" / "big.py"
+    if str(path.parent) not in sys.path:  # big.py imports its folder's _common, as a script does
+        sys.path.insert(0, str(path.parent))
     spec = importlib.util.spec_from_file_location("big_benchmark", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
