@@ -300,7 +300,7 @@ def parse_toml(path: Path, text: str) -> tomlkit.TOMLDocument:
     except ParseError as error:
         raise SettingsError(
             f"{path}: line {error.line}, column {error.col}: invalid TOML "
-            f"({str(error).split(' at line')[0]}); the file was not changed",
+            f"({str(error).split(' at line')[0]}); fix it there: nothing is saved over a file that does not parse",
             path=path,
             line=error.line,
         ) from None
