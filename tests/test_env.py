@@ -123,3 +123,11 @@ def test_an_edited_manager_is_imported_afresh(apps_path: Path) -> None:
     manager = env.manager_path
     manager.write_text(manager.read_text() + "\nFlight.EDITED = True\n")
     assert AgiEnv("flight", apps_path=apps_path).manager_class().EDITED is True
+
+
+def test_a_bundled_example_missing_from_the_apps_path_says_how_to_copy_it(tmp_path: Path) -> None:
+    apps = tmp_path / "apps"
+    apps.mkdir()
+    with pytest.raises(AppContractError, match=r"bundled example.*copy_examples\(") as raised:
+        AgiEnv("flight", apps_path=apps)
+    assert str(apps) in str(raised.value)

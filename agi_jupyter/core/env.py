@@ -284,7 +284,13 @@ class AgiEnv:
         folder = root / name
         if not folder.is_dir():
             known = ", ".join(list_apps(root)) or "none"
-            raise AppContractError(f"app {name!r} not found under {root} (apps there: {known})")
+            hint = ""
+            if root != EXAMPLES_PATH and (EXAMPLES_PATH / name).is_dir():
+                hint = (
+                    f"; {name} is a bundled example, used when no apps path is set: "
+                    f"agi_jupyter.core.env.copy_examples({str(root)!r}) copies the examples there"
+                )
+            raise AppContractError(f"app {name!r} not found under {root} (apps there: {known}){hint}")
         return folder.resolve()
 
     # ----- source files of the app contract ---------------------------------------------
