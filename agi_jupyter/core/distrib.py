@@ -232,6 +232,26 @@ def reuse_or_build(env: AgiEnv, args: BaseModel, workers: dict[str, int]) -> Dis
     return saved
 
 
+def empty_plan_warning(env: AgiEnv, args: BaseModel, chunks: int) -> str:
+    """A warning line for a plan of no chunk ("" otherwise), naming ``data_in`` when missing or empty.
+
+    Such a plan runs "successfully" and writes nothing, so a typo in ``data_in`` went unnoticed.
+    """
+    if chunks:
+        return ""
+    data_in = getattr(args, "data_in", None)
+    if not data_in:
+        return "warning: the plan has 0 chunks: the run will do nothing; check the app's arguments"
+    folder = env.data_path(data_in)
+    if not folder.is_dir():
+        why = f"data_in {folder} does not exist"
+    elif not any(folder.iterdir()):
+        why = f"data_in {folder} is empty"
+    else:
+        why = f"the planner found nothing to do in data_in {folder}"
+    return f"warning: the plan has 0 chunks: {why}; the run will write nothing"
+
+
 def reassign(env: AgiEnv, moves: list[tuple[int, int, int]], built: str | None = None) -> Distribution:
     """Apply ``(from_slot, chunk_index, to_slot)`` moves, in order, to the saved plan and save it as edited.
 

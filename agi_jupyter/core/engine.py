@@ -187,16 +187,20 @@ class AGI:
 
 def _distribute(env: AgiEnv, request: DistribRequest, on_line: LineCallback | None) -> Distribution:
     from .args import load_args
-    from .distrib import reuse_or_build
+    from .distrib import empty_plan_warning, reuse_or_build
     from .settings import AppSettings
 
     settings = AppSettings.load(env.settings_path)
-    distribution = reuse_or_build(env, load_args(env, request.params), request.workers or settings.cluster.workers)
+    args = load_args(env, request.params)
+    distribution = reuse_or_build(env, args, request.workers or settings.cluster.workers)
     if on_line:
         on_line(
             f"CHECK DISTRIBUTE {env.app}: {distribution.reason}; {distribution.plan.chunk_count} chunks, "
             f"loads {[round(load, 1) for load in distribution.plan.loads]} {distribution.plan.weights_unit}"
         )
+        warning = empty_plan_warning(env, args, distribution.plan.chunk_count)
+        if warning:
+            on_line(warning)
     return distribution
 
 

@@ -149,64 +149,75 @@ def install(
 
     ``cluster`` returns the Dask client handle to ship to (only called with the dask bit).
     """
-    started = time.perf_counter()
     log_path = env.log_dir / f"install_{timestamp()}.log"
+    with LogSink(log_path, on_line) as sink:
+        try:
+            return _install_logged(env, request, sink, log_path, cluster)
+        except Exception as error:  # the log says how the install ended, then the caller gets the error
+            sink(f"INSTALL failed: {error}")
+            raise
+
+
+def _install_logged(
+    env: AgiEnv, request: InstallRequest, sink: LineCallback, log_path: Path, cluster: Callable[[], Any] | None
+) -> InstallRecord:
+    """The install steps, writing to ``sink``; :func:`install` logs how it ended when it raises."""
+    started = time.perf_counter()
     settings = AppSettings.load(env.settings_path)
     modes = request.modes_enabled if request.modes_enabled is not None else settings.cluster.mode
-    with LogSink(log_path, on_line) as sink:
-        sink(f"INSTALL {env.app}: modes {modes.label} ({modes.token}), worker env {env.worker_env_dir}")
-        try:
-            previous = InstallRecord.read(env)
-        except InstallError as error:  # exactly what this install repairs: say so, then rebuild
-            sink(f"the previous install record is ignored: {error}")
-            previous = None
-        fingerprint = source_fingerprint(env, request.isolated)
-        unchanged = (
-            previous is not None
-            and not request.force
-            and previous.fingerprint == fingerprint
-            and env.worker_python.exists()
-            and (not modes & Mode.CYTHON or (previous.compiled and Path(previous.compiled).exists()))
-        )
-        if unchanged:
-            sink("unchanged since the last install: environment, dependencies and build are up to date")
-            compiled = previous.compiled if previous else None
-        else:
-            make_venv(env, request.isolated, sink)
-            install_dependencies(env, request.isolated, sink)
-            compiled = build_cython(env, sink) if modes & Mode.CYTHON else None
-        dask_workers: list[str] = []
-        if modes & Mode.DASK:
-            from .shipping import check_workers, ship_app
+    sink(f"INSTALL {env.app}: modes {modes.label} ({modes.token}), worker env {env.worker_env_dir}")
+    try:
+        previous = InstallRecord.read(env)
+    except InstallError as error:  # exactly what this install repairs: say so, then rebuild
+        sink(f"the previous install record is ignored: {error}")
+        previous = None
+    fingerprint = source_fingerprint(env, request.isolated)
+    unchanged = (
+        previous is not None
+        and not request.force
+        and previous.fingerprint == fingerprint
+        and env.worker_python.exists()
+        and (not modes & Mode.CYTHON or (previous.compiled and Path(previous.compiled).exists()))
+    )
+    if unchanged:
+        sink("unchanged since the last install: environment, dependencies and build are up to date")
+        compiled = previous.compiled if previous else None
+    else:
+        make_venv(env, request.isolated, sink)
+        install_dependencies(env, request.isolated, sink)
+        compiled = build_cython(env, sink) if modes & Mode.CYTHON else None
+    dask_workers: list[str] = []
+    if modes & Mode.DASK:
+        from .shipping import check_workers, ship_app
 
-            handle = cluster() if cluster else None
-            if handle is None:
-                raise InstallError("the dask bit needs a Dask client, and none was given")
-            if compiled:  # each host beyond this machine compiles the worker module itself
-                from .deploy.builds import build_on_hosts
+        handle = cluster() if cluster else None
+        if handle is None:
+            raise InstallError("the dask bit needs a Dask client, and none was given")
+        if compiled:  # each host beyond this machine compiles the worker module itself
+            from .deploy.builds import build_on_hosts
 
-                build_on_hosts(env, settings.cluster, request.workers or settings.cluster.workers, sink)
-            ship_app(handle.client, env, sink)
-            modules = [f"{env.worker_module}.{env.worker_module}", f"{env.target}.app_args"]
-            if compiled:
-                modules.append(f"{env.worker_module}_cython.{env.worker_module}")
-            dask_workers = check_workers(handle.client, declared_dependencies(env), sink, modules)
-        kept = Mode(previous.modes_enabled) if unchanged and previous else Mode(0)
-        record = InstallRecord(
-            app=env.app,
-            modes_enabled=int(modes | kept),
-            isolated=request.isolated,
-            fingerprint=fingerprint,
-            python=str(env.worker_python),
-            when=moment(),
-            seconds=round(time.perf_counter() - started, 3),
-            log=str(log_path),
-            compiled=compiled,
-            dask_workers=dask_workers,
-        )
-        record.save(env)
-        sink(f"INSTALL done in {record.seconds:.2f} s")
-        return record
+            build_on_hosts(env, settings.cluster, request.workers or settings.cluster.workers, sink)
+        ship_app(handle.client, env, sink)
+        modules = [f"{env.worker_module}.{env.worker_module}", f"{env.target}.app_args"]
+        if compiled:
+            modules.append(f"{env.worker_module}_cython.{env.worker_module}")
+        dask_workers = check_workers(handle.client, declared_dependencies(env), sink, modules)
+    kept = Mode(previous.modes_enabled) if unchanged and previous else Mode(0)
+    record = InstallRecord(
+        app=env.app,
+        modes_enabled=int(modes | kept),
+        isolated=request.isolated,
+        fingerprint=fingerprint,
+        python=str(env.worker_python),
+        when=moment(),
+        seconds=round(time.perf_counter() - started, 3),
+        log=str(log_path),
+        compiled=compiled,
+        dask_workers=dask_workers,
+    )
+    record.save(env)
+    sink(f"INSTALL done in {record.seconds:.2f} s")
+    return record
 
 
 def check_install(env: AgiEnv, mode: Mode) -> InstallRecord:
@@ -216,12 +227,34 @@ def check_install(env: AgiEnv, mode: Mode) -> InstallRecord:
     """
     record = InstallRecord.read(env)
     if record is None or not env.worker_python.exists():
-        raise InstallError(f"{env.app} is not installed: run INSTALL (AGI.install) first")
+        raise InstallError(f"{env.app} is not installed: {install_ways(env)} first")
     if record.fingerprint != source_fingerprint(env, record.isolated):
-        raise InstallError(f"{env.app} changed since it was installed at {record.when}: run INSTALL again")
+        edited = edited_since_install(env)
+        what = f" ({', '.join(edited[:5])}{' and more' if len(edited) > 5 else ''} edited)" if edited else ""
+        raise InstallError(
+            f"{env.app} changed since it was installed at {record.when}{what}: {install_ways(env)} again"
+        )
     if mode & Mode.CYTHON and not (record.compiled and Path(record.compiled).exists()):
         raise InstallError(f"mode {mode.label} needs the Cython build: enable cython and run INSTALL")
     return record
+
+
+def install_ways(env: AgiEnv) -> str:
+    """The three ways to install ``env``: a refused run names each, as users come from each."""
+    return f"install it with the INSTALL button, `await AGI.install(env)` or `agi-jupyter install {env.target}`"
+
+
+def edited_since_install(env: AgiEnv) -> list[str]:
+    """The app files (relative) modified after ``install.json`` was written; [] when mtimes do not tell."""
+    if not env.install_record_path.exists():
+        return []
+    stamp = env.install_record_path.stat().st_mtime_ns
+    files = [env.pyproject_path, *env.src_path.rglob("*.py")]
+    return sorted(
+        str(path.relative_to(env.app_path))
+        for path in files
+        if "__pycache__" not in path.parts and path.stat().st_mtime_ns > stamp
+    )
 
 
 # ----- step 1: the virtual environment ------------------------------------------------------

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from .args import load_args
-from .distrib import Distribution, reuse_or_build
+from .distrib import Distribution, empty_plan_warning, reuse_or_build
 from .env import AgiEnv
 from .errors import RunError
 from .events import ChunkEvent, ErrorEvent, Event, LogEvent, SlotEvent, SlotResult, parse_event, slot_result_of
@@ -123,59 +123,85 @@ def run_mode(
     control: RunControl | None = None,
     cluster: Callable[[], Any] | None = None,
 ) -> RunResult:
-    """Run the plan once in ``mode``; raises RunError (remote traceback, item, worker) on failure."""
+    """Run the plan once in ``mode``; raises RunError (remote traceback, item, worker) on failure.
+
+    A failure or a cancel ends the log with ``RUN failed: <error>`` or ``RUN cancelled: <error>``:
+    without it the log of a failed run stopped at its last progress line, with no error.
+    """
+    control = control or RunControl()
+    log_path = _log_path(env)
+    with LogSink(log_path, on_line) as sink:
+        try:
+            return _run_logged(env, mode, request, sink, log_path, on_progress, control, cluster)
+        except Exception as error:
+            sink(f"RUN {'cancelled' if control.cancelled else 'failed'}: {error}")
+            raise
+
+
+def _run_logged(
+    env: AgiEnv,
+    mode: Mode,
+    request: RunRequest,
+    sink: LineCallback,
+    log_path: Any,
+    on_progress: Progress | None,
+    control: RunControl,
+    cluster: Callable[[], Any] | None,
+) -> RunResult:
+    """The run itself, writing to ``sink``; :func:`run_mode` logs how it ended when it raises."""
     started = time.perf_counter()
     settings = AppSettings.load(env.settings_path)
     workers = request.workers or settings.cluster.workers
     request = with_pool_settings(request, settings.cluster)
-    log_path = _log_path(env)
-    with LogSink(log_path, on_line) as sink:
-        sink(f"RUN {env.app} in mode {mode.label} ({mode.token})")
-        if mode & Mode.RAPIDS and not mode & Mode.DASK:
-            _require_cudf_locally()
-        record = check_install(env, mode)
-        args = load_args(env, request.params)
-        distribution = reuse_or_build(env, args, workers)
-        distribution.plan.check_output_names()  # a plan saved before the rule existed may collide
-        plan = distribution.plan
-        sink(f"plan: {distribution.reason}; {plan.chunk_count} chunks on {len(plan.slots)} slots")
-        context = _Context(
-            env,
-            mode,
-            request,
-            distribution,
-            workers,
-            sink,
-            on_progress or (lambda d, t: None),
-            control or RunControl(),
-            install_key=f"{record.fingerprint}|{record.when}",
-        )
-        context.progress(0, distribution.plan.chunk_count)
-        if mode & Mode.DASK:
-            if cluster is None:
-                raise RunError("the dask bit needs a Dask client, and none was given")
-            slot_results, nodes = _run_dask(context, cluster(), args.model_dump(mode="json"))
-        else:
-            slot_results, nodes = _run_local(context, args.model_dump(mode="json")), 1
-        seconds = time.perf_counter() - started
-        slots = worker_slots(workers)
-        result = RunResult(
-            app=env.app,
-            mode=int(mode),
-            token=mode.token,
-            label=mode.label,
-            seconds=round(seconds, 6),
-            worker_seconds={slots[r.slot].name: round(r.seconds, 6) for r in slot_results},
-            outputs=every_output(slot_results, slots),
-            chunks=distribution.plan.chunk_count,
-            variant="cluster" if mode & Mode.DASK else "local",
-            nodes=nodes,
-            log=str(log_path),
-            plan=distribution.reason,
-            dispatched={slots[r.slot].name: list(r.chunks) for r in slot_results},
-        )
-        sink(f"RUN done in {seconds:.3f} s: {len(result.outputs)} output file(s)")
-        return result
+    sink(f"RUN {env.app} in mode {mode.label} ({mode.token})")
+    if mode & Mode.RAPIDS and not mode & Mode.DASK:
+        _require_cudf_locally()
+    record = check_install(env, mode)
+    args = load_args(env, request.params)
+    distribution = reuse_or_build(env, args, workers)
+    distribution.plan.check_output_names()  # a plan saved before the rule existed may collide
+    plan = distribution.plan
+    sink(f"plan: {distribution.reason}; {plan.chunk_count} chunks on {len(plan.slots)} slots")
+    warning = empty_plan_warning(env, args, plan.chunk_count)
+    if warning:
+        sink(warning)
+    context = _Context(
+        env,
+        mode,
+        request,
+        distribution,
+        workers,
+        sink,
+        on_progress or (lambda d, t: None),
+        control,
+        install_key=f"{record.fingerprint}|{record.when}",
+    )
+    context.progress(0, distribution.plan.chunk_count)
+    if mode & Mode.DASK:
+        if cluster is None:
+            raise RunError("the dask bit needs a Dask client, and none was given")
+        slot_results, nodes = _run_dask(context, cluster(), args.model_dump(mode="json"))
+    else:
+        slot_results, nodes = _run_local(context, args.model_dump(mode="json")), 1
+    seconds = time.perf_counter() - started
+    slots = worker_slots(workers)
+    result = RunResult(
+        app=env.app,
+        mode=int(mode),
+        token=mode.token,
+        label=mode.label,
+        seconds=round(seconds, 6),
+        worker_seconds={slots[r.slot].name: round(r.seconds, 6) for r in slot_results},
+        outputs=every_output(slot_results, slots),
+        chunks=distribution.plan.chunk_count,
+        variant="cluster" if mode & Mode.DASK else "local",
+        nodes=nodes,
+        log=str(log_path),
+        plan=distribution.reason,
+        dispatched={slots[r.slot].name: list(r.chunks) for r in slot_results},
+    )
+    sink(f"RUN done in {seconds:.3f} s: {len(result.outputs)} output file(s)")
+    return result
 
 
 def with_pool_settings(request: RunRequest, cluster: ClusterSettings) -> RunRequest:
