@@ -86,6 +86,11 @@ def test_run_one_mode_prints_the_result(apps_path: Path, capsys: pytest.CaptureF
     )
     assert status == 0
     assert out.startswith("mode 1: pool (___p): ") and "6 output files" in out and "127.0.0.1#0: " in out
+    lines = out.splitlines()
+    outputs = next(line for line in lines if line.startswith("outputs: "))[len("outputs: ") :]
+    assert len(list(Path(outputs).glob("*.parquet"))) == 6  # where the run wrote, said
+    log = next(line for line in lines if line.startswith("log: "))[len("log: ") :]
+    assert Path(log).is_file() and "RUN" in Path(log).read_text()
 
 
 def test_benchmark_writes_rows_for_the_modes_asked(apps_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -137,6 +138,10 @@ def format_result(result: RunResult) -> str:
         f"{len(result.outputs)} output file{'s' if len(result.outputs) != 1 else ''}"
     ]
     lines += [f"  {worker}: {seconds:.3f} s" for worker, seconds in result.worker_seconds.items()]
+    if result.outputs:
+        lines.append(f"outputs: {os.path.commonpath([os.path.dirname(path) for path in result.outputs])}")
+    if result.log:
+        lines.append(f"log: {result.log}")
     return "\n".join(lines)
 
 
