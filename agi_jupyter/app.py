@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .core.env import AgiEnv, resolve_data_args, resolve_data_path, root_path
+from .core.errors import PlanError
 from .core.plan import (
     PLAN_SHAPES,
     Chunk,
@@ -89,6 +90,10 @@ class BaseManager:
         if plan.dag is not None:
             plan.step_order()  # names a cycle or unknown dependency
         plan.check_output_names()  # two chunks must never write the same file
+        try:
+            plan.check_items()  # items are saved and sent as JSON: refuse a Path here, not later
+        except PlanError as error:
+            raise PlanError(f"{where} returned a plan whose {error}") from None
         return plan
 
 

@@ -77,3 +77,23 @@ def test_overrides_are_validated_too(apps_path: Path) -> None:
     with pytest.raises(ArgsError) as caught:
         load_args(env, {"stations": ["a", "a"]})
     assert "unique" in caught.value.errors["stations"]
+
+
+def test_a_bad_override_is_blamed_on_the_params_not_the_file(apps_path: Path) -> None:
+    env = AgiEnv("flight", apps_path=apps_path)
+    with pytest.raises(ArgsError) as caught:
+        load_args(env, {"flights": 0})
+    message = str(caught.value)
+    assert message.startswith("params (e.g. --arg): invalid arguments for FlightArgs: flights:"), message
+    assert str(env.settings_path) not in message
+
+
+def test_a_bad_saved_value_is_blamed_on_the_file_even_with_good_overrides(apps_path: Path) -> None:
+    env = AgiEnv("flight", apps_path=apps_path)
+    text = env.settings_path.read_text()
+    env.settings_path.write_text(text.replace("flights = 48 ", "flights = -1 ", 1))
+    with pytest.raises(ArgsError) as caught:
+        load_args(env, {"seed": 3})
+    message = str(caught.value)
+    assert message.startswith(f"{env.settings_path} [args]: invalid arguments for FlightArgs: flights:"), message
+    assert "params" not in message.split(":", 1)[0]

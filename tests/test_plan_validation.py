@@ -121,3 +121,33 @@ def test_the_engine_names_the_app_manager_file(tmp_path: Path) -> None:
     message = str(caught.value)
     assert f"Datapaths.build_distribution ({env.manager_path}) returned None" in message
     assert PLAN_SHAPES in message
+
+
+def test_a_non_json_work_item_names_the_manager_the_chunk_and_the_fix() -> None:
+    plan = WorkPlan(slots=[[Chunk("doc3", 1.0, [Path("doc3.txt")])], []])
+    with pytest.raises(PlanError) as caught:
+        Broken({"returned": plan}).distribution(WORKERS)
+    message = str(caught.value)
+    assert f"Broken.build_distribution ({__file__})" in message, message
+    assert "chunk 'doc3' (slot 0) item 0 is a PosixPath: use str(path)" in message, message
+
+
+def test_a_non_json_value_inside_an_item_is_found_too() -> None:
+    plan = WorkPlan(slots=[[Chunk("a", 1.0, ["ok", {"when": {1, 2}}])]])
+    with pytest.raises(PlanError, match=r"chunk 'a' \(slot 0\) item 1 holds a set"):
+        plan.to_json()
+
+
+@pytest.mark.parametrize("slots", [1, 2, 5, 7])
+def test_returning_balance_directly_gets_the_balance_hint_whatever_the_slot_count(slots: int) -> None:
+    groups = agi_jupyter.core.plan.balance([(f"{n}.csv", float(n)) for n in range(8)], slots)
+    with pytest.raises(PlanError) as caught:
+        Broken({"returned": groups}).distribution({"127.0.0.1": slots})
+    message = str(caught.value)
+    assert "as balance() gives the items of each slot, is not a plan yet" in message, message
+    assert "partition_key" not in message.split("\n", 1)[0], message
+
+
+def test_a_one_element_list_is_not_called_elements() -> None:
+    message = refusal([["a.csv"]])
+    assert "returned a list of 1 element " in message, message

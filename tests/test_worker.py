@@ -116,3 +116,17 @@ def test_dag_step_reads_a_dependency_written_by_another_worker(tmp_path: Path) -
 def test_missing_dependency_output_is_explained(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="step 'a' has not produced its output"):
         Chain({"data_out": str(tmp_path)}).run([("b", [{"step": "b", "deps": ["a"]}])])
+
+
+class ReturnsDict(PandasWorker):
+    def work_pool(self, item: str) -> Any:
+        return {"value": [1]}
+
+
+def test_a_work_pool_returning_something_else_than_a_frame_names_the_item_and_the_rule(tmp_path: Path) -> None:
+    worker = ReturnsDict({"data_out": str(tmp_path)})
+    with pytest.raises(TypeError) as caught:
+        worker.run([("docs", ["doc3"])])
+    message = str(caught.value)
+    assert "ReturnsDict.work_pool returned a dict for item 'doc3'" in message, message
+    assert "a PandasWorker's work_pool returns a DataFrame or None" in message, message

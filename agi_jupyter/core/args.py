@@ -60,10 +60,14 @@ def validate_args(model: type[BaseModel], values: dict[str, Any], *, source: str
             errors.setdefault(name, _message(problem))
         validated = None
     if errors:
-        lines = "; ".join(f"{name}: {message}" for name, message in errors.items())
-        raise ArgsError(f"{source}: invalid arguments for {model.__name__}: {lines}", errors)
+        raise ArgsError(_refusal(source, model, errors), errors)
     assert validated is not None
     return validated
+
+
+def _refusal(source: str, model: type[BaseModel], errors: dict[str, str]) -> str:
+    lines = "; ".join(f"{name}: {message}" for name, message in errors.items())
+    return f"{source}: invalid arguments for {model.__name__}: {lines}"
 
 
 def _message(problem: ErrorDetails) -> str:
@@ -77,9 +81,30 @@ def _message(problem: ErrorDetails) -> str:
 def load_args(env: AgiEnv, overrides: dict[str, Any] | None = None) -> BaseModel:
     """The app's validated arguments: ``[args]`` from its settings, then ``overrides``."""
     model = env.args_model()
-    values = dict(AppSettings.load(env.settings_path).args)
-    values.update(overrides or {})
-    return validate_args(model, values, source=f"{env.settings_path} [args]")
+    given = dict(overrides or {})
+    saved = f"{env.settings_path} [args]"
+    try:
+        return validate_args(model, {**AppSettings.load(env.settings_path).args, **given}, source=saved)
+    except ArgsError as error:
+        source = _blame(error.errors, given, saved)
+        raise ArgsError(_refusal(source, model, error.errors), error.errors) from None
+
+
+def _blame(errors: dict[str, str], given: dict[str, Any], saved: str) -> str:
+    """Which values were bad: the given params, the saved ``[args]``, or both.
+
+    A bad ``--arg`` used to be reported against the settings file, which was fine.
+    """
+    fields = {name.split(".", 1)[0] for name in errors}
+    model_rule = "(model)" in fields  # a rule over several fields: any value may be at fault
+    from_params = sorted(fields & given.keys())
+    from_file = sorted(fields - given.keys() - {"(model)"})
+    params = "params (e.g. --arg)"
+    if model_rule and given:
+        return f"{params} over {saved}"
+    if from_params and from_file:
+        return f"{params} ({', '.join(from_params)}) and {saved} ({', '.join(from_file)})"
+    return params if from_params else saved
 
 
 def save_args(env: AgiEnv, values: dict[str, Any]) -> BaseModel:

@@ -24,6 +24,7 @@ import json
 import logging
 import math
 import numbers
+import os
 import re
 import reprlib
 from collections.abc import Hashable, Iterable, Mapping, Sequence
@@ -174,6 +175,13 @@ class WorkPlan:
         Anything else is a PlanError saying what ``where`` returned, what is wrong with it and
         :data:`PLAN_SHAPES`.
         """
+        if isinstance(value, (tuple, list)) and value and all(isinstance(part, list) for part in value):
+            # balance()'s groups: a plan tuple's last three parts are str, so this is never one
+            problem = BALANCE_HINT
+            if isinstance(value, tuple):  # perhaps a plan tuple cut short: say both
+                names = "partition_key, weights_key, weights_unit"
+                problem = f"a plan tuple has 5 parts, the last three str ({names}); {problem}"
+            raise shape_error(where, value, problem)
         try:
             if isinstance(value, WorkPlan):
                 value.check_shape()
@@ -181,10 +189,7 @@ class WorkPlan:
             if isinstance(value, (tuple, list)):
                 return cls.from_tuple(value)
         except PlanError as error:
-            problem = str(error)
-            if isinstance(value, list) and len(value) != 5:
-                problem += " (a list of slots, as balance() gives the items of each slot, is not a plan yet)"
-            raise shape_error(where, value, problem) from None
+            raise shape_error(where, value, str(error)) from None
         if value is None:
             raise shape_error(where, value, "no plan (a missing return statement?)")
         raise shape_error(where, value, "build_distribution must return a WorkPlan or a 5-tuple")
@@ -263,12 +268,39 @@ class WorkPlan:
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form (schema ``agi.plan.v1``); raises PlanError if an item is not JSON."""
         data = self._data()
-        _json_text(data)
+        self._encode(data)
         return data
 
     def to_json(self) -> str:
         """:meth:`to_dict` as compact JSON text (one encoding: big plans are saved through it)."""
-        return _json_text(self._data())
+        return self._encode(self._data())
+
+    def _encode(self, data: dict[str, Any]) -> str:
+        """JSON text; on failure, name the first chunk and item that is not JSON (cheap when all is)."""
+        try:
+            return _json_text(data)
+        except PlanError:
+            try:
+                self.check_items()
+            except PlanError as error:
+                raise PlanError(f"plan is not JSON-safe: {error}") from None
+            raise
+
+    def check_items(self) -> None:
+        """Raise a PlanError naming the first work item that is not a JSON value, and the fix.
+
+        Plans are saved as JSON and items travel to workers as JSON, so a ``Path`` or a set
+        fails later, far from the planner that made it.
+        """
+        for number, chunks in enumerate(self.slots):
+            for chunk in chunks:
+                for index, item in enumerate(chunk.items):
+                    bad = _non_json(item)
+                    if bad is _FINE:
+                        continue
+                    where = f"chunk {chunk.label!r} (slot {number}) item {index}"
+                    what = f"is {_a(bad)}" if bad is item else f"holds {_a(bad)}"
+                    raise PlanError(f"{where} {what}: {_json_fix(bad)}")
 
     def _data(self) -> dict[str, Any]:
         return {
@@ -288,6 +320,12 @@ class WorkPlan:
             raise PlanError(f"plan schema {data.get('schema')!r} is not {PLAN_SCHEMA!r}")
         slots = [[Chunk(c["label"], float(c["weight"]), list(c["items"])) for c in chunks] for chunks in data["slots"]]
         return cls(slots, data["partition_key"], data["weights_key"], data["weights_unit"], data.get("dag"))
+
+
+BALANCE_HINT = (
+    "a list of slots, as balance() gives the items of each slot, is not a plan yet: make each group "
+    "a Chunk(label, weight, items) in a WorkPlan, or return WorkPlan.balanced(chunks, slot_count)"
+)
 
 
 def shape_error(where: str, value: Any, problem: str) -> PlanError:
@@ -314,7 +352,8 @@ def _returned(value: Any) -> str:
         return f"a WorkPlan of {count} slot{'' if count == 1 else 's'} {_short(value.slots)}"
     size = ""
     if isinstance(value, (list, tuple)):
-        size = f" of {len(value)} {'parts' if isinstance(value, tuple) else 'elements'}"
+        noun = "part" if isinstance(value, tuple) else "element"
+        size = f" of {len(value)} {noun}{'' if len(value) == 1 else 's'}"
     return f"a {type(value).__name__}{size} {_short(value)}"
 
 
@@ -339,6 +378,48 @@ def _weight(weight: Any, where: str) -> float:
     if not math.isfinite(weight) or weight < 0:
         raise PlanError(f"{where}: weight {weight}: weights are finite and >= 0")
     return float(weight)
+
+
+_FINE = object()  # _non_json's answer when the value is all JSON
+
+
+def _non_json(value: Any) -> Any:
+    """The first part of ``value`` JSON cannot hold (NaN and infinities included), else ``_FINE``."""
+    if value is None or isinstance(value, (str, bool, int)):
+        return _FINE
+    if isinstance(value, float):
+        return _FINE if math.isfinite(value) else value
+    if isinstance(value, (list, tuple)):
+        parts: Iterable[Any] = value
+    elif isinstance(value, dict):
+        keys = [key for key in value if not isinstance(key, (str, int, float, bool)) and key is not None]
+        if keys:
+            return keys[0]
+        parts = value.values()
+    else:
+        return value
+    for part in parts:
+        bad = _non_json(part)
+        if bad is not _FINE:
+            return bad
+    return _FINE
+
+
+def _a(value: Any) -> str:
+    """``value``'s type name with its article: "a PosixPath", "an object"."""
+    name = type(value).__name__
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+
+
+def _json_fix(bad: Any) -> str:
+    """How to make ``bad`` a JSON value."""
+    if isinstance(bad, os.PathLike):
+        return "use str(path)"
+    if isinstance(bad, float):
+        return f"{bad} is not a JSON number: use None or a finite number"
+    if isinstance(bad, (set, frozenset)):
+        return "use a sorted list"
+    return "work items must be JSON values (str, number, bool, None, lists and dicts of them)"
 
 
 def _json_text(data: dict[str, Any]) -> str:

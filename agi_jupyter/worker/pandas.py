@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
+import reprlib
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +60,31 @@ class PandasWorker(BaseWorker):
             raise ValueError(f"output_format {value!r} must be one of {', '.join(OUTPUT_FORMATS)}")
         return value
 
+    def process_chunk(
+        self, items: Sequence[Any], label: str = "", map_items: Callable[[list[Any]], list[Any]] | None = None
+    ) -> pandas.DataFrame | None:
+        """Check every ``work_pool`` result before the chunk's results are concatenated and written."""
+
+        def checked(ordered: list[Any]) -> list[Any]:
+            results = map_items(ordered) if map_items else [self.work_pool(item) for item in ordered]
+            for item, result in zip(ordered, results):
+                self.check_result(item, result)
+            return results
+
+        return super().process_chunk(items, label, checked)
+
+    def check_result(self, item: Any, result: Any) -> None:
+        """Refuse a ``work_pool`` result that is not a DataFrame or None, naming the item.
+
+        Otherwise a dict (say) failed later in pandas with a message naming neither.
+        """
+        if result is None or _is_frame(result):
+            return
+        raise TypeError(
+            f"{type(self).__name__}.work_pool returned a {type(result).__name__} for item {reprlib.repr(item)}: "
+            "a PandasWorker's work_pool returns a DataFrame or None"
+        )
+
     def work_done(self, frame: pandas.DataFrame | None) -> None:
         if frame is None or frame.empty:
             return
@@ -87,3 +114,9 @@ class PandasWorker(BaseWorker):
 
         path = self.output_dir / f"{name}.{self.format}"
         return pandas.read_parquet(path) if self.format == "parquet" else pandas.read_csv(path)
+
+
+def _is_frame(value: Any) -> bool:
+    import pandas
+
+    return isinstance(value, pandas.DataFrame)
