@@ -187,7 +187,7 @@ def test_values_are_json_when_they_parse_else_strings() -> None:
         (["distrib", "flight", "--worker", "127.0.0.1=none"], "--worker '127.0.0.1=none'"),
         (["run", "nowhere"], "app 'nowhere_project' not found"),
         (["distrib", "flight", "--arg", "flights=0"], "flights: Input should be greater than or equal to 1"),
-        (["run", "flight", "--mode", "0", "--arg", "flights=6"], "not installed: run INSTALL"),
+        (["run", "flight", "--mode", "0", "--arg", "flights=6"], "not installed: install it with the INSTALL button"),
         (["run", "flight", "--modes", "0,2"], "add --benchmark"),
     ],
 )

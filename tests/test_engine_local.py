@@ -76,7 +76,7 @@ def test_second_install_does_almost_nothing_and_is_recorded(apps_path: Path) -> 
 
 def test_run_needs_an_install_and_a_changed_app_needs_another(apps_path: Path) -> None:
     env = AgiEnv("flight", apps_path=apps_path)
-    with pytest.raises(InstallError, match="not installed: run INSTALL"):
+    with pytest.raises(InstallError, match="not installed: install it with the INSTALL button"):
         asyncio.run(AGI.run(env, mode=0, params=SMALL["flight"]))
     install(env, Mode(0))
     worker = env.worker_path
