@@ -238,13 +238,9 @@ def check_install_record(env: AgiEnv) -> Check:
 
 def _what_changed(env: AgiEnv, when: str) -> str:
     """Name the app files edited after the install record was written, when mtimes tell."""
-    stamp = env.install_record_path.stat().st_mtime_ns
-    files = [env.pyproject_path, *env.src_path.rglob("*.py")]
-    edited = sorted(
-        str(path.relative_to(env.app_path))
-        for path in files
-        if "__pycache__" not in path.parts and path.stat().st_mtime_ns > stamp
-    )
+    from .install import edited_since_install
+
+    edited = edited_since_install(env)
     if edited:
         more = f" and {len(edited) - 5} more" if len(edited) > 5 else ""
         return f"app code changed since {when}: {', '.join(edited[:5])}{more}"
