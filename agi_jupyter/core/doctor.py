@@ -238,12 +238,11 @@ def check_install_record(env: AgiEnv) -> Check:
 
 def _what_changed(env: AgiEnv, when: str) -> str:
     """Name the app files edited after the install record was written, when mtimes tell."""
-    from .install import edited_since_install
+    from .install import edited_since_install, name_files
 
     edited = edited_since_install(env)
     if edited:
-        more = f" and {len(edited) - 5} more" if len(edited) > 5 else ""
-        return f"app code changed since {when}: {', '.join(edited[:5])}{more}"
+        return f"app code changed since {when}: {name_files(edited)}"
     return f"the app's code, pyproject or Python version changed since {when}"
 
 

@@ -230,7 +230,7 @@ def check_install(env: AgiEnv, mode: Mode) -> InstallRecord:
         raise InstallError(f"{env.app} is not installed: {install_ways(env)} first")
     if record.fingerprint != source_fingerprint(env, record.isolated):
         edited = edited_since_install(env)
-        what = f" ({', '.join(edited[:5])}{' and more' if len(edited) > 5 else ''} edited)" if edited else ""
+        what = f" ({name_files(edited)} edited)" if edited else ""
         raise InstallError(
             f"{env.app} changed since it was installed at {record.when}{what}: {install_ways(env)} again"
         )
@@ -242,6 +242,12 @@ def check_install(env: AgiEnv, mode: Mode) -> InstallRecord:
 def install_ways(env: AgiEnv) -> str:
     """The three ways to install ``env``: a refused run names each, as users come from each."""
     return f"install it with the INSTALL button, `await AGI.install(env)` or `agi-jupyter install {env.target}`"
+
+
+def name_files(paths: list[str], shown: int = 5) -> str:
+    """The first ``shown`` paths, then how many more: a message stays one readable line."""
+    more = f" and {len(paths) - shown} more" if len(paths) > shown else ""
+    return f"{', '.join(paths[:shown])}{more}"
 
 
 def edited_since_install(env: AgiEnv) -> list[str]:

@@ -26,6 +26,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from .args import load_args
@@ -143,7 +144,7 @@ def _run_logged(
     mode: Mode,
     request: RunRequest,
     sink: LineCallback,
-    log_path: Any,
+    log_path: Path,
     on_progress: Progress | None,
     control: RunControl,
     cluster: Callable[[], Any] | None,
@@ -235,7 +236,7 @@ def every_output(slot_results: list[SlotResult], slots: list[Any]) -> list[str]:
     return sorted(writers)
 
 
-def _log_path(env: AgiEnv) -> Any:
+def _log_path(env: AgiEnv) -> Path:
     env.log_dir.mkdir(parents=True, exist_ok=True)
     path = env.log_dir / f"run_{timestamp()}.log"
     number = 1
