@@ -210,16 +210,18 @@ def resolve(env: AgiEnv, request: AnyRequest) -> AnyRequest:
     return request.model_validate({**_fields(request), **update})
 
 
-def effective_verbose(env: AgiEnv, requested: int | None) -> int:
+def effective_verbose(env: AgiEnv, requested: int | None, cluster: ClusterSettings | None = None) -> int:
     """The workers' verbosity: the request's, else the one given to ``AgiEnv``, else the
-    app's ``[cluster] verbose`` (what the Settings tab edits)."""
+    app's ``[cluster] verbose`` (what the Settings tab edits; read unless ``cluster`` is given)."""
     if requested is not None:
         return requested
     if env.verbose_given:
         return env.verbose
-    from .settings import AppSettings
+    if cluster is None:
+        from .settings import AppSettings
 
-    return AppSettings.load(env.settings_path).cluster.verbose
+        cluster = AppSettings.load(env.settings_path).cluster
+    return cluster.verbose
 
 
 def _fields(request: Request) -> dict[str, Any]:
@@ -256,7 +258,7 @@ def _run_fields(env: AgiEnv, request: RunRequest, cluster: ClusterSettings) -> d
         update["pool"] = request.pool or cluster.pool_executor
         update["pool_width"] = request.pool_width or cluster.pool_width
     update["item_timeout"] = request.item_timeout or cluster.item_timeout
-    verbose = request.verbose if request.verbose is not None else env.verbose if env.verbose_given else cluster.verbose
+    verbose = effective_verbose(env, request.verbose, cluster)
     if verbose != 1 or request.verbose is not None:  # the usual level is not rendered
         update["verbose"] = verbose
     return update
