@@ -116,9 +116,14 @@ class BaseWorker:
         self.chunk_label = label or f"worker{self.worker_id}"
         ordered = self.order_items(items)
         frames = map_items(ordered) if map_items else [self.work_pool(item) for item in ordered]
+        for item, result in zip(ordered, frames):
+            self.check_result(item, result)
         frame = concat_frames(frames)
         self.work_done(frame)
         return frame
+
+    def check_result(self, item: Any, result: Any) -> None:
+        """Refuse a ``work_pool`` result this worker cannot use, naming the item (accepts all here)."""
 
     def order_items(self, items: Sequence[Any]) -> list[Any]:
         """The order a chunk's items run in; DAG workers sort by dependencies."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import reprlib
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,19 +58,6 @@ class PandasWorker(BaseWorker):
         if value not in OUTPUT_FORMATS:
             raise ValueError(f"output_format {value!r} must be one of {', '.join(OUTPUT_FORMATS)}")
         return value
-
-    def process_chunk(
-        self, items: Sequence[Any], label: str = "", map_items: Callable[[list[Any]], list[Any]] | None = None
-    ) -> pandas.DataFrame | None:
-        """Check every ``work_pool`` result before the chunk's results are concatenated and written."""
-
-        def checked(ordered: list[Any]) -> list[Any]:
-            results = map_items(ordered) if map_items else [self.work_pool(item) for item in ordered]
-            for item, result in zip(ordered, results):
-                self.check_result(item, result)
-            return results
-
-        return super().process_chunk(items, label, checked)
 
     def check_result(self, item: Any, result: Any) -> None:
         """Refuse a ``work_pool`` result that is not a DataFrame or None, naming the item.
